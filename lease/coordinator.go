@@ -1,0 +1,480 @@
+package lease
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+)
+
+// ErrAlreadyRunning is returned by a second call to Coordinator.Run.
+var ErrAlreadyRunning = errors.New("lease: coordinator already running")
+
+// Coordinator runs one worker's side of the lease protocol: it renews the
+// leases it holds, takes unowned and expired leases up to a fair share, asks
+// over-loaded workers to hand leases over, and releases its leases when it
+// stops. See DESIGN.md for the protocol and its invariants.
+//
+// A Coordinator is created with NewCoordinator, which starts nothing, and
+// driven by Run.
+type Coordinator struct {
+	store Store
+	self  string
+	opts  options
+	log   *zap.Logger
+	stats stats
+
+	started atomic.Bool
+
+	// mu guards the fields below; no I/O is done while holding it.
+	mu       sync.Mutex
+	held     map[string]*Held
+	incoming map[string]*incoming // handoffs to us in progress
+	peers    map[string]int       // live peers and their lease counts, from the last scan
+	stopping bool
+}
+
+// incoming is a lease handed to us whose outgoing owner has not yet written
+// its final checkpoint.
+type incoming struct {
+	since time.Time // when we asked for it, or first saw it handed to us
+}
+
+// NewCoordinator returns a Coordinator for the worker with the given id over
+// store. The id must be unique in the fleet and stable for the life of the
+// process. It validates the options and starts nothing.
+func NewCoordinator(store Store, workerID string, opts ...Option) (*Coordinator, error) {
+	if store == nil {
+		return nil, errors.New("lease: nil Store")
+	}
+	if workerID == "" {
+		return nil, errors.New("lease: empty worker id")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Coordinator{
+		store:    store,
+		self:     workerID,
+		opts:     o,
+		log:      o.logger.With(zap.String("worker_id", workerID)),
+		held:     make(map[string]*Held),
+		incoming: make(map[string]*incoming),
+		peers:    make(map[string]int),
+	}, nil
+}
+
+// WorkerID returns the id this coordinator writes as lease owner.
+func (c *Coordinator) WorkerID() string { return c.self }
+
+// Run runs the coordinator until ctx is cancelled, then stops gracefully and
+// returns nil. onAcquire is called, on the coordinator's goroutine, for every
+// lease this worker acquires; it must not block (start the lease's consumer
+// on a goroutine of its own). Processing of a Held lease must stop when its
+// Context is done; its user then calls Done.
+//
+// Graceful stop: the coordinator stops taking leases, cancels every held
+// lease's context with cause ErrStopping, keeps renewing them while their
+// users finish and checkpoint, and releases each lease when its user calls
+// Done — assigning it straight to the least-loaded live peer when the store
+// can tell that peer quickly (an OwnerLister), so the peer resumes within the
+// assignment poll interval rather than after an expiry. Leases whose users
+// have not called Done within the shutdown timeout are left to expire.
+//
+// Run may be called once.
+func (c *Coordinator) Run(ctx context.Context, onAcquire func(*Held)) error {
+	if onAcquire == nil {
+		return errors.New("lease: Run: nil onAcquire")
+	}
+	if !c.started.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	// Held leases outlive ctx during the graceful stop: their contexts and
+	// the renewer derive from base, which is detached from ctx's
+	// cancellation and cancelled when Run returns.
+	base, cancelBase := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelBase(ErrStopping)
+
+	renewCtx, stopRenew := context.WithCancel(base)
+	var wg sync.WaitGroup
+	wg.Go(func() { c.renewLoop(renewCtx) })
+
+	c.takeLoop(ctx, base, onAcquire)
+
+	c.stop(base)
+	stopRenew()
+	wg.Wait()
+	return nil
+}
+
+// takeLoop runs taker passes every take interval, and earlier when an
+// observed lease is due to expire, plus assignment polls, until ctx is done.
+func (c *Coordinator) takeLoop(ctx, base context.Context, onAcquire func(*Held)) {
+	obs := NewObserver(c.opts.leaseDuration)
+	pass := time.NewTimer(0)
+	defer pass.Stop()
+	poll := time.NewTicker(c.opts.pollInterval)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-pass.C:
+			c.takePass(ctx, base, obs, onAcquire)
+			now := time.Now()
+			next := c.opts.takeInterval
+			if at, ok := obs.NextExpiry(now, c.self); ok && at.Sub(now) < next {
+				// Wake up just after the earliest expiry: failover then
+				// costs one extra scan instead of up to a take interval.
+				next = at.Sub(now) + time.Millisecond
+			}
+			pass.Reset(next)
+		case <-poll.C:
+			c.pollPass(ctx, base, onAcquire)
+		}
+	}
+}
+
+// takePass reads the table, updates expiry observations and peer loads,
+// then takes and requests leases as PlanTakes decides.
+func (c *Coordinator) takePass(ctx, base context.Context, obs *Observer, onAcquire func(*Held)) {
+	c.stats.passes.Add(1)
+	leases, err := c.store.List(ctx)
+	if err != nil {
+		var me *MalformedError
+		if !errors.As(err, &me) {
+			c.log.Warn("list leases failed", zapErr(err))
+			return
+		}
+		// Malformed items are never taken or overwritten; a human must fix
+		// them.
+		c.log.Error("malformed lease items ignored", zapErr(err))
+	}
+	now := time.Now()
+	obs.Observe(now, leases)
+	expired := func(l Lease) bool { return obs.Expired(now, l) }
+
+	peers := make(map[string]int)
+	c.mu.Lock()
+	for _, l := range leases {
+		switch {
+		case l.Finished() || l.Owner == "":
+		case l.Owner == c.self:
+			if _, ok := c.held[l.Key]; !ok && l.InHandoff() && c.incoming[l.Key] == nil {
+				c.incoming[l.Key] = &incoming{since: now}
+			}
+		case !expired(l):
+			peers[l.Owner]++
+		}
+	}
+	c.peers = peers
+	c.mu.Unlock()
+
+	plan := PlanTakes(PlanInput{
+		Self:      c.self,
+		Leases:    leases,
+		Expired:   expired,
+		Held:      c.holdsOrReceives,
+		MaxLeases: c.opts.maxLeases,
+		Rand:      c.opts.rand,
+	})
+	for _, l := range plan.Take {
+		start := time.Now()
+		nl, err := c.store.Take(ctx, l, c.self)
+		if err != nil {
+			c.log.Debug("take failed", zapKey(l.Key), zapErr(err))
+			continue
+		}
+		c.stats.taken.Add(1)
+		c.acquire(base, nl, start, onAcquire)
+	}
+	for _, l := range plan.Handoff {
+		nl, err := c.store.Handoff(ctx, l, c.self)
+		if err != nil {
+			c.log.Debug("handoff request failed", zapKey(l.Key), zapErr(err))
+			continue
+		}
+		c.stats.handoffsRequested.Add(1)
+		c.log.Info("handoff requested", zapKey(nl.Key), zap.String("from", l.Owner))
+		c.mu.Lock()
+		c.incoming[nl.Key] = &incoming{since: time.Now()}
+		c.mu.Unlock()
+	}
+}
+
+// pollPass checks the handoffs we wait for and, when the store has an owner
+// index, the leases assigned to us by peers.
+func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held)) {
+	c.mu.Lock()
+	waiting := make(map[string]time.Time, len(c.incoming))
+	for k, in := range c.incoming {
+		waiting[k] = in.since
+	}
+	c.mu.Unlock()
+
+	if ol, ok := c.store.(OwnerLister); ok {
+		keys, err := ol.ListOwned(ctx, c.self)
+		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			c.log.Debug("list owned leases failed", zapErr(err))
+		}
+		for _, k := range keys {
+			if _, ok := waiting[k]; !ok && !c.holdsOrReceives(k) {
+				waiting[k] = time.Time{} // first seen now
+			}
+		}
+	}
+
+	for key, since := range waiting {
+		start := time.Now()
+		cur, err := c.store.Get(ctx, key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			c.dropIncoming(key)
+			continue
+		case err != nil:
+			c.log.Debug("get lease failed", zapKey(key), zapErr(err))
+			continue
+		}
+		if cur.Owner != c.self {
+			c.dropIncoming(key) // someone else took it
+			continue
+		}
+		if !cur.InHandoff() {
+			// Assigned to us, or the outgoing owner wrote its final
+			// checkpoint: the lease is ours as of this read.
+			if !since.IsZero() {
+				c.stats.handoffsReceived.Add(1)
+			}
+			c.acquire(base, cur, start, onAcquire)
+			continue
+		}
+		if since.IsZero() {
+			c.mu.Lock()
+			c.incoming[key] = &incoming{since: start}
+			c.mu.Unlock()
+			continue
+		}
+		if time.Since(since) >= c.opts.handoffTimeout {
+			// The outgoing owner did not hand over in time. It stopped
+			// processing by its own clock no later than a lease duration
+			// after we asked (its renewals have failed since), and the
+			// handoff timeout is at least that long.
+			nl, err := c.store.Take(ctx, cur, c.self)
+			if err != nil {
+				c.log.Debug("forced take failed", zapKey(key), zapErr(err))
+				continue
+			}
+			c.stats.forcedTakes.Add(1)
+			c.log.Warn("handoff timed out; lease taken", zapKey(key), zap.String("from", cur.CheckpointOwner))
+			c.acquire(base, nl, start, onAcquire)
+		}
+	}
+}
+
+func (c *Coordinator) dropIncoming(key string) {
+	c.mu.Lock()
+	delete(c.incoming, key)
+	c.mu.Unlock()
+}
+
+// holdsOrReceives reports whether we hold key or are receiving it.
+func (c *Coordinator) holdsOrReceives(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, h := c.held[key]
+	_, in := c.incoming[key]
+	return h || in
+}
+
+// acquire registers a lease we now own (proven at provenAt) and hands it to
+// onAcquire.
+func (c *Coordinator) acquire(base context.Context, l Lease, provenAt time.Time, onAcquire func(*Held)) {
+	h := newHeld(c, base, l, provenAt)
+	c.mu.Lock()
+	delete(c.incoming, l.Key)
+	if _, dup := c.held[l.Key]; dup {
+		c.mu.Unlock()
+		return
+	}
+	c.held[l.Key] = h
+	c.mu.Unlock()
+	c.stats.acquired.Add(1)
+	c.log.Info("lease acquired", zapKey(l.Key), zap.Int64("counter", l.Counter))
+	onAcquire(h)
+}
+
+func (c *Coordinator) forget(h *Held) {
+	c.mu.Lock()
+	if c.held[h.key] == h {
+		delete(c.held, h.key)
+	}
+	c.mu.Unlock()
+}
+
+// giveUp releases l after its user is done: to the least-loaded live peer
+// during a graceful stop when the store has an owner index, else to nobody.
+func (c *Coordinator) giveUp(ctx context.Context, l Lease) error {
+	var peer string
+	c.mu.Lock()
+	if _, ok := c.store.(OwnerLister); ok && c.stopping && !l.Finished() {
+		peer = c.leastLoadedPeerLocked()
+		if peer != "" {
+			c.peers[peer]++
+		}
+	}
+	c.mu.Unlock()
+	if peer != "" {
+		if _, err := c.store.Take(ctx, l, peer); err != nil {
+			return fmt.Errorf("lease: assign %s to %s: %w", l.Key, peer, err)
+		}
+		c.stats.assigned.Add(1)
+		c.log.Info("lease assigned to peer", zapKey(l.Key), zap.String("peer", peer))
+		return nil
+	}
+	if _, err := c.store.Release(ctx, l); err != nil {
+		return fmt.Errorf("lease: release %s: %w", l.Key, err)
+	}
+	c.stats.released.Add(1)
+	c.log.Info("lease released", zapKey(l.Key))
+	return nil
+}
+
+func (c *Coordinator) leastLoadedPeerLocked() string {
+	peers := make([]string, 0, len(c.peers))
+	for p := range c.peers {
+		peers = append(peers, p)
+	}
+	if len(peers) == 0 {
+		return ""
+	}
+	return slices.MinFunc(peers, func(a, b string) int {
+		if d := cmp.Compare(c.peers[a], c.peers[b]); d != 0 {
+			return d
+		}
+		return cmp.Compare(a, b)
+	})
+}
+
+// stop runs the graceful stop: ask every holder to finish, then wait for
+// their Done calls, bounded by the shutdown timeout.
+func (c *Coordinator) stop(base context.Context) {
+	c.mu.Lock()
+	c.stopping = true
+	hs := make([]*Held, 0, len(c.held))
+	for _, h := range c.held {
+		hs = append(hs, h)
+	}
+	c.mu.Unlock()
+	for _, h := range hs {
+		h.mu.Lock()
+		if h.state == stateActive {
+			h.state = stateStopping
+			h.cancel(ErrStopping)
+		}
+		h.mu.Unlock()
+	}
+	timeout := time.NewTimer(c.opts.shutdownTimeout)
+	defer timeout.Stop()
+	for _, h := range hs {
+		select {
+		case <-h.done:
+		case <-timeout.C:
+			c.log.Warn("shutdown timeout: leases left to expire", zap.Int("leases", len(c.Holding())))
+			return
+		case <-base.Done():
+			return
+		}
+	}
+}
+
+// renewLoop renews held leases every renew interval until ctx is done.
+func (c *Coordinator) renewLoop(ctx context.Context) {
+	t := time.NewTicker(c.opts.renewInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		hs := make([]*Held, 0, len(c.held))
+		for _, h := range c.held {
+			hs = append(hs, h)
+		}
+		c.mu.Unlock()
+		var g errgroup.Group
+		g.SetLimit(c.opts.renewConcurrency)
+		for _, h := range hs {
+			g.Go(func() error {
+				// A renewal that takes longer than the interval is
+				// abandoned; the next tick tries again.
+				rctx, cancel := context.WithTimeout(ctx, c.opts.renewInterval)
+				defer cancel()
+				h.renew(rctx)
+				return nil
+			})
+		}
+		_ = g.Wait() // renew reports through the Held; it returns no error
+	}
+}
+
+// Holding returns the keys of the leases this worker holds, sorted.
+func (c *Coordinator) Holding() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]string, 0, len(c.held))
+	for k, h := range c.held {
+		if h.Valid() {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Stats counts what the coordinator has done since it was created.
+type Stats struct {
+	Passes            int64 // taker passes (table scans)
+	Acquired          int64 // leases acquired, by any path
+	Taken             int64 // unowned or expired leases taken
+	HandoffsRequested int64 // handoffs this worker asked for
+	HandoffsReceived  int64 // handoffs completed by the outgoing owner
+	ForcedTakes       int64 // handoffs that timed out and were taken
+	Renewals          int64 // successful renewals
+	RenewFailures     int64 // renewals that failed for other reasons than a conflict
+	Checkpoints       int64 // checkpoints written
+	Lost              int64 // leases lost or expired
+	Released          int64 // leases released to nobody
+	Assigned          int64 // leases handed straight to a peer on stop
+}
+
+type stats struct {
+	passes, acquired, taken, handoffsRequested, handoffsReceived, forcedTakes atomic.Int64
+	renewals, renewFailures, checkpoints, lost, released, assigned            atomic.Int64
+}
+
+// Stats returns the coordinator's counters.
+func (c *Coordinator) Stats() Stats {
+	s := &c.stats
+	return Stats{
+		Passes: s.passes.Load(), Acquired: s.acquired.Load(), Taken: s.taken.Load(),
+		HandoffsRequested: s.handoffsRequested.Load(), HandoffsReceived: s.handoffsReceived.Load(),
+		ForcedTakes: s.forcedTakes.Load(), Renewals: s.renewals.Load(), RenewFailures: s.renewFailures.Load(),
+		Checkpoints: s.checkpoints.Load(), Lost: s.lost.Load(), Released: s.released.Load(), Assigned: s.assigned.Load(),
+	}
+}
+
+func zapKey(k string) zap.Field  { return zap.String("lease_key", k) }
+func zapErr(err error) zap.Field { return zap.Error(err) }

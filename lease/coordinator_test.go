@@ -1,0 +1,470 @@
+package lease_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/lease"
+	"github.com/kclgo/kcl/lease/memlease"
+)
+
+// errDead is what a crashed worker's store calls return: the process is gone.
+var errDead = errors.New("worker crashed")
+
+// workerStore is one worker's view of a shared store: it can be crashed, after
+// which every call fails, as if the process had been killed with SIGKILL.
+type workerStore struct {
+	*memlease.Store
+	crashed atomic.Bool
+}
+
+func (w *workerStore) check() error {
+	if w.crashed.Load() {
+		return errDead
+	}
+	return nil
+}
+
+func (w *workerStore) Create(ctx context.Context, l lease.Lease) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	return w.Store.Create(ctx, l)
+}
+func (w *workerStore) Get(ctx context.Context, key string) (lease.Lease, error) {
+	if err := w.check(); err != nil {
+		return lease.Lease{}, err
+	}
+	return w.Store.Get(ctx, key)
+}
+func (w *workerStore) List(ctx context.Context) ([]lease.Lease, error) {
+	if err := w.check(); err != nil {
+		return nil, err
+	}
+	return w.Store.List(ctx)
+}
+func (w *workerStore) ListOwned(ctx context.Context, owner string) ([]string, error) {
+	if err := w.check(); err != nil {
+		return nil, err
+	}
+	return w.Store.ListOwned(ctx, owner)
+}
+func (w *workerStore) Renew(ctx context.Context, l lease.Lease) (lease.Lease, error) {
+	if err := w.check(); err != nil {
+		return lease.Lease{}, err
+	}
+	return w.Store.Renew(ctx, l)
+}
+func (w *workerStore) Take(ctx context.Context, l lease.Lease, owner string) (lease.Lease, error) {
+	if err := w.check(); err != nil {
+		return lease.Lease{}, err
+	}
+	return w.Store.Take(ctx, l, owner)
+}
+func (w *workerStore) Handoff(ctx context.Context, l lease.Lease, to string) (lease.Lease, error) {
+	if err := w.check(); err != nil {
+		return lease.Lease{}, err
+	}
+	return w.Store.Handoff(ctx, l, to)
+}
+func (w *workerStore) Checkpoint(ctx context.Context, l lease.Lease, u lease.CheckpointUpdate) (lease.Lease, error) {
+	if err := w.check(); err != nil {
+		return lease.Lease{}, err
+	}
+	return w.Store.Checkpoint(ctx, l, u)
+}
+func (w *workerStore) Release(ctx context.Context, l lease.Lease) (lease.Lease, error) {
+	if err := w.check(); err != nil {
+		return lease.Lease{}, err
+	}
+	return w.Store.Release(ctx, l)
+}
+func (w *workerStore) Delete(ctx context.Context, l lease.Lease) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	return w.Store.Delete(ctx, l)
+}
+
+// fleet runs coordinators over one shared in-memory store and records, for
+// every lease, which workers consider themselves its holder, so tests can
+// check that no lease is ever processed in two places at once.
+type fleet struct {
+	t     *testing.T
+	store *memlease.Store
+
+	mu      sync.Mutex
+	workers map[string]*worker
+	// processing[key] = workers whose consumer for key is running
+	processing map[string]map[string]bool
+	overlaps   []string
+	acquiredAt map[string]time.Time // last acquisition of each key
+}
+
+type worker struct {
+	id     string
+	store  *workerStore
+	coord  *lease.Coordinator
+	cancel context.CancelFunc
+	done   chan struct{}
+	// stubborn consumers never call Done (a processor that hangs).
+	stubborn atomic.Bool
+}
+
+func newFleet(t *testing.T, shards int) *fleet {
+	f := &fleet{
+		t: t, store: memlease.New(),
+		workers:    map[string]*worker{},
+		processing: map[string]map[string]bool{},
+		acquiredAt: map[string]time.Time{},
+	}
+	for i := range shards {
+		l := lease.Lease{Key: fmt.Sprintf("shardId-%012d", i), Checkpoint: checkpoint.TrimHorizon}
+		if err := f.store.Create(t.Context(), l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func (f *fleet) start(id string, opts ...lease.Option) *worker {
+	w := &worker{id: id, store: &workerStore{Store: f.store}, done: make(chan struct{})}
+	opts = append([]lease.Option{lease.WithRand(rand.New(rand.NewPCG(uint64(len(id)), 7)))}, opts...)
+	c, err := lease.NewCoordinator(w.store, id, opts...)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	w.coord = c
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	f.mu.Lock()
+	f.workers[id] = w
+	f.mu.Unlock()
+	go func() {
+		defer close(w.done)
+		if err := c.Run(ctx, func(h *lease.Held) { go f.consume(w, h) }); err != nil {
+			f.t.Errorf("%s: Run: %v", id, err)
+		}
+	}()
+	return w
+}
+
+// consume plays a shard consumer: it "processes" while the lease's context
+// is live, then writes a final checkpoint and calls Done, unless the worker is
+// stubborn or crashed.
+func (f *fleet) consume(w *worker, h *lease.Held) {
+	key := h.Key()
+	f.mu.Lock()
+	if f.processing[key] == nil {
+		f.processing[key] = map[string]bool{}
+	}
+	for other := range f.processing[key] {
+		f.overlaps = append(f.overlaps, fmt.Sprintf("%s acquired %s at %v while %s still processed it", w.id, key, time.Now().Format("15:04:05.000"), other))
+	}
+	f.processing[key][w.id] = true
+	f.acquiredAt[key] = time.Now()
+	f.mu.Unlock()
+
+	<-h.Context().Done()
+
+	f.mu.Lock()
+	delete(f.processing[key], w.id)
+	f.mu.Unlock()
+	if w.stubborn.Load() || w.store.crashed.Load() {
+		return
+	}
+	cause := context.Cause(h.Context())
+	if errors.Is(cause, lease.ErrHandoffRequested) || errors.Is(cause, lease.ErrStopping) {
+		ctx := context.Background()
+		// A final checkpoint, as a processor's shutdown hook would write.
+		_ = h.WriteCheckpoint(ctx, h.Lease().Checkpoint, checkpoint.Position{}, nil)
+		if err := h.Done(ctx); err != nil && !errors.Is(err, lease.ErrLeaseLost) {
+			f.t.Errorf("%s: Done(%s): %v", w.id, key, err)
+		}
+	}
+}
+
+// stop stops a worker gracefully and waits for Run to return.
+func (w *worker) stop() {
+	w.cancel()
+	<-w.done
+}
+
+// crash cuts a worker off from the table, as a SIGKILL would: every store
+// call fails from now on. Its goroutines keep running, so the test sees when
+// its consumers stop by their own clock — that must be before anyone else
+// takes their leases. end finishes it.
+func (w *worker) crash() { w.store.crashed.Store(true) }
+
+func (w *worker) end() {
+	w.cancel()
+	<-w.done
+}
+
+// owners returns the table's owner of every lease.
+func (f *fleet) owners() map[string]string {
+	out := map[string]string{}
+	for _, l := range f.store.Leases() {
+		out[l.Key] = l.Owner
+	}
+	return out
+}
+
+func (f *fleet) count(owner string) int {
+	n := 0
+	for _, o := range f.owners() {
+		if o == owner {
+			n++
+		}
+	}
+	return n
+}
+
+// holding returns how many leases w's consumers are processing.
+func (f *fleet) holding(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, ws := range f.processing {
+		if ws[id] {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fleet) checkNoOverlap() {
+	f.t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range f.overlaps {
+		f.t.Error(o)
+	}
+}
+
+// waitFor advances fake time in small steps until cond holds, and returns how
+// long that took; it fails the test after limit.
+func waitFor(t *testing.T, limit time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("condition not met within %v", limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+	}
+	return time.Since(start)
+}
+
+func TestCoordinatorTakesAllAndReleasesOnStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 8)
+		a := f.start("a")
+		waitFor(t, time.Second, func() bool { return f.holding("a") == 8 })
+		before := f.store.Leases()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		for i, l := range f.store.Leases() {
+			if l.Counter <= before[i].Counter+1 {
+				t.Errorf("%s: counter %d after 10 s, was %d: not renewed", l.Key, l.Counter, before[i].Counter)
+			}
+		}
+		if f.holding("a") != 8 {
+			t.Fatalf("holding %d leases after renewals, want 8", f.holding("a"))
+		}
+		a.stop()
+		for k, o := range f.owners() {
+			if o != "" {
+				t.Errorf("%s still owned by %q after a graceful stop with no peer", k, o)
+			}
+		}
+	})
+}
+
+func TestCrashFailover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 8)
+		a := f.start("a")
+		waitFor(t, time.Second, func() bool { return f.holding("a") == 8 })
+		b := f.start("b")
+		waitFor(t, 15*time.Second, func() bool { return f.holding("a") == 4 && f.holding("b") == 4 })
+
+		// Crash a right after one of its renewals, the worst case.
+		lastRenewal := time.Now()
+		counters := map[string]int64{}
+		for _, l := range f.store.Leases() {
+			counters[l.Key] = l.Counter
+		}
+		waitFor(t, 5*time.Second, func() bool {
+			for _, l := range f.store.Leases() {
+				if l.Owner == "a" && l.Counter != counters[l.Key] {
+					return true
+				}
+			}
+			return false
+		})
+		lastRenewal = time.Now()
+		a.crash()
+		took := waitFor(t, 30*time.Second, func() bool { return f.count("b") == 8 && f.holding("b") == 8 })
+		d := lease.DefaultLeaseDuration
+		t.Logf("crash failover: b owns all leases %v after a's last renewal (lease duration %v)", took, d)
+		if took > d+2*time.Second {
+			t.Errorf("failover took %v after the last renewal, want ≤ %v", took, d+2*time.Second)
+		}
+		_ = lastRenewal
+		f.checkNoOverlap()
+		if n := f.holding("a"); n != 0 {
+			t.Errorf("the crashed worker still processes %d leases", n)
+		}
+		b.stop()
+		a.end()
+	})
+}
+
+func TestGracefulStopHandsLeasesToPeers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 8)
+		a := f.start("a")
+		waitFor(t, time.Second, func() bool { return f.holding("a") == 8 })
+		b := f.start("b")
+		waitFor(t, 15*time.Second, func() bool { return f.holding("a") == 4 && f.holding("b") == 4 })
+
+		start := time.Now()
+		a.stop()
+		stopped := time.Since(start)
+		took := waitFor(t, 10*time.Second, func() bool { return f.holding("b") == 8 })
+		t.Logf("graceful stop: a's Run returned after %v; b processes all leases %v later", stopped, took)
+		if took > time.Second {
+			t.Errorf("peer resumed %v after the release, want ≤ 1s", took)
+		}
+		f.checkNoOverlap()
+		b.stop()
+	})
+}
+
+func TestJoinReachesFairShareByHandoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 9)
+		a := f.start("a")
+		waitFor(t, time.Second, func() bool { return f.holding("a") == 9 })
+		b := f.start("b")
+		c := f.start("c")
+		took := waitFor(t, 20*time.Second, func() bool {
+			return f.holding("a") == 3 && f.holding("b") == 3 && f.holding("c") == 3
+		})
+		t.Logf("join: two new workers reach 3 leases each after %v", took)
+		if took > 10*time.Second {
+			t.Errorf("join took %v, want ≤ 10s", took)
+		}
+		for _, w := range []*lease.Coordinator{a.coord, b.coord, c.coord} {
+			if s := w.Stats(); s.ForcedTakes != 0 {
+				t.Errorf("%s: %d forced takes; every handoff should have been granted", w.WorkerID(), s.ForcedTakes)
+			}
+		}
+		if s := a.coord.Stats(); s.Lost != 0 {
+			t.Errorf("a lost %d leases; handoffs are not losses", s.Lost)
+		}
+		f.checkNoOverlap()
+		a.stop()
+		b.stop()
+		c.stop()
+	})
+}
+
+func TestHandoffTimeoutTakesFromUnresponsiveOwner(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 4)
+		a := f.start("a")
+		waitFor(t, time.Second, func() bool { return f.holding("a") == 4 })
+		a.stubborn.Store(true) // a's processors never finish
+		b := f.start("b")
+		took := waitFor(t, 30*time.Second, func() bool { return f.holding("b") == 2 })
+		t.Logf("handoff from an unresponsive owner completed after %v", took)
+		if took < lease.DefaultLeaseDuration {
+			t.Errorf("took over after %v, before the lease duration %v: the old owner may still process", took, lease.DefaultLeaseDuration)
+		}
+		if s := b.coord.Stats(); s.ForcedTakes != 2 {
+			t.Errorf("b: %d forced takes, want 2", s.ForcedTakes)
+		}
+		f.checkNoOverlap()
+		b.stop()
+		a.stubborn.Store(false)
+		a.stop()
+	})
+}
+
+func TestHolderDropsLeaseItCannotRenew(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var failing atomic.Bool
+		store := memlease.New(memlease.WithFault(func(op memlease.Op, key string) error {
+			if failing.Load() && op == memlease.OpRenew {
+				return lease.ErrThrottled
+			}
+			return nil
+		}))
+		if err := store.Create(t.Context(), lease.Lease{Key: "s", Checkpoint: checkpoint.TrimHorizon}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := lease.NewCoordinator(store, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		got := make(chan *lease.Held, 1)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = c.Run(ctx, func(h *lease.Held) { got <- h }) }()
+		h := <-got
+		start := time.Now()
+		failing.Store(true)
+		<-h.Context().Done()
+		lived := time.Since(start)
+		if cause := context.Cause(h.Context()); !errors.Is(cause, lease.ErrExpired) || !errors.Is(cause, lease.ErrLeaseLost) {
+			t.Errorf("cause = %v, want ErrExpired (an ErrLeaseLost)", cause)
+		}
+		if lived > lease.DefaultLeaseDuration {
+			t.Errorf("lease kept %v after renewals started failing, want ≤ %v", lived, lease.DefaultLeaseDuration)
+		}
+		err = h.WriteCheckpoint(t.Context(), checkpoint.TrimHorizon, checkpoint.Position{}, nil)
+		if !errors.Is(err, lease.ErrLeaseLost) {
+			t.Errorf("checkpoint after expiry: %v, want ErrLeaseLost", err)
+		}
+		cancel()
+		<-done
+	})
+}
+
+func TestNewCoordinatorRejectsBadOptions(t *testing.T) {
+	store := memlease.New()
+	tests := []struct {
+		name string
+		opts []lease.Option
+	}{
+		{"a renew interval of half the lease duration leaves no retry", []lease.Option{lease.WithLeaseDuration(10 * time.Second), lease.WithRenewInterval(5 * time.Second)}},
+		{"a handoff timeout below the lease duration is unsafe", []lease.Option{lease.WithHandoffTimeout(time.Second)}},
+		{"a zero take interval would spin", []lease.Option{lease.WithTakeInterval(0)}},
+		{"a negative lease cap is meaningless", []lease.Option{lease.WithMaxLeases(-1)}},
+		{"a nil logger is refused", []lease.Option{lease.WithLogger(nil)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := lease.NewCoordinator(store, "w", tt.opts...); err == nil {
+				t.Fatal("NewCoordinator accepted invalid options")
+			}
+		})
+	}
+	if _, err := lease.NewCoordinator(store, ""); err == nil {
+		t.Error("NewCoordinator accepted an empty worker id")
+	}
+	if _, err := lease.NewCoordinator(nil, "w"); err == nil {
+		t.Error("NewCoordinator accepted a nil store")
+	}
+}

@@ -1,0 +1,376 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/kclgo/kcl/checkpoint"
+)
+
+// Causes with which a Held lease's context is cancelled. Branch on them with
+// errors.Is(context.Cause(h.Context()), …).
+var (
+	// ErrExpired means the holder could not renew the lease within the lease
+	// duration, so it must assume another worker took it. It matches
+	// ErrLeaseLost.
+	ErrExpired error = &wrapSentinel{msg: "lease: not renewed within the lease duration", parent: ErrLeaseLost}
+	// ErrHandoffRequested means another worker asked for the lease: finish
+	// the in-flight batch, checkpoint, then call Done to hand it over.
+	ErrHandoffRequested = errors.New("lease: handoff requested")
+	// ErrStopping means the coordinator is stopping gracefully: finish the
+	// in-flight batch, checkpoint, then call Done to release the lease.
+	ErrStopping = errors.New("lease: coordinator stopping")
+)
+
+type heldState uint8
+
+const (
+	stateActive     heldState = iota + 1 // holding and renewing
+	stateHandingOff                      // another worker asked for it; final checkpoint allowed, no renewals
+	stateStopping                        // graceful stop: renewing until Done
+	stateGone                            // lost, expired, handed over or released
+)
+
+// Held is a lease this worker holds. The coordinator creates it and renews it;
+// the lease's user (the shard consumer) processes records while Context is
+// live, writes checkpoints through WriteCheckpoint, and calls Done when it has
+// finished with the lease.
+//
+// Held's methods are safe for concurrent use. Writes to the lease (renewals,
+// checkpoints, release) are serialized, so they never fence each other off.
+type Held struct {
+	c      *Coordinator
+	key    string
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	// token serializes the conditional writes to this lease: each is made
+	// with the counter the previous one returned. It is a channel rather than
+	// a mutex so that waiting for it honours ctx, and so that no lock is held
+	// across I/O.
+	token chan struct{}
+	done  chan struct{}
+	// expiry cancels the context when the lease duration passes without a
+	// write that proves ownership.
+	expiry *time.Timer
+
+	// mu guards the fields below; it is never held across I/O.
+	mu        sync.Mutex
+	lease     Lease
+	renewedAt time.Time // start of the last write that proved ownership
+	state     heldState
+	doneOnce  bool
+}
+
+func newHeld(c *Coordinator, parent context.Context, l Lease, provenAt time.Time) *Held {
+	ctx, cancel := context.WithCancelCause(parent)
+	h := &Held{
+		c: c, key: l.Key, ctx: ctx, cancel: cancel,
+		token: make(chan struct{}, 1), done: make(chan struct{}),
+		lease: l, renewedAt: provenAt, state: stateActive,
+	}
+	h.expiry = time.AfterFunc(time.Until(provenAt.Add(c.opts.leaseDuration)), h.checkExpiry)
+	return h
+}
+
+// checkExpiry runs when the lease duration may have passed since the last
+// proof of ownership; it drops the lease locally if it has.
+func (h *Held) checkExpiry() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state != stateGone && !h.validLocked(time.Now()) {
+		h.loseLocked(ErrExpired)
+		h.c.stats.lost.Add(1)
+	}
+}
+
+// provedLocked records a write that proved ownership and started at start.
+func (h *Held) provedLocked(start time.Time) {
+	h.renewedAt = start
+	h.expiry.Reset(time.Until(start.Add(h.c.opts.leaseDuration)))
+}
+
+// Key returns the lease key.
+func (h *Held) Key() string { return h.key }
+
+// Lease returns the lease as last written or read by this worker.
+func (h *Held) Lease() Lease {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lease.Clone()
+}
+
+// Context is cancelled when the lease user must stop processing: the lease
+// was lost (cause matches ErrLeaseLost, possibly ErrExpired), a handoff was
+// requested (ErrHandoffRequested) or the coordinator is stopping
+// (ErrStopping). In the last two cases the user should still write its final
+// checkpoint and then call Done.
+func (h *Held) Context() context.Context { return h.ctx }
+
+// Valid reports whether the lease is still held by this worker by its own
+// clock: not lost, not handed over, and renewed within the lease duration.
+func (h *Held) Valid() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.validLocked(time.Now())
+}
+
+func (h *Held) validLocked(now time.Time) bool {
+	return h.state != stateGone && now.Sub(h.renewedAt) < h.c.opts.leaseDuration
+}
+
+func (h *Held) acquireToken(ctx context.Context) error {
+	select {
+	case h.token <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (h *Held) releaseToken() { <-h.token }
+
+// lose marks the lease gone and cancels its context with cause.
+func (h *Held) loseLocked(cause error) {
+	if h.state != stateGone {
+		h.state = stateGone
+		h.cancel(cause)
+		h.expiry.Stop()
+	}
+}
+
+// WriteCheckpoint writes a checkpoint (and optionally a prepared pending
+// checkpoint with state) fenced by the lease counter. It implements
+// checkpoint.Writer. It fails with an error matching ErrLeaseLost if the lease
+// is no longer held, if it has not been renewed within the lease duration, or
+// if the write is fenced off. During a handoff it writes the outgoing owner's
+// final checkpoint, which completes the handoff: later writes fail with
+// ErrLeaseLost.
+func (h *Held) WriteCheckpoint(ctx context.Context, cp, pending checkpoint.Position, pendingState []byte) error {
+	if err := h.acquireToken(ctx); err != nil {
+		return err
+	}
+	defer h.releaseToken()
+	u := CheckpointUpdate{Checkpoint: cp, PendingCheckpoint: pending, PendingCheckpointState: pendingState}
+	return h.checkpointLocked(ctx, u, true)
+}
+
+// WriteShardEnd records that the shard was processed to its end: checkpoint
+// SHARD_END and the child shard ids, in one fenced write.
+func (h *Held) WriteShardEnd(ctx context.Context, childShardIDs []string) error {
+	if err := h.acquireToken(ctx); err != nil {
+		return err
+	}
+	defer h.releaseToken()
+	u := CheckpointUpdate{Checkpoint: checkpoint.ShardEnd}
+	if len(childShardIDs) > 0 {
+		u.ChildShardIDs = childShardIDs
+	}
+	return h.checkpointLocked(ctx, u, true)
+}
+
+// checkpointLocked writes u; the caller holds the token. If the write is
+// fenced off because a handoff was requested since the last renewal, it adopts
+// the handoff state and retries once: the outgoing owner's final checkpoint is
+// exactly what a handoff waits for.
+func (h *Held) checkpointLocked(ctx context.Context, u CheckpointUpdate, retry bool) error {
+	h.mu.Lock()
+	now := time.Now()
+	if !h.validLocked(now) {
+		h.loseLocked(ErrExpired)
+		h.mu.Unlock()
+		return ErrExpired
+	}
+	l := h.lease.Clone()
+	h.mu.Unlock()
+
+	start := time.Now()
+	nl, err := h.c.store.Checkpoint(ctx, l, u)
+	if err == nil {
+		h.mu.Lock()
+		h.lease = nl
+		h.provedLocked(start)
+		if l.InHandoff() {
+			// The final checkpoint handed the lease over.
+			h.loseLocked(ErrHandoffRequested)
+		}
+		h.mu.Unlock()
+		h.c.stats.checkpoints.Add(1)
+		return nil
+	}
+	if !errors.Is(err, ErrConflict) {
+		return err
+	}
+	if retry {
+		switch h.reconcile(ctx, l.Counter) {
+		case reconcileHandoff, reconcileOurs:
+			return h.checkpointLocked(ctx, u, false)
+		case reconcileUnknown:
+			return err
+		}
+	}
+	h.mu.Lock()
+	h.loseLocked(ErrLeaseLost)
+	h.mu.Unlock()
+	return err
+}
+
+// reconcileResult says what a re-read after a fenced-off write found.
+type reconcileResult uint8
+
+const (
+	reconcileLost    reconcileResult = iota + 1 // another worker owns the lease
+	reconcileHandoff                            // another worker asked for it; we may write the final checkpoint
+	reconcileOurs                               // an earlier write of ours landed although it reported an error
+	reconcileUnknown                            // the re-read failed
+)
+
+// reconcile re-reads the lease after a write sent with counter c was fenced
+// off, and adopts what it finds: a handoff request (leaseOwner = them,
+// checkpointOwner = us), or our own earlier write that landed although its
+// caller saw an error (owner = us, counter = c+1: KCL's "spurious failure").
+func (h *Held) reconcile(ctx context.Context, c int64) reconcileResult {
+	cur, err := h.c.store.Get(ctx, h.key)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return reconcileLost
+		}
+		return reconcileUnknown
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state == stateGone {
+		return reconcileLost
+	}
+	switch {
+	case cur.CheckpointOwner == h.c.self && cur.Owner != h.c.self:
+		h.lease = cur
+		if h.state != stateHandingOff {
+			h.state = stateHandingOff
+			h.cancel(ErrHandoffRequested)
+		}
+		return reconcileHandoff
+	case cur.Owner == h.c.self && !cur.InHandoff() && cur.Counter == c+1:
+		// Adopt the counter, but not as a proof of ownership: we do not
+		// know when that write landed. The next renewal proves it.
+		h.lease = cur
+		return reconcileOurs
+	}
+	return reconcileLost
+}
+
+// renew renews the lease once; called by the renewer.
+func (h *Held) renew(ctx context.Context) {
+	if err := h.acquireToken(ctx); err != nil {
+		return
+	}
+	defer h.releaseToken()
+	h.mu.Lock()
+	now := time.Now()
+	if h.state == stateGone {
+		h.mu.Unlock()
+		return
+	}
+	if h.state == stateHandingOff {
+		// No renewals during a handoff: the outgoing owner may only write
+		// its final checkpoint, within the lease duration of its last
+		// renewal.
+		if !h.validLocked(now) {
+			h.loseLocked(ErrExpired)
+		}
+		h.mu.Unlock()
+		return
+	}
+	if !h.validLocked(now) {
+		h.loseLocked(ErrExpired)
+		h.mu.Unlock()
+		h.c.stats.lost.Add(1)
+		return
+	}
+	l := h.lease.Clone()
+	h.mu.Unlock()
+
+	start := time.Now()
+	nl, err := h.c.store.Renew(ctx, l)
+	switch {
+	case err == nil:
+		h.mu.Lock()
+		h.lease = nl
+		h.provedLocked(start)
+		h.mu.Unlock()
+		h.c.stats.renewals.Add(1)
+	case errors.Is(err, ErrConflict):
+		switch h.reconcile(ctx, l.Counter) {
+		case reconcileHandoff:
+			h.c.log.Info("handoff requested", zapKey(h.key))
+			return
+		case reconcileOurs, reconcileUnknown:
+			return // the next renewal retries with what we know
+		}
+		h.mu.Lock()
+		h.loseLocked(ErrLeaseLost)
+		h.mu.Unlock()
+		h.c.stats.lost.Add(1)
+		h.c.log.Info("lease lost", zapKey(h.key))
+	default:
+		h.c.stats.renewFailures.Add(1)
+		// Throttling or a transport error: keep the lease; it expires
+		// locally if renewals keep failing for the lease duration.
+		h.c.log.Warn("renew failed", zapKey(h.key), zapErr(err))
+	}
+}
+
+// Done tells the coordinator that the lease user has finished with the lease
+// (after its final checkpoint). Depending on why processing stopped, Done:
+// completes a requested handoff (writing the outgoing owner's final checkpoint
+// if WriteCheckpoint did not already), releases the lease during a graceful
+// stop — handing it straight to the least-loaded peer when the store can tell
+// that peer quickly — or, for a finished shard, releases it so it is no longer
+// renewed. For a lost lease it does nothing. Done is idempotent and may block
+// for one store write.
+func (h *Held) Done(ctx context.Context) error {
+	h.mu.Lock()
+	if h.doneOnce {
+		h.mu.Unlock()
+		return nil
+	}
+	h.doneOnce = true
+	h.mu.Unlock()
+	defer close(h.done)
+	defer h.c.forget(h)
+
+	if err := h.acquireToken(ctx); err != nil {
+		return err
+	}
+	defer h.releaseToken()
+
+	h.mu.Lock()
+	state := h.state
+	l := h.lease.Clone()
+	valid := h.validLocked(time.Now())
+	h.mu.Unlock()
+
+	switch {
+	case state == stateGone:
+		return nil
+	case !valid:
+		h.mu.Lock()
+		h.loseLocked(ErrExpired)
+		h.mu.Unlock()
+		return nil
+	case state == stateHandingOff:
+		// Complete the handoff, keeping the checkpoint as it is.
+		err := h.checkpointLocked(ctx, CheckpointUpdate{
+			Checkpoint:             l.Checkpoint,
+			PendingCheckpoint:      l.PendingCheckpoint,
+			PendingCheckpointState: l.PendingCheckpointState,
+		}, false)
+		return err
+	default:
+		h.mu.Lock()
+		h.loseLocked(ErrStopping)
+		h.mu.Unlock()
+		return h.c.giveUp(ctx, l)
+	}
+}

@@ -1,0 +1,136 @@
+package lease
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults for a Coordinator. With them a crashed worker's leases are taken
+// within LeaseDuration + TakeInterval (10 s) after its last renewal, a
+// gracefully stopped worker's leases within AssignmentPollInterval, and a
+// joining worker reaches its fair share in one taker pass plus the holders'
+// handoff time.
+const (
+	DefaultLeaseDuration          = 8 * time.Second
+	DefaultTakeInterval           = 2 * time.Second
+	DefaultAssignmentPollInterval = 500 * time.Millisecond
+	DefaultShutdownTimeout        = 20 * time.Second
+	DefaultRenewConcurrency       = 32
+)
+
+type options struct {
+	leaseDuration    time.Duration
+	renewInterval    time.Duration // 0: leaseDuration / 3
+	takeInterval     time.Duration
+	pollInterval     time.Duration
+	handoffTimeout   time.Duration // 0: leaseDuration
+	shutdownTimeout  time.Duration
+	maxLeases        int
+	renewConcurrency int
+	logger           *zap.Logger
+	rand             *rand.Rand
+}
+
+func defaultOptions() options {
+	return options{
+		leaseDuration:    DefaultLeaseDuration,
+		takeInterval:     DefaultTakeInterval,
+		pollInterval:     DefaultAssignmentPollInterval,
+		shutdownTimeout:  DefaultShutdownTimeout,
+		renewConcurrency: DefaultRenewConcurrency,
+		logger:           zap.NewNop(),
+	}
+}
+
+// Option configures a Coordinator.
+type Option func(*options)
+
+// WithLeaseDuration sets how long a lease stays valid without renewal
+// (KCL's failoverTimeMillis). Default 8 s.
+func WithLeaseDuration(d time.Duration) Option { return func(o *options) { o.leaseDuration = d } }
+
+// WithRenewInterval sets how often held leases are renewed. It must be less
+// than half the lease duration, so that one failed renewal can be retried
+// before the lease expires. Default: a third of the lease duration.
+func WithRenewInterval(d time.Duration) Option { return func(o *options) { o.renewInterval = d } }
+
+// WithTakeInterval sets how often the taker reads the whole table to find
+// unowned and expired leases and to rebalance. A crashed worker's leases are
+// taken within LeaseDuration + TakeInterval; each pass costs one table scan.
+// Default 2 s.
+func WithTakeInterval(d time.Duration) Option { return func(o *options) { o.takeInterval = d } }
+
+// WithAssignmentPollInterval sets how often the coordinator checks for leases
+// handed to it (a graceful stop assigns leases to peers; a handoff completes)
+// through the store's owner index, when the store has one. Default 500 ms.
+func WithAssignmentPollInterval(d time.Duration) Option {
+	return func(o *options) { o.pollInterval = d }
+}
+
+// WithHandoffTimeout sets how long a worker waits for an owner to hand over a
+// lease it asked for before taking it anyway. It must be at least the lease
+// duration: only then has the unresponsive owner stopped processing by its own
+// clock. Default: the lease duration.
+func WithHandoffTimeout(d time.Duration) Option { return func(o *options) { o.handoffTimeout = d } }
+
+// WithShutdownTimeout bounds the graceful stop: after Run's context is
+// cancelled, held leases whose users have not called Done within this time are
+// left to expire instead of being released. Default 20 s.
+func WithShutdownTimeout(d time.Duration) Option { return func(o *options) { o.shutdownTimeout = d } }
+
+// WithMaxLeases caps the leases this worker holds; 0 (the default) means no
+// cap.
+func WithMaxLeases(n int) Option { return func(o *options) { o.maxLeases = n } }
+
+// WithRenewConcurrency bounds the renewals in flight at once. Default 32.
+func WithRenewConcurrency(n int) Option { return func(o *options) { o.renewConcurrency = n } }
+
+// WithLogger sets the logger. Default: no logging.
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithRand sets the source used to shuffle candidate leases (for
+// reproducible simulations). Default: a randomly seeded source.
+func WithRand(r *rand.Rand) Option { return func(o *options) { o.rand = r } }
+
+func (o *options) validate() error {
+	if o.leaseDuration <= 0 {
+		return fmt.Errorf("lease: WithLeaseDuration(%v): must be positive", o.leaseDuration)
+	}
+	if o.renewInterval == 0 {
+		o.renewInterval = o.leaseDuration / 3
+	}
+	if o.renewInterval <= 0 || o.renewInterval >= o.leaseDuration/2 {
+		return fmt.Errorf("lease: WithRenewInterval(%v): must be positive and less than half the lease duration (%v)", o.renewInterval, o.leaseDuration)
+	}
+	if o.takeInterval <= 0 {
+		return fmt.Errorf("lease: WithTakeInterval(%v): must be positive", o.takeInterval)
+	}
+	if o.pollInterval <= 0 {
+		return fmt.Errorf("lease: WithAssignmentPollInterval(%v): must be positive", o.pollInterval)
+	}
+	if o.handoffTimeout == 0 {
+		o.handoffTimeout = o.leaseDuration
+	}
+	if o.handoffTimeout < o.leaseDuration {
+		return fmt.Errorf("lease: WithHandoffTimeout(%v): must be at least the lease duration (%v)", o.handoffTimeout, o.leaseDuration)
+	}
+	if o.shutdownTimeout <= 0 {
+		return fmt.Errorf("lease: WithShutdownTimeout(%v): must be positive", o.shutdownTimeout)
+	}
+	if o.maxLeases < 0 {
+		return fmt.Errorf("lease: WithMaxLeases(%d): must not be negative", o.maxLeases)
+	}
+	if o.renewConcurrency <= 0 {
+		return fmt.Errorf("lease: WithRenewConcurrency(%d): must be positive", o.renewConcurrency)
+	}
+	if o.logger == nil {
+		return fmt.Errorf("lease: WithLogger(nil): use zap.NewNop() for no logging")
+	}
+	if o.rand == nil {
+		o.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	return nil
+}
