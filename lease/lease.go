@@ -36,13 +36,18 @@ type Lease struct {
 	// (pendingCheckpoint and pendingCheckpointSubSequenceNumber); zero when none.
 	PendingCheckpoint checkpoint.Position
 	// PendingCheckpointState is application state saved with the prepared
-	// checkpoint (pendingCheckpointState); nil when none.
+	// checkpoint (pendingCheckpointState); nil when none. An empty slice reads
+	// back as nil.
 	PendingCheckpointState []byte
 	// OwnerSwitchesSinceCheckpoint counts owner changes since the last
 	// checkpoint (ownerSwitchesSinceCheckpoint).
 	OwnerSwitchesSinceCheckpoint int64
 	// ParentShardIDs lists the parent and, after a merge, the adjacent
 	// parent shard (parentShardId).
+	//
+	// ParentShardIDs and ChildShardIDs are sets (DynamoDB string sets):
+	// stores may return them in any order, without duplicates, and an empty
+	// slice reads back as nil.
 	ParentShardIDs []string
 	// ChildShardIDs lists the children, written at SHARD_END (childShardIds).
 	ChildShardIDs []string

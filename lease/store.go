@@ -14,7 +14,10 @@ import (
 //
 // Condition failures are reported with errors matching ErrConflict; for the
 // holder's own writes (Renew, Checkpoint, Release) they also match
-// ErrLeaseLost. Methods are safe for concurrent use and honour ctx.
+// ErrLeaseLost. Usage errors — Create with an empty key, Take with an empty
+// owner, Handoff to "" or of an unowned lease, Checkpoint with a zero position
+// — write nothing and return errors that do not match ErrConflict. Methods are
+// safe for concurrent use and honour ctx.
 type Store interface {
 	// Create writes l as a new lease if no lease with l.Key exists, and
 	// returns ErrAlreadyExists (which matches ErrConflict) otherwise. l is
@@ -25,7 +28,9 @@ type Store interface {
 	// ErrNotFound.
 	Get(ctx context.Context, key string) (Lease, error)
 
-	// List returns every lease in the table, reading all pages. Items that
+	// List returns every lease in the table, reading all pages, strongly
+	// consistent (it reflects every write that returned before it), in no
+	// particular order. Items that
 	// cannot be read as leases are left out of the result and reported in a
 	// *MalformedError, which List returns together with the well-formed
 	// leases.
@@ -38,8 +43,10 @@ type Store interface {
 
 	// Take makes owner the owner of the lease if the stored counter equals
 	// l.Counter: it sets leaseOwner, increments the counter, increments
-	// ownerSwitchesSinceCheckpoint when the owner changes and removes
-	// checkpointOwner (ending any handoff). It returns ErrConflict otherwise.
+	// ownerSwitchesSinceCheckpoint when another worker held it (taking an
+	// unowned lease, or one owner already holds, is not an owner switch, as
+	// in KCL) and removes checkpointOwner (ending any handoff). It returns
+	// ErrConflict otherwise.
 	Take(ctx context.Context, l Lease, owner string) (Lease, error)
 
 	// Handoff asks the holder to hand the lease to another worker (KCL 3.x
@@ -77,8 +84,8 @@ type CheckpointUpdate struct {
 	PendingCheckpoint checkpoint.Position
 	// PendingCheckpointState is saved with a non-zero PendingCheckpoint.
 	PendingCheckpointState []byte
-	// ChildShardIDs, when non-nil, are written as childShardIds (at
-	// SHARD_END).
+	// ChildShardIDs, when not empty, are written as childShardIds (at
+	// SHARD_END); nil or empty leaves the stored value.
 	ChildShardIDs []string
 }
 
