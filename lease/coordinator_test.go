@@ -468,3 +468,84 @@ func TestNewCoordinatorRejectsBadOptions(t *testing.T) {
 		t.Error("NewCoordinator accepted a nil store")
 	}
 }
+
+// holdOne runs a coordinator over store holding its single lease "s" and
+// returns the Held; the coordinator stops at the end of the test.
+func holdOne(t *testing.T, store lease.Store) *lease.Held {
+	t.Helper()
+	if err := store.Create(t.Context(), lease.Lease{Key: "s", Checkpoint: checkpoint.TrimHorizon}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := lease.NewCoordinator(store, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan *lease.Held, 1)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx, func(h *lease.Held) { got <- h }) }()
+	h := <-got
+	t.Cleanup(func() {
+		cancel()
+		_ = h.Done(context.Background())
+		<-done
+	})
+	return h
+}
+
+func TestRenewThatLandedDespiteAnErrorKeepsTheLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var failOnce atomic.Bool
+		failOnce.Store(true)
+		store := memlease.New(memlease.WithSpuriousFailure(func(op memlease.Op, key string) error {
+			if op == memlease.OpRenew && failOnce.CompareAndSwap(true, false) {
+				return errors.New("response lost")
+			}
+			return nil
+		}))
+		h := holdOne(t, store)
+		// Through the lost response, the next renewal is fenced off by our
+		// own landed write, the re-read adopts it, and renewals go on.
+		time.Sleep(3 * lease.DefaultLeaseDuration)
+		synctest.Wait()
+		if !h.Valid() || h.Context().Err() != nil {
+			t.Fatalf("lease dropped after a renewal whose response was lost: %v", context.Cause(h.Context()))
+		}
+		if failOnce.Load() {
+			t.Fatal("the fault was never injected")
+		}
+	})
+}
+
+func TestCheckpointNeverMovesBackAfterAWriteThatLandedDespiteAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var failOnce atomic.Bool
+		store := memlease.New(memlease.WithSpuriousFailure(func(op memlease.Op, key string) error {
+			if op == memlease.OpCheckpoint && failOnce.CompareAndSwap(true, false) {
+				return errors.New("request timed out")
+			}
+			return nil
+		}))
+		h := holdOne(t, store)
+		p100, _ := checkpoint.At("100", 0)
+		p90, _ := checkpoint.At("90", 0)
+		failOnce.Store(true)
+		if err := h.WriteCheckpoint(t.Context(), p100, checkpoint.Position{}, nil); err == nil {
+			t.Fatal("the injected failure did not surface")
+		}
+		// The caller believes 100 was not written and checkpoints less.
+		if err := h.WriteCheckpoint(t.Context(), p90, checkpoint.Position{}, nil); err != nil {
+			t.Fatalf("checkpoint after a landed write: %v", err)
+		}
+		got, err := store.Get(t.Context(), "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Checkpoint != p100 {
+			t.Fatalf("stored checkpoint = %v, want %v: it moved backwards", got.Checkpoint, p100)
+		}
+		if !h.Valid() {
+			t.Fatal("lease dropped")
+		}
+	})
+}

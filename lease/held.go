@@ -185,6 +185,12 @@ func (h *Held) checkpointLocked(ctx context.Context, u CheckpointUpdate, retry b
 	l := h.lease.Clone()
 	h.mu.Unlock()
 
+	// Never move the stored checkpoint backwards. The stored one can be
+	// ahead of what the caller believes only if an earlier write of ours
+	// landed although it reported an error (see reconcile); keep it.
+	if l.Checkpoint.Compare(u.Checkpoint) > 0 {
+		u.Checkpoint = l.Checkpoint
+	}
 	start := time.Now()
 	nl, err := h.c.store.Checkpoint(ctx, l, u)
 	if err == nil {
