@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# lint.sh is `make lint`: gofmt, go vet and staticcheck over the repository.
+#
+# Checks, all run even when one fails; exits non-zero if any failed:
+#   gofmt -l        every .go file outside node_modules/, .run/ and testdata/ (lists unformatted files)
+#   go vet ./...    the main module, and bench/ when bench/go.mod exists
+#   staticcheck     the main module, through `go run honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION`
+#
+# Settings: STATICCHECK_VERSION [v0.8.2]
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATICCHECK_VERSION="${STATICCHECK_VERSION:-v0.8.2}"
+cd "$ROOT"
+
+failed=()
+
+echo "==> gofmt -l"
+unformatted="$(find . \( -name node_modules -o -name .run -o -name .git -o -name testdata \) -prune -o \
+	-name '*.go' -type f -print0 | xargs -0 -r gofmt -l)"
+if [[ -n "$unformatted" ]]; then
+	echo "these files are not gofmt-formatted (run gofmt -w on them):"
+	printf '    %s\n' $unformatted
+	failed+=(gofmt)
+fi
+
+echo "==> go vet ./..."
+go vet ./... || failed+=("go vet")
+
+echo "==> staticcheck@$STATICCHECK_VERSION ./..."
+go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./... || failed+=(staticcheck)
+
+if [[ -f bench/go.mod ]]; then
+	echo "==> (bench) go vet ./..."
+	(cd bench && go vet ./...) || failed+=("bench: go vet")
+fi
+
+if ((${#failed[@]})); then
+	printf 'lint: FAILED: %s\n' "$(IFS=,; echo "${failed[*]}")" | sed 's/,/, /g'
+	exit 1
+fi
+echo "lint: ok"

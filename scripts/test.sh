@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# test.sh is `make test`, the repository's one test command, run by developers and by CI
+# (.ci/run) on a fresh machine that has only Go, Node.js 20 with npm, and Java 17.
+#
+# It installs the npm packages when needed, starts the emulators (scripts/emulators.sh),
+# runs scripts/lint.sh (gofmt, go vet, staticcheck), then
+#   go test -race -count=1 ./...            with KCL_REQUIRE_EMULATORS=1, so no emulator test can skip
+#   (cd bench && go test -count=1 ./...)    when bench/go.mod exists
+# and always stops the emulators it used, on success, failure or interrupt.
+# Every step runs even when an earlier one failed; the exit status is non-zero if any failed.
+# go test's output is also kept in $KCL_RUN_DIR/go-test.log.
+#
+# Settings: everything scripts/emulators.sh reads (ports, KCL_RUN_DIR, ...), plus
+#   KCL_KEEP_EMULATORS=1   leave the emulators running afterwards (default: stop them)
+#   GOTESTFLAGS            extra flags for both go test runs, e.g. "-v" or "-run TestX"
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export KCL_RUN_DIR="${KCL_RUN_DIR:-$ROOT/.run}"
+start=$SECONDS
+
+cleanup() {
+	local rc=$?
+	if [[ "${KCL_KEEP_EMULATORS:-0}" != 1 ]]; then
+		scripts/emulators.sh stop || rc=1
+	fi
+	echo "test: finished in $((SECONDS - start)) s"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "test: interrupted"; exit 130' INT
+trap 'echo "test: terminated"; exit 143' TERM
+
+echo "==> starting emulators"
+if ! scripts/emulators.sh start; then
+	echo "test: FAILED: the emulators could not start (see the messages above)"
+	exit 1
+fi
+eval "$(scripts/emulators.sh env)"
+export KCL_REQUIRE_EMULATORS=1
+
+failed=()
+
+scripts/lint.sh || failed+=(lint)
+
+# read -a splits GOTESTFLAGS into words without globbing.
+read -r -a extra <<<"${GOTESTFLAGS:-}"
+
+echo "==> go test -race -count=1 ./..."
+go test -race -count=1 "${extra[@]}" ./... 2>&1 | tee "$KCL_RUN_DIR/go-test.log"
+test_rc=${PIPESTATUS[0]}
+((test_rc == 0)) || failed+=("go test")
+
+if [[ -f bench/go.mod ]]; then
+	echo "==> (bench) go test -count=1 ./..."
+	(cd bench && go test -count=1 "${extra[@]}" ./...) 2>&1 | tee "$KCL_RUN_DIR/go-test-bench.log"
+	((PIPESTATUS[0] == 0)) || failed+=("bench: go test")
+fi
+
+echo
+echo "==> summary"
+ok=$(grep -cE '^ok[[:space:]]' "$KCL_RUN_DIR/go-test.log")
+echo "go test: $ok package(s) ok"
+grep -E '^(FAIL[[:space:]]+[^[:space:]]|--- FAIL|panic:)' "$KCL_RUN_DIR/go-test.log" | sed 's/^/    /'
+if ((${#failed[@]})); then
+	printf 'test: FAILED: %s\n' "$(IFS=,; echo "${failed[*]}")" | sed 's/,/, /g'
+	exit 1
+fi
+echo "test: PASS"
