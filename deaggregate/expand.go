@@ -1,0 +1,235 @@
+package deaggregate
+
+import (
+	"crypto/md5"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/kclgo/kcl/hashkey"
+)
+
+// tableEntry locates one key-table string in an aggregate's key string and
+// caches its hash key.
+type tableEntry struct {
+	start, end uint32
+	hashed     bool
+	hash       hashkey.Key
+}
+
+// smallTable is how many key-table entries an aggregate may have before its
+// scratch table comes from entryPool instead of the stack.
+const smallTable = 16
+
+// entryPool holds scratch tables for aggregates with many keys.
+var entryPool = sync.Pool{New: func() any { return new([]tableEntry) }}
+
+// maxPooledEntries bounds the scratch tables kept in entryPool, so that one
+// huge aggregate does not pin its scratch space.
+const maxPooledEntries = 4096
+
+// maxAggregateLen bounds the data this package decodes as an aggregate, so
+// that key offsets fit in a uint32. Kinesis records are at most 10 MiB;
+// anything longer is reported as unparsable.
+const maxAggregateLen = math.MaxUint32
+
+// appendAggregate appends the user records of r, whose data starts with the
+// magic bytes. On a fault it appends nothing.
+func (d *Deaggregator) appendAggregate(dst []Record, r *types.Record) ([]Record, fault) {
+	data := r.Data
+	if len(data) < minAggregateLen {
+		return dst, fault{kind: faultTooShort, record: -1}
+	}
+	if uint64(len(data)) > maxAggregateLen {
+		return dst, fault{kind: faultSyntax, record: -1}
+	}
+	msg := data[len(magic) : len(data)-md5.Size]
+	if md5.Sum(msg) != [md5.Size]byte(data[len(data)-md5.Size:]) {
+		return dst, fault{kind: faultChecksum, record: -1}
+	}
+	l, f := scan(msg)
+	if !f.ok() || l.records == 0 {
+		// KCL yields nothing for an aggregate without user records.
+		return dst, f
+	}
+	n := l.partitionKeys + l.explicitHashKeys
+	if n <= smallTable {
+		var stack [smallTable]tableEntry
+		return d.emit(dst, r, msg, l, stack[:n])
+	}
+	p := entryPool.Get().(*[]tableEntry)
+	if cap(*p) < n {
+		*p = make([]tableEntry, n)
+	}
+	dst, f = d.emit(dst, r, msg, l, (*p)[:n])
+	if cap(*p) <= maxPooledEntries {
+		entryPool.Put(p)
+	}
+	return dst, f
+}
+
+// emit makes the second and third passes over a message that scan accepted:
+// it copies the key tables into one string, then decodes, checks and appends
+// the user records in order. On a fault it removes what it appended.
+func (d *Deaggregator) emit(dst []Record, r *types.Record, msg []byte, l layout, table []tableEntry) ([]Record, fault) {
+	keys := collectKeys(msg, l, table)
+	pks, ehks := table[:l.partitionKeys], table[l.partitionKeys:]
+	base := len(dst)
+	dst = slices.Grow(dst, l.records)
+	seq := aws.ToString(r.SequenceNumber)
+	arrival := aws.ToTime(r.ApproximateArrivalTimestamp)
+	sub := 0
+	var u userRecord
+	for b := msg; len(b) > 0; {
+		num, typ, n := tagFast(b)
+		if n == 0 {
+			num, typ, n = consumeTag(b)
+		}
+		if n < 0 {
+			break // unreachable: scan accepted msg
+		}
+		b = b[n:]
+		if num != fieldRecords {
+			if n = skipField(num, typ, b); n < 0 {
+				break
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := bytesFast(b)
+		if n == 0 {
+			v, n = protowire.ConsumeBytes(b)
+		}
+		if n < 0 {
+			break
+		}
+		b = b[n:]
+		if k, field := parseRecord(v, &u); k != faultNone {
+			clear(dst[base:])
+			return dst[:base], fault{kind: k, record: sub, field: field}
+		}
+		if k := d.check(&u, pks, ehks, keys); k != faultNone {
+			clear(dst[base:])
+			return dst[:base], d.describe(k, sub, &u, pks, ehks, keys)
+		}
+		pk := &pks[u.partitionKey]
+		out := Record{
+			Data:                        u.data,
+			PartitionKey:                keys[pk.start:pk.end],
+			SequenceNumber:              seq,
+			SubSequenceNumber:           uint64(sub),
+			ApproximateArrivalTimestamp: arrival,
+			EncryptionType:              r.EncryptionType,
+			Aggregated:                  true,
+		}
+		if u.hasExplicitHashKey {
+			ehk := &ehks[u.explicitHashKey]
+			out.ExplicitHashKey = keys[ehk.start:ehk.end]
+		}
+		dst = append(dst, out)
+		sub++
+	}
+	return dst, fault{}
+}
+
+// check validates a decoded user record against the key tables: indexes in
+// range, explicit hash key parsable, effective hash key inside the hash
+// range when filtering. Parsed and hashed keys are cached in the tables.
+func (d *Deaggregator) check(u *userRecord, pks, ehks []tableEntry, keys string) faultKind {
+	if u.partitionKey >= uint64(len(pks)) {
+		return faultPartitionKeyIndex
+	}
+	var e *tableEntry
+	if u.hasExplicitHashKey {
+		if u.explicitHashKey >= uint64(len(ehks)) {
+			return faultExplicitHashKeyIndex
+		}
+		e = &ehks[u.explicitHashKey]
+		if !e.hashed {
+			k, err := hashkey.Parse(keys[e.start:e.end])
+			if err != nil {
+				return faultExplicitHashKey
+			}
+			e.hash, e.hashed = k, true
+		}
+	} else if d.filter {
+		e = &pks[u.partitionKey]
+		if !e.hashed {
+			e.hash, e.hashed = hashkey.FromPartitionKey(keys[e.start:e.end]), true
+		}
+	}
+	if d.filter && !d.hashRange.Contains(e.hash) {
+		return faultOutOfRange
+	}
+	return faultNone
+}
+
+// describe builds the fault for a user record that check rejected with
+// kind k, off the fast path.
+func (d *Deaggregator) describe(k faultKind, sub int, u *userRecord, pks, ehks []tableEntry, keys string) fault {
+	f := fault{kind: k, record: sub}
+	switch k {
+	case faultPartitionKeyIndex:
+		f.index, f.size = u.partitionKey, len(pks)
+	case faultExplicitHashKeyIndex:
+		f.index, f.size = u.explicitHashKey, len(ehks)
+	case faultExplicitHashKey:
+		e := &ehks[u.explicitHashKey]
+		_, f.cause = hashkey.Parse(keys[e.start:e.end])
+	case faultOutOfRange:
+		if u.hasExplicitHashKey {
+			f.hash = ehks[u.explicitHashKey].hash
+		} else {
+			f.hash = pks[u.partitionKey].hash
+		}
+	}
+	return f
+}
+
+// collectKeys copies every key-table string of msg into one string, so that
+// an aggregate costs one allocation however many keys it has, and records in
+// table where each entry lies: partition keys first, then explicit hash keys.
+func collectKeys(msg []byte, l layout, table []tableEntry) string {
+	var sb strings.Builder
+	sb.Grow(l.keyBytes)
+	pk, ehk := 0, l.partitionKeys
+	for b := msg; len(b) > 0; {
+		num, typ, n := tagFast(b)
+		if n == 0 {
+			num, typ, n = consumeTag(b)
+		}
+		if n < 0 {
+			break // unreachable: scan accepted msg
+		}
+		b = b[n:]
+		if num != fieldPartitionKeyTable && num != fieldExplicitHashKeyTable {
+			if n = skipField(num, typ, b); n < 0 {
+				break
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := bytesFast(b)
+		if n == 0 {
+			v, n = protowire.ConsumeBytes(b)
+		}
+		if n < 0 {
+			break
+		}
+		b = b[n:]
+		i := &pk
+		if num == fieldExplicitHashKeyTable {
+			i = &ehk
+		}
+		start := sb.Len()
+		sb.Write(v)
+		table[*i] = tableEntry{start: uint32(start), end: uint32(sb.Len())}
+		*i++
+	}
+	return sb.String()
+}
