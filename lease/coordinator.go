@@ -122,6 +122,7 @@ func (c *Coordinator) Run(ctx context.Context, onAcquire func(*Held)) error {
 // observed lease is due to expire, plus assignment polls, until ctx is done.
 func (c *Coordinator) takeLoop(ctx, base context.Context, onAcquire func(*Held)) {
 	obs := NewObserver(c.opts.leaseDuration)
+	quick := 0 // consecutive quick re-passes after contended takes
 	pass := time.NewTimer(0)
 	defer pass.Stop()
 	poll := time.NewTicker(c.opts.pollInterval)
@@ -131,9 +132,18 @@ func (c *Coordinator) takeLoop(ctx, base context.Context, onAcquire func(*Held))
 		case <-ctx.Done():
 			return
 		case <-pass.C:
-			c.takePass(ctx, base, obs, onAcquire)
+			contended := c.takePass(ctx, base, obs, onAcquire)
 			now := time.Now()
 			next := c.opts.takeInterval
+			if contended && quick < maxQuickPasses {
+				// Other workers raced us for the same leases and we may be
+				// short: look again soon, with jitter so that the racers
+				// do not collide again, instead of a take interval later.
+				quick++
+				next = min(next, quickPassDelay+time.Duration(c.opts.rand.Int64N(int64(quickPassDelay))))
+			} else {
+				quick = 0
+			}
 			if at, ok := obs.NextExpiry(now, c.self); ok && at.Sub(now) < next {
 				// Wake up just after the earliest expiry: failover then
 				// costs one extra scan instead of up to a take interval.
@@ -146,16 +156,25 @@ func (c *Coordinator) takeLoop(ctx, base context.Context, onAcquire func(*Held))
 	}
 }
 
+// Quick re-passes after a contended pass: at most maxQuickPasses in a row,
+// each after quickPassDelay plus up to as much jitter.
+const (
+	maxQuickPasses = 3
+	quickPassDelay = 100 * time.Millisecond
+)
+
 // takePass reads the table, updates expiry observations and peer loads,
-// then takes and requests leases as PlanTakes decides.
-func (c *Coordinator) takePass(ctx, base context.Context, obs *Observer, onAcquire func(*Held)) {
+// then takes and requests leases as PlanTakes decides. It reports whether a
+// take was fenced off by another worker and no spare lease was left to try
+// instead.
+func (c *Coordinator) takePass(ctx, base context.Context, obs *Observer, onAcquire func(*Held)) (contended bool) {
 	c.stats.passes.Add(1)
 	leases, err := c.store.List(ctx)
 	if err != nil {
 		var me *MalformedError
 		if !errors.As(err, &me) {
 			c.log.Warn("list leases failed", zapErr(err))
-			return
+			return false
 		}
 		// Malformed items are never taken or overwritten; a human must fix
 		// them.
@@ -164,6 +183,8 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs *Observer, onAcqui
 	now := time.Now()
 	obs.Observe(now, leases)
 	expired := func(l Lease) bool { return obs.Expired(now, l) }
+
+	c.completeStrandedHandoffs(ctx, leases)
 
 	peers := make(map[string]int)
 	c.mu.Lock()
@@ -189,15 +210,28 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs *Observer, onAcqui
 		MaxLeases: c.opts.maxLeases,
 		Rand:      c.opts.rand,
 	})
+	spare := plan.Spare
 	for _, l := range plan.Take {
-		start := time.Now()
-		nl, err := c.store.Take(ctx, l, c.self)
-		if err != nil {
+		for {
+			start := time.Now()
+			nl, err := c.store.Take(ctx, l, c.self)
+			if err == nil {
+				c.stats.taken.Add(1)
+				c.acquire(base, nl, start, onAcquire)
+				break
+			}
 			c.log.Debug("take failed", zapKey(l.Key), zapErr(err))
-			continue
+			if !errors.Is(err, ErrConflict) {
+				break
+			}
+			if len(spare) == 0 {
+				contended = true
+				break
+			}
+			// Another worker was faster: try the next available lease
+			// now rather than a take interval later.
+			l, spare = spare[0], spare[1:]
 		}
-		c.stats.taken.Add(1)
-		c.acquire(base, nl, start, onAcquire)
 	}
 	for _, l := range plan.Handoff {
 		nl, err := c.store.Handoff(ctx, l, c.self)
@@ -211,6 +245,7 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs *Observer, onAcqui
 		c.incoming[nl.Key] = &incoming{since: time.Now()}
 		c.mu.Unlock()
 	}
+	return contended
 }
 
 // pollPass checks the handoffs we wait for and, when the store has an owner
@@ -248,6 +283,7 @@ func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held))
 		}
 		if cur.Owner != c.self {
 			c.dropIncoming(key) // someone else took it
+			c.completeStrandedHandoffs(ctx, []Lease{cur})
 			continue
 		}
 		if !cur.InHandoff() {
@@ -279,6 +315,34 @@ func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held))
 			c.log.Warn("handoff timed out; lease taken", zapKey(key), zap.String("from", cur.CheckpointOwner))
 			c.acquire(base, nl, start, onAcquire)
 		}
+	}
+}
+
+// completeStrandedHandoffs completes the handoffs asked of us for leases we
+// do not hold: a lease assigned to us that we had not picked up yet when
+// another worker asked for it. We are not processing it, so its checkpoint
+// stands and the handoff can complete at once instead of timing out.
+func (c *Coordinator) completeStrandedHandoffs(ctx context.Context, leases []Lease) {
+	for _, l := range leases {
+		if l.CheckpointOwner != c.self || l.Owner == c.self {
+			continue
+		}
+		c.mu.Lock()
+		_, held := c.held[l.Key]
+		c.mu.Unlock()
+		if held {
+			continue // the Held completes it after its final checkpoint
+		}
+		_, err := c.store.Checkpoint(ctx, l, CheckpointUpdate{
+			Checkpoint:             l.Checkpoint,
+			PendingCheckpoint:      l.PendingCheckpoint,
+			PendingCheckpointState: l.PendingCheckpointState,
+		})
+		if err != nil {
+			c.log.Debug("completing a handoff of a lease not held failed", zapKey(l.Key), zapErr(err))
+			continue
+		}
+		c.log.Info("handoff of a lease not held completed", zapKey(l.Key), zap.String("to", l.Owner))
 	}
 }
 
@@ -367,7 +431,9 @@ func (c *Coordinator) leastLoadedPeerLocked() string {
 }
 
 // stop runs the graceful stop: ask every holder to finish, then wait for
-// their Done calls, bounded by the shutdown timeout.
+// their Done calls, bounded by the shutdown timeout. Meanwhile it keeps
+// watching for leases peers assign to us (a peer stopping at the same time
+// may pick us) and releases them, so they are not stranded until they expire.
 func (c *Coordinator) stop(base context.Context) {
 	c.mu.Lock()
 	c.stopping = true
@@ -384,6 +450,15 @@ func (c *Coordinator) stop(base context.Context) {
 		}
 		h.mu.Unlock()
 	}
+
+	pollCtx, stopPolling := context.WithCancel(base)
+	var wg sync.WaitGroup
+	wg.Go(func() { c.releaseAssigned(pollCtx) })
+	defer func() {
+		stopPolling()
+		wg.Wait()
+	}()
+
 	timeout := time.NewTimer(c.opts.shutdownTimeout)
 	defer timeout.Stop()
 	for _, h := range hs {
@@ -394,6 +469,53 @@ func (c *Coordinator) stop(base context.Context) {
 			return
 		case <-base.Done():
 			return
+		}
+	}
+	// Linger for two assignment polls: a peer stopping at the same instant
+	// may have handed us leases it believed we would keep.
+	linger := time.NewTimer(2 * c.opts.pollInterval)
+	defer linger.Stop()
+	select {
+	case <-linger.C:
+	case <-timeout.C:
+	case <-base.Done():
+	}
+}
+
+// releaseAssigned releases, every assignment poll interval until ctx is done,
+// the leases that name us as owner but that we do not hold.
+func (c *Coordinator) releaseAssigned(ctx context.Context) {
+	ol, ok := c.store.(OwnerLister)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(c.opts.pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		keys, err := ol.ListOwned(ctx, c.self)
+		if err != nil {
+			continue
+		}
+		for _, k := range keys {
+			c.mu.Lock()
+			_, held := c.held[k]
+			c.mu.Unlock()
+			if held {
+				continue
+			}
+			cur, err := c.store.Get(ctx, k)
+			if err != nil || cur.Owner != c.self || cur.InHandoff() {
+				continue // a handoff to us completes first; we release it next time
+			}
+			if _, err := c.store.Release(ctx, cur); err == nil {
+				c.stats.released.Add(1)
+				c.log.Info("lease assigned while stopping released", zapKey(k))
+			}
 		}
 	}
 }

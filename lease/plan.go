@@ -36,6 +36,10 @@ type Plan struct {
 	// Take lists available leases (unowned, expired, or stale leases of our
 	// own id) to take now, most urgent first.
 	Take []Lease
+	// Spare lists the other available leases, in the same order: a taker
+	// whose take of a lease in Take is fenced off by a faster worker tries
+	// the next spare instead, without waiting for another pass.
+	Spare []Lease
 	// Handoff lists leases owned by over-loaded workers to ask for, used only
 	// when too few leases are available to reach Target.
 	Handoff []Lease
@@ -110,7 +114,7 @@ func PlanTakes(in PlanInput) Plan {
 		return cmp.Compare(rankAvailable(a), rankAvailable(b))
 	})
 	n := min(need, len(available))
-	p.Take = available[:n:n]
+	p.Take, p.Spare = available[:n:n], available[n:]
 	need -= n
 	if need == 0 {
 		return p
