@@ -121,7 +121,7 @@ func (c *Coordinator) Run(ctx context.Context, onAcquire func(*Held)) error {
 // takeLoop runs taker passes every take interval, and earlier when an
 // observed lease is due to expire, plus assignment polls, until ctx is done.
 func (c *Coordinator) takeLoop(ctx, base context.Context, onAcquire func(*Held)) {
-	obs := NewObserver(c.opts.leaseDuration)
+	var obs Liveness = NewObserver(c.opts.leaseDuration)
 	quick := 0 // consecutive quick re-passes after contended takes
 	pass := time.NewTimer(0)
 	defer pass.Stop()
@@ -167,7 +167,7 @@ const (
 // then takes and requests leases as PlanTakes decides. It reports whether a
 // take was fenced off by another worker and no spare lease was left to try
 // instead.
-func (c *Coordinator) takePass(ctx, base context.Context, obs *Observer, onAcquire func(*Held)) (contended bool) {
+func (c *Coordinator) takePass(ctx, base context.Context, obs Liveness, onAcquire func(*Held)) (contended bool) {
 	c.stats.passes.Add(1)
 	leases, err := c.store.List(ctx)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,11 +21,20 @@ import (
 // errDead is what a crashed worker's store calls return: the process is gone.
 var errDead = errors.New("worker crashed")
 
+// sharedStore is a store with an owner index, as memlease and dynamolease
+// both are.
+type sharedStore interface {
+	lease.Store
+	lease.OwnerLister
+}
+
 // workerStore is one worker's view of a shared store: it can be crashed, after
-// which every call fails, as if the process had been killed with SIGKILL.
+// which every call fails, as if the process had been killed with SIGKILL. It
+// records when this worker's last successful renewal began.
 type workerStore struct {
-	*memlease.Store
-	crashed atomic.Bool
+	sharedStore
+	crashed   atomic.Bool
+	lastRenew atomic.Int64 // UnixNano of the start of the last successful Renew
 }
 
 func (w *workerStore) check() error {
@@ -37,61 +48,66 @@ func (w *workerStore) Create(ctx context.Context, l lease.Lease) error {
 	if err := w.check(); err != nil {
 		return err
 	}
-	return w.Store.Create(ctx, l)
+	return w.sharedStore.Create(ctx, l)
 }
 func (w *workerStore) Get(ctx context.Context, key string) (lease.Lease, error) {
 	if err := w.check(); err != nil {
 		return lease.Lease{}, err
 	}
-	return w.Store.Get(ctx, key)
+	return w.sharedStore.Get(ctx, key)
 }
 func (w *workerStore) List(ctx context.Context) ([]lease.Lease, error) {
 	if err := w.check(); err != nil {
 		return nil, err
 	}
-	return w.Store.List(ctx)
+	return w.sharedStore.List(ctx)
 }
 func (w *workerStore) ListOwned(ctx context.Context, owner string) ([]string, error) {
 	if err := w.check(); err != nil {
 		return nil, err
 	}
-	return w.Store.ListOwned(ctx, owner)
+	return w.sharedStore.ListOwned(ctx, owner)
 }
 func (w *workerStore) Renew(ctx context.Context, l lease.Lease) (lease.Lease, error) {
 	if err := w.check(); err != nil {
 		return lease.Lease{}, err
 	}
-	return w.Store.Renew(ctx, l)
+	start := time.Now()
+	nl, err := w.sharedStore.Renew(ctx, l)
+	if err == nil {
+		w.lastRenew.Store(start.UnixNano())
+	}
+	return nl, err
 }
 func (w *workerStore) Take(ctx context.Context, l lease.Lease, owner string) (lease.Lease, error) {
 	if err := w.check(); err != nil {
 		return lease.Lease{}, err
 	}
-	return w.Store.Take(ctx, l, owner)
+	return w.sharedStore.Take(ctx, l, owner)
 }
 func (w *workerStore) Handoff(ctx context.Context, l lease.Lease, to string) (lease.Lease, error) {
 	if err := w.check(); err != nil {
 		return lease.Lease{}, err
 	}
-	return w.Store.Handoff(ctx, l, to)
+	return w.sharedStore.Handoff(ctx, l, to)
 }
 func (w *workerStore) Checkpoint(ctx context.Context, l lease.Lease, u lease.CheckpointUpdate) (lease.Lease, error) {
 	if err := w.check(); err != nil {
 		return lease.Lease{}, err
 	}
-	return w.Store.Checkpoint(ctx, l, u)
+	return w.sharedStore.Checkpoint(ctx, l, u)
 }
 func (w *workerStore) Release(ctx context.Context, l lease.Lease) (lease.Lease, error) {
 	if err := w.check(); err != nil {
 		return lease.Lease{}, err
 	}
-	return w.Store.Release(ctx, l)
+	return w.sharedStore.Release(ctx, l)
 }
 func (w *workerStore) Delete(ctx context.Context, l lease.Lease) error {
 	if err := w.check(); err != nil {
 		return err
 	}
-	return w.Store.Delete(ctx, l)
+	return w.sharedStore.Delete(ctx, l)
 }
 
 // fleet runs coordinators over one shared in-memory store and records, for
@@ -99,7 +115,7 @@ func (w *workerStore) Delete(ctx context.Context, l lease.Lease) error {
 // check that no lease is ever processed in two places at once.
 type fleet struct {
 	t     *testing.T
-	store *memlease.Store
+	store sharedStore
 
 	mu      sync.Mutex
 	workers map[string]*worker
@@ -120,23 +136,45 @@ type worker struct {
 }
 
 func newFleet(t *testing.T, shards int) *fleet {
+	return newFleetOn(t, memlease.New(), shards)
+}
+
+// newFleetOn returns a fleet over store, creating shards leases in it (a
+// lease that already exists is left as it is).
+func newFleetOn(t *testing.T, store sharedStore, shards int) *fleet {
 	f := &fleet{
-		t: t, store: memlease.New(),
+		t: t, store: store,
 		workers:    map[string]*worker{},
 		processing: map[string]map[string]bool{},
 		acquiredAt: map[string]time.Time{},
 	}
 	for i := range shards {
 		l := lease.Lease{Key: fmt.Sprintf("shardId-%012d", i), Checkpoint: checkpoint.TrimHorizon}
-		if err := f.store.Create(t.Context(), l); err != nil {
+		if err := f.store.Create(t.Context(), l); err != nil && !errors.Is(err, lease.ErrAlreadyExists) {
 			t.Fatal(err)
 		}
 	}
 	return f
 }
 
+// leases reads the whole table.
+func (f *fleet) leases() []lease.Lease {
+	ls, err := f.store.List(context.Background())
+	if err != nil {
+		f.t.Errorf("list: %v", err)
+	}
+	slices.SortFunc(ls, func(a, b lease.Lease) int { return strings.Compare(a.Key, b.Key) })
+	return ls
+}
+
 func (f *fleet) start(id string, opts ...lease.Option) *worker {
-	w := &worker{id: id, store: &workerStore{Store: f.store}, done: make(chan struct{})}
+	return f.startOn(f.store, id, opts...)
+}
+
+// startOn starts a worker whose coordinator uses store, a view of the
+// fleet's table of its own (its own client, say).
+func (f *fleet) startOn(store sharedStore, id string, opts ...lease.Option) *worker {
+	w := &worker{id: id, store: &workerStore{sharedStore: store}, done: make(chan struct{})}
 	opts = append([]lease.Option{lease.WithRand(rand.New(rand.NewPCG(uint64(len(id)), 7)))}, opts...)
 	c, err := lease.NewCoordinator(w.store, id, opts...)
 	if err != nil {
@@ -198,6 +236,13 @@ func (w *worker) stop() {
 	<-w.done
 }
 
+// stoppedIn returns how long after since the worker's Run returned; call it
+// after stop.
+func (w *worker) stoppedIn(since time.Time) time.Duration {
+	<-w.done
+	return time.Since(since)
+}
+
 // crash cuts a worker off from the table, as a SIGKILL would: every store
 // call fails from now on. Its goroutines keep running, so the test sees when
 // its consumers stop by their own clock — that must be before anyone else
@@ -212,7 +257,7 @@ func (w *worker) end() {
 // owners returns the table's owner of every lease.
 func (f *fleet) owners() map[string]string {
 	out := map[string]string{}
-	for _, l := range f.store.Leases() {
+	for _, l := range f.leases() {
 		out[l.Key] = l.Owner
 	}
 	return out
@@ -270,10 +315,10 @@ func TestCoordinatorTakesAllAndReleasesOnStop(t *testing.T) {
 		f := newFleet(t, 8)
 		a := f.start("a")
 		waitFor(t, time.Second, func() bool { return f.holding("a") == 8 })
-		before := f.store.Leases()
+		before := f.leases()
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		for i, l := range f.store.Leases() {
+		for i, l := range f.leases() {
 			if l.Counter <= before[i].Counter+1 {
 				t.Errorf("%s: counter %d after 10 s, was %d: not renewed", l.Key, l.Counter, before[i].Counter)
 			}
@@ -300,11 +345,11 @@ func TestCrashFailover(t *testing.T) {
 
 		// Crash a right after one of its renewals, the worst case.
 		counters := map[string]int64{}
-		for _, l := range f.store.Leases() {
+		for _, l := range f.leases() {
 			counters[l.Key] = l.Counter
 		}
 		waitFor(t, 5*time.Second, func() bool {
-			for _, l := range f.store.Leases() {
+			for _, l := range f.leases() {
 				if l.Owner == "a" && l.Counter != counters[l.Key] {
 					return true
 				}

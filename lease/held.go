@@ -380,3 +380,6 @@ func (h *Held) Done(ctx context.Context) error {
 		return h.c.giveUp(ctx, l)
 	}
 }
+
+// Held is the lease side of a checkpoint.Checkpointer.
+var _ checkpoint.Writer = (*Held)(nil)

@@ -2,6 +2,23 @@ package lease
 
 import "time"
 
+// Liveness judges whether other workers' leases have expired. It is the seam
+// for liveness models: the Coordinator uses an Observer (KCL's model: every
+// lease's counter is its heartbeat); a heartbeat model with one write per
+// worker per interval can implement the same three methods. Implementations
+// are used by one goroutine, the taker.
+type Liveness interface {
+	// Observe records a snapshot of the whole table read at now.
+	Observe(now time.Time, leases []Lease)
+	// Expired reports whether l, owned by another worker, has expired at now.
+	Expired(now time.Time, l Lease) bool
+	// NextExpiry returns the earliest future time at which an observed lease
+	// of another worker than self would expire, if any.
+	NextExpiry(now time.Time, self string) (time.Time, bool)
+}
+
+var _ Liveness = (*Observer)(nil)
+
 // Observer judges lease expiry the way KCL does, by local observation only:
 // a lease owned by another worker is expired once this process has seen its
 // counter stay unchanged for the lease duration on its own monotonic clock.

@@ -168,7 +168,7 @@ func runSimulation(t *testing.T, cfg simConfig, seed uint64) ([]simEvent, simCos
 	s.checkNoOverlap()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, l := range s.store.Leases() {
+	for _, l := range s.mem().Leases() {
 		if got, want := seqOf(l.Checkpoint), s.committed[l.Key]; got < want {
 			s.lost = append(s.lost, fmt.Sprintf("%s: table checkpoint %d after the run, %d was committed", l.Key, got, want))
 		}
@@ -246,7 +246,7 @@ func (s *sim) recordGaveUp(key, to string) {
 func (s *sim) start() *worker {
 	id := fmt.Sprintf("w%03d", s.next)
 	s.next++
-	ws := &workerStore{Store: s.store}
+	ws := &workerStore{sharedStore: s.store}
 	w := &worker{id: id, store: ws, done: make(chan struct{})}
 	c, err := lease.NewCoordinator(&simStore{workerStore: ws, s: s, id: id}, id,
 		lease.WithLeaseDuration(s.cfg.leaseDuration),
@@ -398,7 +398,7 @@ func (s *sim) settled() bool {
 	if !s.balanced() {
 		return false
 	}
-	leases := s.store.Leases()
+	leases := s.mem().Leases()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range leases {
@@ -424,7 +424,7 @@ func (s *sim) beginPhase() phase {
 	clear(s.firstAcq)
 	moves := s.moves
 	s.mu.Unlock()
-	p := phase{at: time.Now(), store: s.store.Stats(), moves: moves, passes: map[string]int64{}}
+	p := phase{at: time.Now(), store: s.mem().Stats(), moves: moves, passes: map[string]int64{}}
 	for _, w := range s.live {
 		st := w.coord.Stats()
 		p.passes[w.id] = st.Passes
@@ -438,7 +438,7 @@ func (s *sim) measure(p phase, e *simEvent) {
 	s.mu.Lock()
 	e.moved = s.moves - p.moves
 	s.mu.Unlock()
-	d := s.store.Stats().Sub(p.store)
+	d := s.mem().Stats().Sub(p.store)
 	e.writes, e.failed = d.Writes(), failedWrites(d)
 	e.forced = -p.forced
 	for _, w := range s.live {
@@ -500,7 +500,7 @@ func (s *sim) steadyState() simCost {
 	p := s.beginPhase()
 	time.Sleep(s.cfg.steady)
 	synctest.Wait()
-	d := s.store.Stats().Sub(p.store)
+	d := s.mem().Stats().Sub(p.store)
 	s.mu.Lock()
 	moved := s.moves - p.moves
 	s.mu.Unlock()
@@ -578,6 +578,9 @@ func (s *sim) takenOver(gone []*worker, keys []string) bool {
 	}
 	return true
 }
+
+// mem returns the simulation's in-memory store, for its cost counters.
+func (s *sim) mem() *memlease.Store { return s.store.(*memlease.Store) }
 
 // leave stops k workers gracefully at the same instant.
 func (s *sim) leave(k int) simEvent {
@@ -679,7 +682,7 @@ func (s *sim) crash() simEvent {
 		}
 	}
 	s.mu.Unlock()
-	failedTakes := s.store.Stats().Take.Failed - p.store.Take.Failed
+	failedTakes := s.mem().Stats().Take.Failed - p.store.Take.Failed
 	e := simEvent{
 		scenario: fmt.Sprintf("crash %d→%d", n, n-1), metric: "last renewal → peer processes (max)",
 		value: worst, target: s.cfg.leaseDuration + 2*time.Second, passes: s.maxPasses(p, s.live...),
