@@ -11,6 +11,7 @@ require (
 	github.com/aws/smithy-go v1.28.9
 	go.uber.org/zap v1.28.0
 	golang.org/x/sync v0.25.0
+	golang.org/x/sys v0.50.0
 	google.golang.org/protobuf v1.36.12
 )
 

@@ -38,9 +38,21 @@ const maxPooledEntries = 4096
 // anything longer is reported as unparsable.
 const maxAggregateLen = math.MaxUint32
 
+// checksummed reports whether data is long enough, and short enough, to be
+// checked as an aggregate: only then is its MD5 digest computed.
+func checksummed(data []byte) bool {
+	return len(data) >= minAggregateLen && uint64(len(data)) <= maxAggregateLen
+}
+
+// body returns the protobuf message of an aggregate's data and its digest.
+func body(data []byte) (msg []byte, digest [md5.Size]byte) {
+	return data[len(magic) : len(data)-md5.Size], [md5.Size]byte(data[len(data)-md5.Size:])
+}
+
 // appendAggregate appends the user records of r, whose data starts with the
-// magic bytes. On a fault it appends nothing.
-func (d *Deaggregator) appendAggregate(dst []Record, r *types.Record) ([]Record, fault) {
+// magic bytes and whose MD5 digest, when checksummed(r.Data), is sum. On a
+// fault it appends nothing.
+func (d *Deaggregator) appendAggregate(dst []Record, r *types.Record, sum *[md5.Size]byte) ([]Record, fault) {
 	data := r.Data
 	if len(data) < minAggregateLen {
 		return dst, fault{kind: faultTooShort, record: -1}
@@ -48,8 +60,14 @@ func (d *Deaggregator) appendAggregate(dst []Record, r *types.Record) ([]Record,
 	if uint64(len(data)) > maxAggregateLen {
 		return dst, fault{kind: faultSyntax, record: -1}
 	}
-	msg := data[len(magic) : len(data)-md5.Size]
-	if md5.Sum(msg) != [md5.Size]byte(data[len(data)-md5.Size:]) {
+	msg, digest := body(data)
+	if sum == nil {
+		// Not in a digest window (Append always provides one; this keeps
+		// appendAggregate correct on its own).
+		s := md5.Sum(msg)
+		sum = &s
+	}
+	if *sum != digest {
 		return dst, fault{kind: faultChecksum, record: -1}
 	}
 	l, f := scan(msg)
