@@ -591,3 +591,29 @@ func TestCheckpointNeverMovesBackAfterAWriteThatLandedDespiteAnError(t *testing.
 		}
 	})
 }
+
+// malformedStore reports one unreadable item in every List, as the DynamoDB
+// store does for an item a human or another tool broke.
+type malformedStore struct{ sharedStore }
+
+func (m malformedStore) List(ctx context.Context) ([]lease.Lease, error) {
+	ls, err := m.sharedStore.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ls, &lease.MalformedError{Items: []*lease.ItemError{{Key: "shardId-broken", Attribute: "leaseCounter", Reason: "not a number"}}}
+}
+
+func TestMalformedItemsDoNotStopTheCoordinator(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleetOn(t, malformedStore{memlease.New()}, 4)
+		a := f.start("a")
+		waitFor(t, 5*time.Second, func() bool { return f.holding("a") == 4 })
+		time.Sleep(3 * lease.DefaultLeaseDuration) // many passes, each seeing the bad item
+		synctest.Wait()
+		if n := f.holding("a"); n != 4 {
+			t.Fatalf("holding %d of the 4 readable leases after passes that saw a malformed item", n)
+		}
+		a.stop()
+	})
+}
