@@ -43,8 +43,9 @@ type subscribeToShardAdapter struct {
 	next aws.HTTPClient
 }
 
-// initialResponse is an encoded empty initial-response event, as AWS sends it.
-var initialResponse = func() []byte {
+// encodeInitialResponse encodes an empty initial-response event, as AWS sends
+// it first on every SubscribeToShard stream.
+func encodeInitialResponse() ([]byte, error) {
 	var msg eventstream.Message
 	msg.Headers.Set(":message-type", eventstream.StringValue("event"))
 	msg.Headers.Set(":event-type", eventstream.StringValue("initial-response"))
@@ -52,10 +53,10 @@ var initialResponse = func() []byte {
 	msg.Payload = []byte("{}")
 	var buf bytes.Buffer
 	if err := eventstream.NewEncoder().Encode(&buf, msg); err != nil {
-		panic(fmt.Sprintf("testenv: encode initial-response: %v", err))
+		return nil, fmt.Errorf("testenv: encode initial-response: %w", err)
 	}
-	return buf.Bytes()
-}()
+	return buf.Bytes(), nil
+}
 
 func (a *subscribeToShardAdapter) Do(req *http.Request) (*http.Response, error) {
 	resp, err := a.next.Do(req)
@@ -80,8 +81,13 @@ func (a *subscribeToShardAdapter) Do(req *http.Request) (*http.Response, error) 
 		return exceptionResponse(req, resp, msg), nil
 	}
 
+	initial, err := encodeInitialResponse()
+	if err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
 	resp.Body = &replayBody{
-		Reader: io.MultiReader(bytes.NewReader(initialResponse), &first, resp.Body),
+		Reader: io.MultiReader(bytes.NewReader(initial), &first, resp.Body),
 		Closer: resp.Body,
 	}
 	resp.ContentLength = -1
