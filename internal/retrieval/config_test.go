@@ -1,0 +1,74 @@
+package retrieval
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/hashkey"
+	"github.com/kclgo/kcl/internal/fakekinesis"
+)
+
+func TestNewValidatesConfig(t *testing.T) {
+	seq, _ := checkpoint.At("49590000000000000000000000000000000000000000000000000001", 2)
+	tests := []struct {
+		name  string
+		edit  func(*Config)
+		field string // "" when valid
+	}{
+		{"the defaults are valid", func(*Config) {}, ""},
+		{"a stream ARN alone names the stream", func(c *Config) {
+			c.StreamName, c.StreamARN = "", "arn:aws:kinesis:us-east-1:123456789012:stream/orders"
+		}, ""},
+		{"a stream is required", func(c *Config) { c.StreamName = "" }, "StreamName"},
+		{"a shard is required", func(c *Config) { c.ShardID = "" }, "ShardID"},
+		{"a start position is required", func(c *Config) { c.Start = checkpoint.Position{} }, "Start"},
+		{"a finished shard has nothing to fetch", func(c *Config) { c.Start = checkpoint.ShardEnd }, "Start"},
+		{"a sequence position is a start", func(c *Config) { c.Start = seq }, ""},
+		{"AT_TIMESTAMP needs a timestamp", func(c *Config) { c.Start = checkpoint.AtTimestamp }, "Timestamp"},
+		{"AT_TIMESTAMP with a timestamp is valid", func(c *Config) { c.Start, c.Timestamp = checkpoint.AtTimestamp, time.Unix(1, 0) }, ""},
+		{"a timestamp without AT_TIMESTAMP is a mistake", func(c *Config) { c.Timestamp = time.Unix(1, 0) }, "Timestamp"},
+		{"MaxRecords above the GetRecords limit", func(c *Config) { c.MaxRecords = 10001 }, "MaxRecords"},
+		{"negative MaxRecords", func(c *Config) { c.MaxRecords = -1 }, "MaxRecords"},
+		{"IdleTime below 200ms", func(c *Config) { c.IdleTime = 199 * time.Millisecond }, "IdleTime"},
+		{"negative MaxBatches", func(c *Config) { c.MaxBatches = -1 }, "MaxBatches"},
+		{"negative MaxBytes", func(c *Config) { c.MaxBytes = -1 }, "MaxBytes"},
+		{"negative BackoffBase", func(c *Config) { c.BackoffBase = -1 }, "BackoffBase"},
+		{"BackoffMax below BackoffBase", func(c *Config) { c.BackoffBase, c.BackoffMax = time.Second, time.Millisecond }, "BackoffMax"},
+		{"an empty hash range", func(c *Config) { c.HashRange = hashkey.Range{Start: hashkey.Max} }, "HashRange"},
+	}
+	fk := fakekinesis.New()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{StreamName: "orders", ShardID: shard0, Start: checkpoint.TrimHorizon}
+			tt.edit(&cfg)
+			f, err := New(fk, cfg)
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, ErrInvalidConfig) || f != nil {
+				t.Fatalf("New = %v, %v; want a ConfigError for %s", f, err, tt.field)
+			}
+		})
+	}
+	if _, err := New(nil, Config{}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("New(nil) = %v", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	f, err := New(fakekinesis.New(), Config{StreamName: "orders", ShardID: shard0, Start: checkpoint.Latest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.cfg
+	if c.MaxRecords != 10000 || c.IdleTime != time.Second || c.MaxBatches != 3 || c.MaxBytes != 8<<20 ||
+		c.BackoffBase != DefaultBackoffBase || c.BackoffMax != DefaultBackoffMax {
+		t.Errorf("defaults %+v", c)
+	}
+}
