@@ -1,0 +1,169 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"time"
+
+	"github.com/kclgo/kcl/internal/backoff"
+)
+
+// dispatchPolicy is how deliver treats a failing batch. The Worker builds one
+// per shard goroutine with config.dispatchPolicy: its backoff has its own
+// random source and is not safe for concurrent use.
+type dispatchPolicy struct {
+	// retryLimit is how many redeliveries follow a failure before handler is
+	// asked; 0 means never ask, retry forever.
+	retryLimit int
+	backoff    backoff.Policy
+	// handler decides after retryLimit failed retries; nil means StopShard.
+	handler ErrorHandler
+	// onRetry, if set, is called after each failed attempt that will be
+	// retried, with the number of attempts so far, the error and the delay
+	// before the next one. The Worker logs it. It must not block.
+	onRetry func(attempts int, err error, delay time.Duration)
+}
+
+// dispatchPolicy returns the policy c describes. r seeds the backoff jitter;
+// nil means a randomly seeded source.
+func (c *config) dispatchPolicy(r *rand.Rand) dispatchPolicy {
+	return dispatchPolicy{
+		retryLimit: c.retryLimit,
+		backoff:    backoff.New(c.retryBase, c.retryMax, r),
+		handler:    c.errorHandler,
+	}
+}
+
+// outcome is what deliver did with a batch besides succeeding or failing.
+type outcome struct {
+	// attempts is how many times ProcessRecords was called.
+	attempts int
+	// skipped is set when the error handler chose Skip; deliver then
+	// returns a nil error and the Worker moves on as if the batch had been
+	// processed.
+	skipped *SkippedBatch
+}
+
+// deliver hands b to p until p has processed it: ProcessRecords returns nil,
+// or the error handler skips it. After a failure (an error or a recovered
+// panic, as *PanicError) it restores b's fields, waits a backoff that
+// honours ctx, and delivers the same *Batch again; it never moves past a
+// failed batch on its own. After pol.retryLimit failed retries (if above
+// 0) it asks pol.handler: Retry goes on, Skip returns a nil error with
+// outcome.skipped set, and StopShard (also for a nil handler, an unknown
+// Decision or a handler panic) returns an error matching ErrShardStopped.
+//
+// If ctx is done before an attempt, or after a failed one, deliver returns
+// an error wrapping context.Cause(ctx): the batch was not processed. A
+// ProcessRecords that returns nil has processed the batch even if ctx is
+// done by then.
+//
+// deliver runs on the shard's goroutine and blocks until one of the above.
+func deliver(ctx context.Context, p Processor, b *Batch, pol dispatchPolicy) (outcome, error) {
+	var (
+		out     outcome
+		lastErr error
+		retries int // redeliveries since the handler was last asked
+	)
+	orig := *b
+	for {
+		if ctx.Err() != nil {
+			return out, notProcessed(ctx, b, lastErr)
+		}
+		err := call(ctx, p, b)
+		out.attempts++
+		if err == nil {
+			return out, nil
+		}
+		lastErr = err
+		*b = orig // undo any changes to the Batch's fields before redelivery
+		if ctx.Err() != nil {
+			return out, notProcessed(ctx, b, lastErr)
+		}
+		if pol.retryLimit > 0 && retries >= pol.retryLimit {
+			d, herr := decide(ctx, pol.handler, b, err)
+			switch d {
+			case Retry:
+				retries = 0
+			case Skip:
+				first, last := bounds(b)
+				out.skipped = &SkippedBatch{
+					ShardID:  b.ShardID,
+					First:    first,
+					Last:     last,
+					Records:  len(b.Records),
+					Attempts: out.attempts,
+					Err:      err,
+				}
+				return out, nil
+			default:
+				if herr != nil {
+					return out, fmt.Errorf("%w: shard %s: batch failed %d times (%v): %w", ErrShardStopped, b.ShardID, out.attempts, herr, err)
+				}
+				return out, fmt.Errorf("%w: shard %s: batch failed %d times: %w", ErrShardStopped, b.ShardID, out.attempts, err)
+			}
+		}
+		delay := pol.backoff.Delay(out.attempts - 1)
+		if pol.onRetry != nil {
+			pol.onRetry(out.attempts, err, delay)
+		}
+		if err := wait(ctx, delay); err != nil {
+			return out, notProcessed(ctx, b, lastErr)
+		}
+		retries++
+	}
+}
+
+// call calls p.ProcessRecords, turning a panic into a *PanicError.
+func call(ctx context.Context, p Processor, b *Batch) (err error) {
+	defer func() {
+		// recover returns a *runtime.PanicNilError for panic(nil), so every
+		// panic is seen.
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return p.ProcessRecords(ctx, b)
+}
+
+// decide asks h what to do with b. A nil handler, an unknown Decision and a
+// panic all mean StopShard; the returned error says which of the last two
+// happened.
+func decide(ctx context.Context, h ErrorHandler, b *Batch, err error) (d Decision, herr error) {
+	if h == nil {
+		return StopShard, nil
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			d, herr = StopShard, &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	switch d := h(ctx, b, err); d {
+	case Retry, Skip, StopShard:
+		return d, nil
+	default:
+		return StopShard, fmt.Errorf("consumer: error handler returned invalid %v", d)
+	}
+}
+
+// wait waits for d or until ctx is done, returning context.Cause(ctx).
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// notProcessed is the error deliver returns when ctx ends its attempts.
+func notProcessed(ctx context.Context, b *Batch, lastErr error) error {
+	if lastErr != nil {
+		return fmt.Errorf("consumer: shard %s: batch not processed (last error: %v): %w", b.ShardID, lastErr, context.Cause(ctx))
+	}
+	return fmt.Errorf("consumer: shard %s: batch not processed: %w", b.ShardID, context.Cause(ctx))
+}
