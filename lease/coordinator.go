@@ -333,11 +333,7 @@ func (c *Coordinator) completeStrandedHandoffs(ctx context.Context, leases []Lea
 		if held {
 			continue // the Held completes it after its final checkpoint
 		}
-		_, err := c.store.Checkpoint(ctx, l, CheckpointUpdate{
-			Checkpoint:             l.Checkpoint,
-			PendingCheckpoint:      l.PendingCheckpoint,
-			PendingCheckpointState: l.PendingCheckpointState,
-		})
+		_, err := c.store.Checkpoint(ctx, l, keepCheckpoint(l))
 		if err != nil {
 			c.log.Debug("completing a handoff of a lease not held failed", zapKey(l.Key), zapErr(err))
 			continue

@@ -367,17 +367,22 @@ func (h *Held) Done(ctx context.Context) error {
 		return nil
 	case state == stateHandingOff:
 		// Complete the handoff, keeping the checkpoint as it is.
-		err := h.checkpointLocked(ctx, CheckpointUpdate{
-			Checkpoint:             l.Checkpoint,
-			PendingCheckpoint:      l.PendingCheckpoint,
-			PendingCheckpointState: l.PendingCheckpointState,
-		}, false)
-		return err
+		return h.checkpointLocked(ctx, keepCheckpoint(l), false)
 	default:
 		h.mu.Lock()
 		h.loseLocked(ErrStopping)
 		h.mu.Unlock()
 		return h.c.giveUp(ctx, l)
+	}
+}
+
+// keepCheckpoint is the update that rewrites l's checkpoint and pending
+// checkpoint unchanged: written to complete a handoff without moving them.
+func keepCheckpoint(l Lease) CheckpointUpdate {
+	return CheckpointUpdate{
+		Checkpoint:             l.Checkpoint,
+		PendingCheckpoint:      l.PendingCheckpoint,
+		PendingCheckpointState: l.PendingCheckpointState,
 	}
 }
 
