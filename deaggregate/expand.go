@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/kclgo/kcl/hashkey"
 )
@@ -104,10 +103,7 @@ func (d *Deaggregator) emit(dst []Record, r *types.Record, msg []byte, l layout,
 	sub := 0
 	var u userRecord
 	for b := msg; len(b) > 0; {
-		num, typ, n := tagFast(b)
-		if n == 0 {
-			num, typ, n = consumeTag(b)
-		}
+		num, typ, n := readTag(b)
 		if n < 0 {
 			break // unreachable: scan accepted msg
 		}
@@ -119,10 +115,7 @@ func (d *Deaggregator) emit(dst []Record, r *types.Record, msg []byte, l layout,
 			b = b[n:]
 			continue
 		}
-		v, n := bytesFast(b)
-		if n == 0 {
-			v, n = protowire.ConsumeBytes(b)
-		}
+		v, n := readBytes(b)
 		if n < 0 {
 			break
 		}
@@ -217,10 +210,7 @@ func collectKeys(msg []byte, l layout, table []tableEntry) string {
 	sb.Grow(l.keyBytes)
 	pk, ehk := 0, l.partitionKeys
 	for b := msg; len(b) > 0; {
-		num, typ, n := tagFast(b)
-		if n == 0 {
-			num, typ, n = consumeTag(b)
-		}
+		num, typ, n := readTag(b)
 		if n < 0 {
 			break // unreachable: scan accepted msg
 		}
@@ -232,10 +222,7 @@ func collectKeys(msg []byte, l layout, table []tableEntry) string {
 			b = b[n:]
 			continue
 		}
-		v, n := bytesFast(b)
-		if n == 0 {
-			v, n = protowire.ConsumeBytes(b)
-		}
+		v, n := readBytes(b)
 		if n < 0 {
 			break
 		}

@@ -49,10 +49,7 @@ type layout struct {
 func scan(msg []byte) (layout, fault) {
 	var l layout
 	for b := msg; len(b) > 0; {
-		num, typ, n := tagFast(b)
-		if n == 0 {
-			num, typ, n = consumeTag(b)
-		}
+		num, typ, n := readTag(b)
 		if n < 0 {
 			return l, fault{kind: faultSyntax, record: -1}
 		}
@@ -62,10 +59,7 @@ func scan(msg []byte) (layout, fault) {
 			if typ != protowire.BytesType {
 				return l, fault{kind: faultWireType, record: -1, field: aggregatedFieldName(num)}
 			}
-			v, n := bytesFast(b)
-			if n == 0 {
-				v, n = protowire.ConsumeBytes(b)
-			}
+			v, n := readBytes(b)
 			if n < 0 {
 				return l, fault{kind: faultSyntax, record: -1}
 			}
@@ -108,10 +102,7 @@ func parseRecord(b []byte, r *userRecord) (faultKind, string) {
 	*r = userRecord{}
 	var hasPartitionKey, hasData bool
 	for len(b) > 0 {
-		num, typ, n := tagFast(b)
-		if n == 0 {
-			num, typ, n = consumeTag(b)
-		}
+		num, typ, n := readTag(b)
 		if n < 0 {
 			return faultSyntax, ""
 		}
@@ -121,10 +112,7 @@ func parseRecord(b []byte, r *userRecord) (faultKind, string) {
 			if typ != protowire.VarintType {
 				return faultWireType, recordFieldName(num)
 			}
-			v, n := varintFast(b)
-			if n == 0 {
-				v, n = protowire.ConsumeVarint(b)
-			}
+			v, n := readVarint(b)
 			if n < 0 {
 				return faultSyntax, ""
 			}
@@ -138,10 +126,7 @@ func parseRecord(b []byte, r *userRecord) (faultKind, string) {
 			if typ != protowire.BytesType {
 				return faultWireType, recordFieldName(num)
 			}
-			v, n := bytesFast(b)
-			if n == 0 {
-				v, n = protowire.ConsumeBytes(b)
-			}
+			v, n := readBytes(b)
 			if n < 0 {
 				return faultSyntax, ""
 			}
@@ -174,10 +159,7 @@ func parseRecord(b []byte, r *userRecord) (faultKind, string) {
 func checkTag(b []byte) (faultKind, string) {
 	hasKey := false
 	for len(b) > 0 {
-		num, typ, n := tagFast(b)
-		if n == 0 {
-			num, typ, n = consumeTag(b)
-		}
+		num, typ, n := readTag(b)
 		if n < 0 {
 			return faultSyntax, ""
 		}
@@ -206,12 +188,13 @@ func checkTag(b []byte) (faultKind, string) {
 // n == 0 when it does not apply, and the general protowire decoder. Calling
 // protowire for every field doubled the cost of decoding.
 
-// tagFast decodes a one-byte tag of a valid field number.
-func tagFast(b []byte) (protowire.Number, protowire.Type, int) {
+// readTag decodes a field tag. One-byte tags (fields 1..15), all that KPL
+// writes, take a fast path; longer ones go through consumeTag.
+func readTag(b []byte) (protowire.Number, protowire.Type, int) {
 	if len(b) > 0 && b[0]-8 < 0x80-8 {
 		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1
 	}
-	return 0, 0, 0
+	return consumeTag(b)
 }
 
 // consumeTag is protowire.ConsumeTag that also rejects field numbers above
@@ -224,20 +207,21 @@ func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
 	return num, typ, n
 }
 
-// varintFast decodes a one-byte varint.
-func varintFast(b []byte) (uint64, int) {
+// readVarint decodes a varint, one-byte values on a fast path.
+func readVarint(b []byte) (uint64, int) {
 	if len(b) > 0 && b[0] < 0x80 {
 		return uint64(b[0]), 1
 	}
-	return 0, 0
+	return protowire.ConsumeVarint(b)
 }
 
-// bytesFast decodes a length-delimited value shorter than 128 bytes.
-func bytesFast(b []byte) ([]byte, int) {
+// readBytes decodes a length-delimited value, values shorter than 128 bytes
+// on a fast path.
+func readBytes(b []byte) ([]byte, int) {
 	if len(b) > 0 && int(b[0]) < min(len(b), 0x80) {
 		return b[1 : 1+b[0]], 1 + int(b[0])
 	}
-	return nil, 0
+	return protowire.ConsumeBytes(b)
 }
 
 // skipField returns the length of the field value at the start of b, or a
