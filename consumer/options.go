@@ -1,14 +1,43 @@
 package consumer
 
 import (
+	"errors"
 	"fmt"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/internal/retrieval"
+	"github.com/kclgo/kcl/lease"
 )
 
 // Option configures the Worker. Options are applied in order and validated
-// together when the Worker is created; an invalid option makes the
-// constructor return an error naming it.
+// together when the Worker is created; an invalid option makes New return a
+// *ConfigError naming it.
 type Option func(*config)
+
+// ErrInvalidConfig is matched (errors.Is) by every error New returns for bad
+// arguments or options.
+var ErrInvalidConfig = errors.New("consumer: invalid configuration")
+
+// ConfigError is the error New returns for an invalid argument or option.
+type ConfigError struct {
+	// Option names the argument or option at fault with its value, such as
+	// "WithRetryLimit(-1)" or "stream".
+	Option string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "consumer: " + e.Option + ": " + e.Reason }
+
+// Is makes errors.Is(err, ErrInvalidConfig) true.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+func configErr(option, format string, args ...any) error {
+	return &ConfigError{Option: option, Reason: fmt.Sprintf(format, args...)}
+}
 
 // config holds every setting an Option can change. Defaults are set in
 // defaultConfig and nowhere else.
@@ -19,12 +48,30 @@ type config struct {
 	errorHandler     ErrorHandler
 	handlerSet       bool
 	checkpointPolicy CheckpointPolicy
+
+	workerID         string
+	logger           *zap.Logger
+	initial          checkpoint.Position
+	initialTimestamp time.Time
+	leaseOptions     []lease.Option
+	shardSync        time.Duration
+	parentPoll       time.Duration
+	maxRecords       int
+	idleTime         time.Duration
+	prefetchBatches  int
+	prefetchBytes    int
+	shutdownTimeout  time.Duration
+	hooks            hooks
+	hookErr          error
 }
 
 // Defaults, documented on the options that change them.
 const (
-	defaultRetryBase = 100 * time.Millisecond
-	defaultRetryMax  = 30 * time.Second
+	defaultRetryBase       = 100 * time.Millisecond
+	defaultRetryMax        = 30 * time.Second
+	defaultShardSync       = time.Minute
+	defaultParentPoll      = time.Second
+	defaultShutdownTimeout = 20 * time.Second
 )
 
 func defaultConfig() config {
@@ -33,6 +80,15 @@ func defaultConfig() config {
 		retryBase:        defaultRetryBase,
 		retryMax:         defaultRetryMax,
 		checkpointPolicy: CheckpointManual(),
+		logger:           zap.NewNop(),
+		initial:          checkpoint.Latest,
+		shardSync:        defaultShardSync,
+		parentPoll:       defaultParentPoll,
+		maxRecords:       retrieval.DefaultMaxRecords,
+		idleTime:         retrieval.DefaultIdleTime,
+		prefetchBatches:  retrieval.DefaultMaxBatches,
+		prefetchBytes:    retrieval.DefaultMaxBytes,
+		shutdownTimeout:  defaultShutdownTimeout,
 	}
 }
 
@@ -53,22 +109,55 @@ func newConfig(opts ...Option) (config, error) {
 
 func (c *config) validate() error {
 	if c.retryLimit < 0 {
-		return fmt.Errorf("consumer: WithRetryLimit(%d): limit must not be negative (0 retries forever)", c.retryLimit)
+		return configErr(fmt.Sprintf("WithRetryLimit(%d)", c.retryLimit), "limit must not be negative (0 retries forever)")
 	}
 	if c.retryBase <= 0 {
-		return fmt.Errorf("consumer: WithRetryBackoff(%v, %v): base must be positive", c.retryBase, c.retryMax)
+		return configErr(fmt.Sprintf("WithRetryBackoff(%v, %v)", c.retryBase, c.retryMax), "base must be positive")
 	}
 	if c.retryMax < c.retryBase {
-		return fmt.Errorf("consumer: WithRetryBackoff(%v, %v): max must not be less than base", c.retryBase, c.retryMax)
+		return configErr(fmt.Sprintf("WithRetryBackoff(%v, %v)", c.retryBase, c.retryMax), "max must not be less than base")
 	}
 	if c.handlerSet && c.errorHandler == nil {
-		return fmt.Errorf("consumer: WithErrorHandler(nil): handler must not be nil")
+		return configErr("WithErrorHandler(nil)", "handler must not be nil")
 	}
 	if c.handlerSet && c.retryLimit == 0 {
-		return fmt.Errorf("consumer: WithErrorHandler needs WithRetryLimit above 0: with the default limit of 0 a failing batch is retried forever and the handler is never called")
+		return configErr("WithErrorHandler", "WithErrorHandler needs WithRetryLimit above 0: with the default limit of 0 a failing batch is retried forever and the handler is never called")
 	}
 	if err := c.checkpointPolicy.validate(); err != nil {
-		return fmt.Errorf("consumer: WithCheckpointPolicy(%v): %w", c.checkpointPolicy, err)
+		return configErr(fmt.Sprintf("WithCheckpointPolicy(%v)", c.checkpointPolicy), "%v", err)
+	}
+	if c.logger == nil {
+		return configErr("WithLogger(nil)", "logger must not be nil (the default is a no-op logger)")
+	}
+	switch c.initial.Kind() {
+	case checkpoint.KindTrimHorizon, checkpoint.KindLatest:
+	case checkpoint.KindAtTimestamp:
+		if c.initialTimestamp.IsZero() {
+			return configErr("WithInitialPosition(AT_TIMESTAMP)", "use WithInitialTimestamp, which sets the timestamp")
+		}
+	default:
+		return configErr(fmt.Sprintf("WithInitialPosition(%v)", c.initial), "must be checkpoint.TrimHorizon or checkpoint.Latest (or use WithInitialTimestamp)")
+	}
+	if c.shardSync <= 0 {
+		return configErr(fmt.Sprintf("WithShardSyncInterval(%v)", c.shardSync), "interval must be positive")
+	}
+	if c.parentPoll <= 0 {
+		return configErr(fmt.Sprintf("WithParentPollInterval(%v)", c.parentPoll), "interval must be positive")
+	}
+	if c.maxRecords < 1 || c.maxRecords > retrieval.DefaultMaxRecords {
+		return configErr(fmt.Sprintf("WithMaxRecords(%d)", c.maxRecords), "must be in [1, 10000], the GetRecords limit")
+	}
+	if c.idleTime < retrieval.MinIdleTime {
+		return configErr(fmt.Sprintf("WithIdleTime(%v)", c.idleTime), "must be at least 200ms: Kinesis allows 5 GetRecords calls per second per shard")
+	}
+	if c.prefetchBatches < 1 || c.prefetchBytes < 1 {
+		return configErr(fmt.Sprintf("WithPrefetch(%d, %d)", c.prefetchBatches, c.prefetchBytes), "both bounds must be positive")
+	}
+	if c.shutdownTimeout <= 0 {
+		return configErr(fmt.Sprintf("WithShutdownTimeout(%v)", c.shutdownTimeout), "timeout must be positive")
+	}
+	if c.hookErr != nil {
+		return c.hookErr
 	}
 	return nil
 }
@@ -105,4 +194,86 @@ func WithRetryBackoff(base, max time.Duration) Option {
 // writes SHARD_END at the end of a closed shard itself.
 func WithCheckpointPolicy(p CheckpointPolicy) Option {
 	return func(c *config) { c.checkpointPolicy = p }
+}
+
+// WithWorkerID sets the id the Worker writes as lease owner. It must be
+// unique in the fleet and stable for the life of the process. The default is
+// the host name, the process id and a random suffix.
+func WithWorkerID(id string) Option {
+	return func(c *config) { c.workerID = id }
+}
+
+// WithLogger sets the logger. Every entry carries the fields stream and
+// worker_id, and shard_id where one shard is concerned. The default logs
+// nothing.
+func WithLogger(l *zap.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithInitialPosition sets where processing starts in the parts of the
+// stream the application has never processed (no lease, no checkpoint):
+// checkpoint.TrimHorizon (the oldest record kept) or checkpoint.Latest (only
+// records put from now on). The default is checkpoint.Latest, as in KCL.
+// Shards that follow processed ones always start at their first record.
+func WithInitialPosition(p checkpoint.Position) Option {
+	return func(c *config) { c.initial, c.initialTimestamp = p, time.Time{} }
+}
+
+// WithInitialTimestamp makes processing of never-processed parts of the
+// stream start at the first record put at or after t (AT_TIMESTAMP).
+func WithInitialTimestamp(t time.Time) Option {
+	return func(c *config) { c.initial, c.initialTimestamp = checkpoint.AtTimestamp, t }
+}
+
+// WithLeaseOptions passes options to the lease coordinator: lease duration,
+// take and renew intervals, maximum leases per worker (see the lease
+// package). The Worker sets the coordinator's logger and shutdown timeout
+// itself; options given here come after and win.
+func WithLeaseOptions(opts ...lease.Option) Option {
+	return func(c *config) { c.leaseOptions = append(c.leaseOptions, opts...) }
+}
+
+// WithShardSyncInterval sets how often the Worker lists the stream's shards
+// to create leases for new shards and to delete the leases of finished
+// shards whose children have started. The Worker also syncs at start and
+// whenever a shard it processes ends. The default is one minute.
+func WithShardSyncInterval(d time.Duration) Option {
+	return func(c *config) { c.shardSync = d }
+}
+
+// WithParentPollInterval sets how often the Worker checks, for a child shard
+// whose lease it holds, whether every parent shard has been processed to its
+// end. It bounds how long a child waits after its last parent ends. The
+// default is one second.
+func WithParentPollInterval(d time.Duration) Option {
+	return func(c *config) { c.parentPoll = d }
+}
+
+// WithMaxRecords sets the GetRecords limit: at most n Kinesis records per
+// call, 1 to 10,000 (the default).
+func WithMaxRecords(n int) Option {
+	return func(c *config) { c.maxRecords = n }
+}
+
+// WithIdleTime sets the least time between the starts of two GetRecords
+// calls on one shard, at least 200ms. Kinesis allows 5 calls per second per
+// shard, shared by every application reading it. The default is one second.
+func WithIdleTime(d time.Duration) Option {
+	return func(c *config) { c.idleTime = d }
+}
+
+// WithPrefetch bounds what the Worker fetches ahead of the processor, per
+// shard: at most batches GetRecords results, or bytes bytes of record data,
+// fetched but not yet delivered. The defaults are 3 and 8 MiB.
+func WithPrefetch(batches, bytes int) Option {
+	return func(c *config) { c.prefetchBatches, c.prefetchBytes = batches, bytes }
+}
+
+// WithShutdownTimeout bounds a graceful stop: after Run's context is
+// cancelled, processors have this long to finish their in-flight batch,
+// checkpoint and return from ShutdownRequested. Processors still running
+// then have their context cancelled, and their leases are left to expire.
+// The default is 20 seconds.
+func WithShutdownTimeout(d time.Duration) Option {
+	return func(c *config) { c.shutdownTimeout = d }
 }

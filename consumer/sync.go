@@ -1,0 +1,192 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"go.uber.org/zap"
+
+	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/internal/shardsync"
+	"github.com/kclgo/kcl/lease"
+)
+
+// leaseKey is the lease key of a shard of the Worker's stream. Single-stream
+// applications key leases by shard id, as KCL does; multi-stream keys will
+// be built here.
+func (w *Worker) leaseKey(shardID string) string { return shardID }
+
+// holeResync is how soon the shard-sync loop looks again after the
+// coverage audit found a hole in the hash key space.
+const holeResync = 5 * time.Second
+
+// firstSync runs the shard sync Run starts with. Errors that retrying
+// cannot fix — the stream or the lease table is missing, access is denied —
+// are returned; Run then returns them without starting.
+func (w *Worker) firstSync(ctx context.Context) error {
+	_, err := w.syncShards(ctx)
+	return err
+}
+
+// syncLoop runs a shard sync every shard-sync interval (with jitter), when
+// a shard ends, and soon after the coverage audit found a hole, until ctx
+// is done. A fatal error stops the Worker.
+func (w *Worker) syncLoop(ctx context.Context) {
+	t := time.NewTimer(jitter(w.cfg.shardSync))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.syncNow:
+			t.Stop()
+		}
+		holes, err := w.syncShards(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.fail(err)
+			return
+		case holes:
+			t.Reset(holeResync)
+		default:
+			t.Reset(jitter(w.cfg.shardSync))
+		}
+	}
+}
+
+// jitter spreads d over [0.9d, 1.1d] so that a fleet started together does
+// not list shards in step.
+func jitter(d time.Duration) time.Duration {
+	return d - d/10 + rand.N(d/5+1)
+}
+
+// syncShards lists the shards and the leases, creates the leases
+// shardsync.NewLeases asks for, deletes those shardsync.Cleanup allows,
+// and audits hash-key coverage. It reports whether a hole remains. Failures
+// that retrying fixes are retried; others are returned.
+func (w *Worker) syncShards(ctx context.Context) (holes bool, err error) {
+	var existing []lease.Lease
+	err = w.retry(ctx, "lease table", func() error {
+		var err error
+		existing, err = w.store.List(ctx)
+		var bad *lease.MalformedError
+		if errors.As(err, &bad) {
+			w.log.Error("lease table has items that are not leases; ignoring them", zap.Error(err))
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	var filter *types.ShardFilter
+	if len(existing) == 0 {
+		filter = w.initialFilter()
+	}
+	listed, err := w.listShards(ctx, filter)
+	if err != nil {
+		return false, err
+	}
+	shards, err := shardsync.FromTypes(listed)
+	if err != nil {
+		// A malformed listing is Kinesis's problem, and may pass: keep the
+		// leases as they are and try again at the next sync.
+		w.log.Error("ListShards returned a malformed shard; skipping this sync", zap.Error(err))
+		return true, nil
+	}
+	created := 0
+	for _, l := range shardsync.NewLeases(shards, existing, w.cfg.initial) {
+		err := w.retry(ctx, "lease table", func() error { return w.store.Create(ctx, l) })
+		switch {
+		case err == nil:
+			created++
+			existing = append(existing, l)
+		case errors.Is(err, lease.ErrAlreadyExists):
+		default:
+			return false, err
+		}
+	}
+	deleted := 0
+	for _, l := range shardsync.Cleanup(existing) {
+		err := w.retry(ctx, "lease table", func() error { return w.store.Delete(ctx, l) })
+		switch {
+		case err == nil:
+			deleted++
+		case errors.Is(err, lease.ErrConflict), errors.Is(err, lease.ErrNotFound):
+		default:
+			return false, err
+		}
+	}
+	if created > 0 || deleted > 0 {
+		w.log.Info("shard sync", zap.Int("shards", len(shards)), zap.Int("leases_created", created), zap.Int("leases_deleted", deleted))
+	}
+	if gaps := shardsync.Coverage(existing); len(gaps) > 0 {
+		strs := make([]string, len(gaps))
+		for i, g := range gaps {
+			strs[i] = g.Start.String() + "-" + g.End.String()
+		}
+		w.log.Warn("leases do not cover the whole hash key space; syncing again soon", zap.Strings("holes", strs))
+		return true, nil
+	}
+	return false, nil
+}
+
+// initialFilter is the ListShards filter for an empty lease table: the
+// shards open at the initial position, as KCL lists them.
+func (w *Worker) initialFilter() *types.ShardFilter {
+	switch w.cfg.initial.Kind() {
+	case checkpoint.KindTrimHorizon:
+		return &types.ShardFilter{Type: types.ShardFilterTypeAtTrimHorizon}
+	case checkpoint.KindAtTimestamp:
+		ts := w.cfg.initialTimestamp
+		return &types.ShardFilter{Type: types.ShardFilterTypeAtTimestamp, Timestamp: &ts}
+	default:
+		return &types.ShardFilter{Type: types.ShardFilterTypeAtLatest}
+	}
+}
+
+// listShards reads every page of ListShards. Throttling (LimitExceeded) and
+// transient failures are retried; an expired pagination token restarts the
+// listing.
+func (w *Worker) listShards(ctx context.Context, filter *types.ShardFilter) ([]types.Shard, error) {
+	var all []types.Shard
+	var token *string
+	for {
+		in := &kinesis.ListShardsInput{}
+		if token != nil {
+			in.NextToken = token
+		} else {
+			if w.byARN {
+				in.StreamARN = &w.streamARN
+			} else {
+				in.StreamName = &w.streamName
+			}
+			in.ShardFilter = filter
+		}
+		var out *kinesis.ListShardsOutput
+		err := w.retry(ctx, "ListShards", func() error {
+			var err error
+			out, err = w.api.ListShards(ctx, in)
+			return err
+		})
+		var expired *types.ExpiredNextTokenException
+		switch {
+		case errors.As(err, &expired):
+			all, token = nil, nil
+			continue
+		case err != nil:
+			return nil, err
+		}
+		all = append(all, out.Shards...)
+		if out.NextToken == nil || *out.NextToken == "" {
+			return all, nil
+		}
+		token = out.NextToken
+	}
+}
+

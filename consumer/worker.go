@@ -1,0 +1,331 @@
+package consumer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"go.uber.org/zap"
+
+	"github.com/kclgo/kcl/internal/awserr"
+	"github.com/kclgo/kcl/internal/backoff"
+	"github.com/kclgo/kcl/internal/retrieval"
+	"github.com/kclgo/kcl/lease"
+)
+
+// KinesisAPI is the part of the Kinesis client the Worker calls, with the
+// aws-sdk-go-v2 signatures: *kinesis.Client satisfies it.
+type KinesisAPI interface {
+	DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
+	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, optFns ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
+	GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+}
+
+var (
+	// ErrAlreadyRunning is returned by a second call to Worker.Run.
+	ErrAlreadyRunning = errors.New("consumer: Worker.Run called twice")
+	// ErrStreamNotFound is matched by the error Run returns when the
+	// stream does not exist (or was deleted while the Worker ran).
+	ErrStreamNotFound = errors.New("consumer: stream not found")
+	// ErrShutdownTimeout is the cause with which processors' contexts are
+	// cancelled when a graceful stop outlasts the shutdown timeout; Run
+	// then returns an error matching it.
+	ErrShutdownTimeout = errors.New("consumer: shutdown timeout")
+)
+
+// Worker consumes one Kinesis stream as one member of a fleet: it takes a
+// fair share of the stream's shard leases from the lease table, runs a
+// Processor for each, follows resharding, and releases its leases when it
+// stops. Create one with New and run it with Run.
+//
+// One Worker consumes one stream today. A later option will let one Worker
+// consume several streams, with KCL's multi-stream lease keys; New's
+// signature and the processor API (ShardInfo carries the stream) will not
+// change for it.
+type Worker struct {
+	api     KinesisAPI
+	store   lease.Store
+	factory Factory
+	cfg     config
+	coord   *lease.Coordinator
+	log     *zap.Logger
+
+	streamName string
+	streamARN  string // set by New for an ARN, by Run otherwise
+	byARN      bool   // the stream was given by ARN: address it by ARN only
+
+	started atomic.Bool
+	syncNow chan struct{} // asks the shard-sync loop for an early pass
+
+	failOnce sync.Once
+	fail     func(error) // set by Run: stops the Worker with a fatal error
+}
+
+// Backoff of the Worker's own retried calls (DescribeStreamSummary,
+// ListShards, lease-table writes).
+const (
+	retryBase = 100 * time.Millisecond
+	retryMax  = 5 * time.Second
+)
+
+// streamNameRE is Kinesis's rule for stream names.
+var streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
+
+// New returns a Worker that processes stream, given by name or by ARN, with
+// processors from f, keeping its leases in store (dynamolease.Store for
+// DynamoDB, the table of a KCL application included). It validates its
+// arguments and options and starts nothing; bad ones give a *ConfigError,
+// which matches ErrInvalidConfig.
+func New(api KinesisAPI, store lease.Store, stream string, f Factory, opts ...Option) (*Worker, error) {
+	if api == nil {
+		return nil, configErr("api", "a Kinesis client is required")
+	}
+	if store == nil {
+		return nil, configErr("store", "a lease store is required")
+	}
+	if f == nil {
+		return nil, configErr("factory", "a processor Factory is required")
+	}
+	if ff, ok := f.(FactoryFunc); ok && ff == nil {
+		return nil, configErr("factory", "FactoryFunc(nil)")
+	}
+	name, arn, err := parseStream(stream)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := newConfig(opts...)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.workerID == "" {
+		cfg.workerID = defaultWorkerID()
+	}
+	log := cfg.logger.With(zap.String("stream", name), zap.String("worker_id", cfg.workerID))
+	lopts := append([]lease.Option{lease.WithLogger(log), lease.WithShutdownTimeout(cfg.shutdownTimeout)}, cfg.leaseOptions...)
+	coord, err := lease.NewCoordinator(store, cfg.workerID, lopts...)
+	if err != nil {
+		return nil, configErr("WithLeaseOptions", "%v", err)
+	}
+	return &Worker{
+		api: api, store: store, factory: f, cfg: cfg, coord: coord, log: log,
+		streamName: name, streamARN: arn, byARN: arn != "",
+		syncNow: make(chan struct{}, 1),
+	}, nil
+}
+
+// parseStream accepts a stream name or a Kinesis stream ARN
+// (arn:PARTITION:kinesis:REGION:ACCOUNT:stream/NAME).
+func parseStream(s string) (name, arn string, err error) {
+	if strings.HasPrefix(s, "arn:") {
+		parts := strings.SplitN(s, ":", 6)
+		if len(parts) != 6 || parts[2] != "kinesis" || !strings.HasPrefix(parts[5], "stream/") {
+			return "", "", configErr(fmt.Sprintf("stream %q", s), "not a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)")
+		}
+		name = strings.TrimPrefix(parts[5], "stream/")
+		if !streamNameRE.MatchString(name) {
+			return "", "", configErr(fmt.Sprintf("stream %q", s), "the ARN's stream name is not a valid stream name")
+		}
+		return name, s, nil
+	}
+	if !streamNameRE.MatchString(s) {
+		return "", "", configErr(fmt.Sprintf("stream %q", s), "a stream name is 1 to 128 characters of a-z, A-Z, 0-9, '_', '.' and '-'")
+	}
+	return s, "", nil
+}
+
+func defaultWorkerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// ID returns the worker id written as lease owner.
+func (w *Worker) ID() string { return w.cfg.workerID }
+
+// Run consumes the stream until ctx is cancelled, then stops gracefully and
+// returns nil; or until a non-retryable error — the stream or the lease
+// table does not exist, access is denied — which it returns after the same
+// graceful stop. Throttling and transient failures are retried.
+//
+// Run first checks the stream and lists its shards, creating leases for
+// shards the application has not processed (see WithInitialPosition), and
+// returns at once if either fails for good. It then runs the lease
+// coordinator and, per lease it acquires, a goroutine that waits until the
+// shard's parents are processed, creates the Processor and feeds it
+// batches. A graceful stop (ctx cancelled) stops taking leases and
+// fetching, lets each in-flight batch finish, calls ShutdownRequested,
+// applies the checkpoint policy and releases the leases, all within the
+// shutdown timeout (WithShutdownTimeout).
+//
+// Run may be called once; a second call returns ErrAlreadyRunning.
+func (w *Worker) Run(ctx context.Context) error {
+	if !w.started.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	if err := w.describe(ctx); err != nil {
+		return err
+	}
+	if err := w.firstSync(ctx); err != nil {
+		return err
+	}
+
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	w.fail = func(err error) {
+		w.failOnce.Do(func() {
+			w.log.Error("stopping: non-retryable error", zap.Error(err))
+			stopRun(err)
+		})
+	}
+	// Processing contexts derive from base, which outlives ctx during the
+	// graceful stop and is cancelled when the shutdown timeout passes.
+	base, cancelBase := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelBase(errors.New("consumer: Run returned"))
+
+	var shards sync.WaitGroup
+	var active atomic.Int64
+	coordDone := make(chan struct{})
+	go func() {
+		defer close(coordDone)
+		_ = w.coord.Run(runCtx, func(h *lease.Held) {
+			active.Add(1)
+			shards.Go(func() {
+				defer active.Add(-1)
+				w.consume(base, h)
+			})
+		})
+	}()
+	syncDone := make(chan struct{})
+	go func() {
+		defer close(syncDone)
+		w.syncLoop(runCtx)
+	}()
+
+	<-runCtx.Done()
+	w.log.Info("stopping")
+	forced := time.AfterFunc(w.cfg.shutdownTimeout, func() { cancelBase(ErrShutdownTimeout) })
+	defer forced.Stop()
+	<-coordDone
+	<-syncDone
+	allDone := make(chan struct{})
+	go func() {
+		shards.Wait()
+		close(allDone)
+	}()
+	var err error
+	select {
+	case <-allDone:
+	case <-base.Done():
+		// Processors that ignore their context get one more second.
+		select {
+		case <-allDone:
+			err = fmt.Errorf("%w: processors did not finish within %v", ErrShutdownTimeout, w.cfg.shutdownTimeout)
+		case <-time.After(time.Second):
+			err = fmt.Errorf("%w: %d processors still running after %v; their leases expire", ErrShutdownTimeout, active.Load(), w.cfg.shutdownTimeout)
+		}
+	}
+	if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	w.log.Info("stopped")
+	return err
+}
+
+// describe checks that the stream exists and learns its ARN, retrying
+// throttling and transient failures.
+func (w *Worker) describe(ctx context.Context) error {
+	in := &kinesis.DescribeStreamSummaryInput{}
+	if w.streamARN != "" {
+		in.StreamARN = &w.streamARN
+	} else {
+		in.StreamName = &w.streamName
+	}
+	return w.retry(ctx, "DescribeStreamSummary", func() error {
+		out, err := w.api.DescribeStreamSummary(ctx, in)
+		if err != nil {
+			return err
+		}
+		if d := out.StreamDescriptionSummary; d != nil && d.StreamARN != nil && w.streamARN == "" {
+			w.streamARN = *d.StreamARN
+		}
+		return nil
+	})
+}
+
+// retry calls f until it succeeds, ctx ends, or it fails with an error that
+// retrying cannot fix, which it returns classified: a missing stream wraps
+// ErrStreamNotFound.
+func (w *Worker) retry(ctx context.Context, op string, f func() error) error {
+	pol := backoff.New(retryBase, retryMax, nil)
+	for attempt := 0; ; attempt++ {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		switch k := awserr.Classify(err); {
+		case k.Retryable() || errors.Is(err, lease.ErrThrottled):
+			w.log.Warn("retrying", zap.String("op", op), zap.Int("attempt", attempt+1), zap.Error(err))
+		case k == awserr.Canceled || ctx.Err() != nil:
+			return context.Cause(ctx)
+		case k == awserr.NotFound && op != "lease table":
+			return fmt.Errorf("%w: %s: %s: %w", ErrStreamNotFound, w.streamName, op, err)
+		default:
+			return fmt.Errorf("consumer: %s: %w", op, err)
+		}
+		if err := pol.Wait(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+// consume runs the shard of one acquired lease, then gives the lease back.
+func (w *Worker) consume(base context.Context, h *lease.Held) {
+	s := newShardRun(w, h)
+	w.cfg.hooks.leaseChanged(LeaseEvent{ShardID: s.shardID, Kind: LeaseAcquired})
+	ev := s.run(base)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(base), w.cfg.shutdownTimeout)
+	defer cancel()
+	if err := h.Done(dctx); err != nil {
+		s.log.Warn("giving up the lease failed; it will expire", zap.Error(err))
+	}
+	ev.ShardID = s.shardID
+	w.cfg.hooks.leaseChanged(ev)
+}
+
+// requestSync asks the shard-sync loop for a pass soon, without blocking.
+func (w *Worker) requestSync() {
+	select {
+	case w.syncNow <- struct{}{}:
+	default:
+	}
+}
+
+// retrieval config shared by every shard.
+func (w *Worker) fetchConfig() retrieval.Config {
+	c := retrieval.Config{
+		MaxRecords: w.cfg.maxRecords,
+		IdleTime:   w.cfg.idleTime,
+		MaxBatches: w.cfg.prefetchBatches,
+		MaxBytes:   w.cfg.prefetchBytes,
+	}
+	if w.byARN {
+		c.StreamARN = w.streamARN
+	} else {
+		c.StreamName = w.streamName
+	}
+	return c
+}
