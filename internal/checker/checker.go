@@ -46,13 +46,13 @@ func ParsePayload(b []byte) (key string, n int, err error) {
 // Checker accumulates produced and processed records. It is safe for
 // concurrent use.
 type Checker struct {
-	mu        sync.Mutex
-	produced  map[string]int // key → number of records produced (ordinals 0..n-1)
-	keys      map[string]*keyState
-	processed int
-	dups      int
+	mu         sync.Mutex
+	produced   map[string]int // key → number of records produced (ordinals 0..n-1)
+	keys       map[string]*keyState
+	processed  int
+	dups       int
 	violations int
-	samples   []string
+	samples    []string
 }
 
 type keyState struct {
