@@ -189,4 +189,3 @@ func (w *Worker) listShards(ctx context.Context, filter *types.ShardFilter) ([]t
 		token = out.NextToken
 	}
 }
-
