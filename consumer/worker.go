@@ -111,7 +111,8 @@ func New(api KinesisAPI, store lease.Store, stream string, f Factory, opts ...Op
 		cfg.workerID = defaultWorkerID()
 	}
 	log := cfg.logger.With(zap.String("stream", name), zap.String("worker_id", cfg.workerID))
-	lopts := append([]lease.Option{lease.WithLogger(log), lease.WithShutdownTimeout(cfg.shutdownTimeout)}, cfg.leaseOptions...)
+	// The coordinator adds worker_id itself.
+	lopts := append([]lease.Option{lease.WithLogger(cfg.logger.With(zap.String("stream", name))), lease.WithShutdownTimeout(cfg.shutdownTimeout)}, cfg.leaseOptions...)
 	coord, err := lease.NewCoordinator(store, cfg.workerID, lopts...)
 	if err != nil {
 		return nil, configErr("WithLeaseOptions", "%v", err)
@@ -177,10 +178,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		return ErrAlreadyRunning
 	}
 	if err := w.describe(ctx); err != nil {
-		return err
+		return startErr(ctx, err)
 	}
 	if err := w.firstSync(ctx); err != nil {
-		return err
+		return startErr(ctx, err)
 	}
 
 	runCtx, stopRun := context.WithCancelCause(ctx)
@@ -242,6 +243,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		return cause
 	}
 	w.log.Info("stopped")
+	return err
+}
+
+// startErr is what Run returns when its start failed with err: nil if ctx
+// was cancelled meanwhile (a stop requested before the Worker got going is
+// still a stop), err otherwise.
+func startErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
 	return err
 }
 
