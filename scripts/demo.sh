@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # demo.sh — the README's demo command (make demo).
 #
-# Starts the local emulators (reusing running ones), runs the demo program
+# Starts the local emulators (reusing running ones), runs examples/demo
 # against them and stops the emulators again if this script started them.
-# Until the Worker exists the demo is examples/kplroundtrip: plain and
-# KPL-aggregated records put into a local stream and read back deaggregated.
+# The demo runs a fleet of three worker processes (examples/worker) over a
+# stream that is resharded while records flow, stops one worker gracefully,
+# kills and restarts another, and checks that every record was processed in
+# order per key. Arguments are passed to the demo (go run ./examples/demo -h
+# lists them). examples/kplroundtrip, the earlier demo, still runs on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,4 +23,4 @@ cleanup() {
 trap cleanup EXIT
 scripts/emulators.sh start
 eval "$(scripts/emulators.sh env)"
-go run ./examples/kplroundtrip "$@"
+go run ./examples/demo "$@"
