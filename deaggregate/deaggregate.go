@@ -160,7 +160,8 @@ func (d *Deaggregator) Stats() Stats {
 //
 // When dst has enough capacity, Append allocates once per aggregate that
 // holds user records (a string holding its key tables) and never for plain
-// records.
+// records. When the user records of an aggregate do not fit, Append grows
+// dst once, with room for those of the rest of in as well.
 func (d *Deaggregator) Append(dst []Record, in []types.Record) []Record {
 	var aggregates, malformed, filtered uint64
 	first := len(dst)
@@ -199,7 +200,7 @@ func (d *Deaggregator) Append(dst []Record, in []types.Record) []Record {
 			k++
 		}
 		var f fault
-		dst, f = d.appendAggregate(dst, r, sum)
+		dst, f = d.appendAggregate(dst, r, sum, in[i+1:])
 		switch f.kind {
 		case faultNone:
 			aggregates++

@@ -477,6 +477,27 @@ func TestAllocationsPerAggregate(t *testing.T) {
 	}
 }
 
+func TestAppendGrowsDstOnce(t *testing.T) {
+	// The fetcher passes room for one record per Kinesis record; with ten
+	// user records per aggregate dst used to grow four times. (Small
+	// aggregates, so that no scratch table comes from the pool, which -race
+	// empties at random.)
+	in := benchInput(200, 10, 100, 1<<30)
+	d, _ := New()
+	allocs := func(size int) float64 {
+		return testing.AllocsPerRun(20, func() {
+			if out := d.Append(make([]Record, 0, size), in); len(out) != 200*10 {
+				t.Fatalf("%d records out, want %d", len(out), 200*10)
+			}
+		})
+	}
+	// One growth is one allocation, or two under -race, which does not
+	// elide slices.Grow's temporary.
+	if short, enough := allocs(len(in)), allocs(200*10); short > enough+2 {
+		t.Fatalf("%v allocations with a short dst, %v with one large enough: want at most two more", short, enough)
+	}
+}
+
 func TestPlainRecordsDoNotAllocate(t *testing.T) {
 	in := benchInput(100, 0, 100, 0)
 	d, _ := New()

@@ -49,9 +49,9 @@ func body(data []byte) (msg []byte, digest [md5.Size]byte) {
 }
 
 // appendAggregate appends the user records of r, whose data starts with the
-// magic bytes and whose MD5 digest, when checksummed(r.Data), is sum. On a
-// fault it appends nothing.
-func (d *Deaggregator) appendAggregate(dst []Record, r *types.Record, sum *[md5.Size]byte) ([]Record, fault) {
+// magic bytes and whose MD5 digest, when checksummed(r.Data), is sum; rest
+// is the input after r, for sizing dst. On a fault it appends nothing.
+func (d *Deaggregator) appendAggregate(dst []Record, r *types.Record, sum *[md5.Size]byte, rest []types.Record) ([]Record, fault) {
 	data := r.Data
 	if len(data) < minAggregateLen {
 		return dst, fault{kind: faultTooShort, record: -1}
@@ -77,13 +77,13 @@ func (d *Deaggregator) appendAggregate(dst []Record, r *types.Record, sum *[md5.
 	n := l.partitionKeys + l.explicitHashKeys
 	if n <= smallTable {
 		var stack [smallTable]tableEntry
-		return d.emit(dst, r, msg, l, stack[:n])
+		return d.emit(dst, r, msg, l, stack[:n], rest)
 	}
 	p := entryPool.Get().(*[]tableEntry)
 	if cap(*p) < n {
 		*p = make([]tableEntry, n)
 	}
-	dst, f = d.emit(dst, r, msg, l, (*p)[:n])
+	dst, f = d.emit(dst, r, msg, l, (*p)[:n], rest)
 	if cap(*p) <= maxPooledEntries {
 		entryPool.Put(p)
 	}
@@ -92,12 +92,18 @@ func (d *Deaggregator) appendAggregate(dst []Record, r *types.Record, sum *[md5.
 
 // emit makes the second and third passes over a message that scan accepted:
 // it copies the key tables into one string, then decodes, checks and appends
-// the user records in order. On a fault it removes what it appended.
-func (d *Deaggregator) emit(dst []Record, r *types.Record, msg []byte, l layout, table []tableEntry) ([]Record, fault) {
+// the user records in order. On a fault it removes what it appended. If dst
+// is too short for them, emit grows it once for r and rest together.
+func (d *Deaggregator) emit(dst []Record, r *types.Record, msg []byte, l layout, table []tableEntry, rest []types.Record) ([]Record, fault) {
 	keys := collectKeys(msg, l, table)
 	pks, ehks := table[:l.partitionKeys], table[l.partitionKeys:]
 	base := len(dst)
-	dst = slices.Grow(dst, l.records)
+	if cap(dst)-len(dst) < l.records {
+		// Growing dst aggregate by aggregate copied a large batch's
+		// records several times over: for a GetRecords result of 10 MiB of
+		// small user records that cost more than deaggregating them.
+		dst = slices.Grow(dst, l.records+countRecords(rest))
+	}
 	seq := aws.ToString(r.SequenceNumber)
 	arrival := aws.ToTime(r.ApproximateArrivalTimestamp)
 	sub := 0
@@ -146,6 +152,28 @@ func (d *Deaggregator) emit(dst []Record, r *types.Record, msg []byte, l layout,
 		sub++
 	}
 	return dst, fault{}
+}
+
+// countRecords returns at least how many records Append appends for in: an
+// aggregate counts its user records, as far as the first pass over it can
+// tell without checking them or its digest; any other record counts one.
+// It never counts fewer than Append appends, so that one growth of dst is
+// enough.
+func countRecords(in []types.Record) int {
+	n := 0
+	for i := range in {
+		data := in[i].Data
+		if !hasMagic(data) || !checksummed(data) {
+			n++
+			continue
+		}
+		msg, _ := body(data)
+		// A malformed or empty aggregate is passed through or dropped:
+		// one record at most.
+		l, _ := scan(msg)
+		n += max(l.records, 1)
+	}
+	return n
 }
 
 // check validates a decoded user record against the key tables: indexes in

@@ -78,6 +78,9 @@ func FuzzDeaggregate(f *testing.F) {
 		if s.Records != 1 || s.UserRecords != uint64(len(out)) {
 			t.Fatalf("Stats = %+v for %d records out", s, len(out))
 		}
+		if n := countRecords([]types.Record{rec}); n < len(out) {
+			t.Fatalf("countRecords = %d for %d records out: Append would grow dst twice", n, len(out))
+		}
 		passedThrough := len(out) == 1 && !out[0].Aggregated && same(out[0].Data, in) && out[0].PartitionKey == "outer-1"
 		switch {
 		case !hasMagic(in):

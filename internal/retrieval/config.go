@@ -92,14 +92,14 @@ type Config struct {
 	BackoffMax  time.Duration
 	// OnError, when set, hears about every KPL aggregate that was malformed
 	// (passed through as one record) or dropped by the hash range filter.
-	// It is called synchronously on Run's fetching goroutine; keep it fast.
+	// It is called synchronously on Run's fetch goroutine; keep it fast.
 	OnError func(*deaggregate.RecordError)
 	// Hooks observe calls; see [Hooks].
 	Hooks Hooks
 }
 
 // Hooks are optional observers. They are called synchronously on Run's
-// fetching goroutine, must be fast and must not block.
+// fetch goroutine (one at a time), must be fast and must not block.
 type Hooks struct {
 	// Call, when set, is called after every GetShardIterator and GetRecords
 	// call.

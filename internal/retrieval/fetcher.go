@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -30,7 +31,7 @@ var (
 // maxInvalidResults is how many invalid results in a row Run retries.
 const maxInvalidResults = 5
 
-// errStopped is the cause given to the fetching goroutine's context when Run
+// errStopped is the cause given to the fetch goroutine's context when Run
 // returns.
 var errStopped = errors.New("retrieval: Run returned")
 
@@ -84,7 +85,7 @@ func New(api API, cfg Config) (*Fetcher, error) {
 	return &Fetcher{api: api, cfg: cfg, deagg: d}, nil
 }
 
-// result is one answer of the fetching goroutine.
+// result is one answer of a fetch goroutine.
 type result struct {
 	batch Batch
 	bytes int
@@ -100,24 +101,30 @@ type result struct {
 //     an invalid request, repeated invalid results): Run returns it at
 //     once, without delivering batches still buffered.
 //
-// Run closes nothing. It starts one goroutine, which calls Kinesis and the
-// hooks, and returns only after that goroutine has exited. Each call of Run
-// starts afresh from Config.Start; calls may run concurrently (and then
-// so may the hooks and OnError).
+// Run closes nothing. It calls Kinesis and the hooks on a goroutine it
+// starts for each fetch and that exits with the fetch's result; fetches
+// run one at a time, so within one Run the hooks and OnError are never
+// called concurrently. While it waits out IdleTime no such goroutine
+// exists: an idle shard costs Run's own goroutine only, not a second one
+// with a stack as deep as a Kinesis client's call. Run returns only after
+// the last fetch goroutine has exited. Each call of Run starts afresh from
+// Config.Start; calls may run concurrently (and then so may the hooks and
+// OnError).
 func (f *Fetcher) Run(ctx context.Context, out chan<- Batch) error {
 	ctx, cancel := context.WithCancelCause(ctx)
-	permit := make(chan struct{})
-	results := make(chan result)
-	done := make(chan struct{})
-	r := f.newReader()
-	go func() {
-		defer close(done)
-		r.loop(ctx, permit, results)
-	}()
+	// Buffered, so that a fetch goroutine can always deliver and exit.
+	results := make(chan result, 1)
+	var fetches sync.WaitGroup
+	var pacing *time.Timer
 	defer func() {
 		cancel(errStopped)
-		<-done
+		fetches.Wait()
+		if pacing != nil {
+			pacing.Stop()
+		}
 	}()
+	r := f.newReader()
+	fetch := func() { fetches.Go(func() { r.fetch(ctx, results) }) }
 
 	type queued struct {
 		batch Batch
@@ -126,13 +133,27 @@ func (f *Fetcher) Run(ctx context.Context, out chan<- Batch) error {
 	var (
 		queue    []queued
 		bytes    int
-		fetching bool // a permit was given and its result not yet received
+		fetching bool // a fetch goroutine runs; only it touches r
+		waiting  bool // the next fetch waits for pacing to fire
 		ended    bool // the final batch is queued
 	)
 	for {
-		var permitCh chan<- struct{}
-		if !fetching && !ended && len(queue) < f.cfg.MaxBatches && bytes < f.cfg.MaxBytes {
-			permitCh = permit
+		if !fetching && !waiting && !ended && len(queue) < f.cfg.MaxBatches && bytes < f.cfg.MaxBytes {
+			if d := r.untilNextCall(); d > 0 {
+				if pacing == nil {
+					pacing = time.NewTimer(d)
+				} else {
+					pacing.Reset(d)
+				}
+				waiting = true
+			} else {
+				fetch()
+				fetching = true
+			}
+		}
+		var paced <-chan time.Time
+		if waiting {
+			paced = pacing.C
 		}
 		var sendCh chan<- Batch
 		var head Batch
@@ -140,12 +161,17 @@ func (f *Fetcher) Run(ctx context.Context, out chan<- Batch) error {
 			sendCh, head = out, queue[0].batch
 		}
 		select {
-		case permitCh <- struct{}{}:
+		case <-paced:
+			waiting = false
+			fetch()
 			fetching = true
 		case res := <-results:
 			fetching = false
 			if res.err != nil {
 				return res.err
+			}
+			if len(res.batch.Records) == 0 && !res.batch.ShardEnd {
+				continue // an empty result is not delivered
 			}
 			queue = append(queue, queued{res.batch, res.bytes})
 			bytes += res.bytes
@@ -163,7 +189,8 @@ func (f *Fetcher) Run(ctx context.Context, out chan<- Batch) error {
 	}
 }
 
-// reader is the state of Run's fetching goroutine.
+// reader is the state of Run's fetches. Only one fetch goroutine at a time
+// uses it, and Run reads it only while none runs.
 type reader struct {
 	f        *Fetcher
 	dec      decoder
@@ -183,29 +210,24 @@ func (f *Fetcher) newReader() *reader {
 	}
 }
 
-// loop fetches one batch per permit until the shard ends, an error occurs
-// or ctx is done.
-func (r *reader) loop(ctx context.Context, permit <-chan struct{}, results chan<- result) {
-	for {
-		select {
-		case <-permit:
-		case <-ctx.Done():
-			return
-		}
-		b, n, err := r.next(ctx)
-		select {
-		case results <- result{b, n, err}:
-		case <-ctx.Done():
-			return
-		}
-		if err != nil || b.ShardEnd {
-			return
-		}
-	}
+// fetch is the body of a fetch goroutine.
+func (r *reader) fetch(ctx context.Context, results chan<- result) {
+	b, n, err := r.next(ctx)
+	results <- result{b, n, err}
 }
 
-// next calls Kinesis until it has a non-empty batch, the final batch, or a
-// non-retryable error.
+// untilNextCall is how long the next GetRecords call must wait to start
+// IdleTime after the previous one.
+func (r *reader) untilNextCall() time.Duration {
+	if r.lastCall.IsZero() {
+		return 0
+	}
+	return time.Until(r.lastCall.Add(r.f.cfg.IdleTime))
+}
+
+// next calls Kinesis until it has a GetRecords result, the final batch, or
+// a non-retryable error. The batch of a result with no records left after
+// the filters is empty; Run does not deliver it.
 func (r *reader) next(ctx context.Context) (Batch, int, error) {
 	cfg := &r.f.cfg
 	limit := int32(cfg.MaxRecords)
@@ -267,9 +289,7 @@ func (r *reader) next(ctx context.Context) (Batch, int, error) {
 			return b, info.Bytes, nil
 		}
 		r.iterator = out.NextShardIterator
-		if len(b.Records) > 0 {
-			return b, info.Bytes, nil
-		}
+		return b, info.Bytes, nil
 	}
 }
 

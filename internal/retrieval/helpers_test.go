@@ -99,13 +99,13 @@ func start(t *testing.T, f *Fetcher) *running {
 	r := &running{out: make(chan Batch), cancel: cancel, errc: make(chan error, 1)}
 	go func() {
 		err := f.Run(ctx, r.out)
-		// Checked at once: Run must not return before the goroutine it
-		// started has left the fetching loop. (runtime.NumGoroutine is
+		// Checked at once: Run must not return before the fetch goroutine
+		// it started last has exited. (runtime.NumGoroutine is
 		// process-wide and counts the runtime's finalizer goroutine while it
 		// runs user code, so the stacks are searched instead. Goroutines of
 		// the bubble left blocked would also make synctest.Test fail.)
 		if stacks, ok := fetcherRunning(); ok {
-			t.Errorf("the fetching goroutine is still there after Run returned:\n%s", stacks)
+			t.Errorf("a fetch goroutine is still there after Run returned:\n%s", stacks)
 		}
 		r.errc <- err
 	}()
@@ -117,12 +117,13 @@ func start(t *testing.T, f *Fetcher) *running {
 	return r
 }
 
-// fetcherRunning reports whether any goroutine is in a Fetcher's fetching
-// loop, and returns all stacks.
+// fetcherRunning reports whether any goroutine is in a Fetcher's Run or in
+// one of its fetch goroutines (which exist only while a fetch is under way),
+// and returns all stacks.
 func fetcherRunning() (string, bool) {
 	buf := make([]byte, 1<<20)
 	stacks := string(buf[:runtime.Stack(buf, true)])
-	return stacks, strings.Contains(stacks, "retrieval.(*reader).")
+	return stacks, strings.Contains(stacks, "retrieval.(*Fetcher).Run") || strings.Contains(stacks, "retrieval.(*reader).")
 }
 
 // stop cancels Run and returns its error.
