@@ -2,9 +2,12 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kclgo/kcl/checkpoint"
 )
 
 func TestNewConfigDefaults(t *testing.T) {
@@ -87,5 +90,77 @@ func TestCheckpointPolicyString(t *testing.T) {
 		if got := tt.p.String(); got != tt.want {
 			t.Errorf("String() = %q, want %q", got, tt.want)
 		}
+	}
+}
+
+func TestNewConfigDefaultsOfWorkerOptions(t *testing.T) {
+	c, err := newConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.initial != checkpoint.Latest || c.shardSync != time.Minute || c.parentPoll != time.Second ||
+		c.maxRecords != 10000 || c.idleTime != time.Second || c.prefetchBatches != 3 || c.prefetchBytes != 8<<20 ||
+		c.shutdownTimeout != 20*time.Second || c.workerID != "" || c.logger == nil {
+		t.Fatalf("defaults %+v, want LATEST, 1m sync, 1s parent poll, 10000 records, 1s idle, 3 batches / 8 MiB prefetch, 20s shutdown", c)
+	}
+}
+
+func TestNewConfigAppliesValidWorkerOptions(t *testing.T) {
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c, err := newConfig(
+		WithWorkerID("w"),
+		WithInitialTimestamp(ts),
+		WithShardSyncInterval(time.Second),
+		WithParentPollInterval(time.Millisecond),
+		WithMaxRecords(1),
+		WithIdleTime(200*time.Millisecond),
+		WithPrefetch(1, 1),
+		WithShutdownTimeout(time.Nanosecond),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.workerID != "w" || c.initial != checkpoint.AtTimestamp || !c.initialTimestamp.Equal(ts) ||
+		c.shardSync != time.Second || c.parentPoll != time.Millisecond || c.maxRecords != 1 ||
+		c.idleTime != 200*time.Millisecond || c.prefetchBatches != 1 || c.prefetchBytes != 1 || c.shutdownTimeout != time.Nanosecond {
+		t.Fatalf("config %+v does not reflect the options", c)
+	}
+	// A later WithInitialPosition replaces the timestamp.
+	c, err = newConfig(WithInitialTimestamp(ts), WithInitialPosition(checkpoint.TrimHorizon))
+	if err != nil || c.initial != checkpoint.TrimHorizon || !c.initialTimestamp.IsZero() {
+		t.Fatalf("WithInitialPosition after WithInitialTimestamp: %+v, %v", c, err)
+	}
+}
+
+func TestNewConfigRejectsInvalidWorkerOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []Option
+		want string
+	}{
+		{name: "a nil logger is rejected", opts: []Option{WithLogger(nil)}, want: "WithLogger(nil)"},
+		{name: "SHARD_END as initial position is rejected", opts: []Option{WithInitialPosition(checkpoint.ShardEnd)}, want: "WithInitialPosition(SHARD_END)"},
+		{name: "AT_TIMESTAMP without a timestamp is rejected", opts: []Option{WithInitialPosition(checkpoint.AtTimestamp)}, want: "WithInitialTimestamp"},
+		{name: "a zero shard sync interval is rejected", opts: []Option{WithShardSyncInterval(0)}, want: "WithShardSyncInterval(0s)"},
+		{name: "a negative parent poll interval is rejected", opts: []Option{WithParentPollInterval(-time.Second)}, want: "WithParentPollInterval(-1s)"},
+		{name: "zero max records is rejected", opts: []Option{WithMaxRecords(0)}, want: "WithMaxRecords(0)"},
+		{name: "max records above the GetRecords limit is rejected", opts: []Option{WithMaxRecords(10001)}, want: "WithMaxRecords(10001)"},
+		{name: "an idle time below 200ms is rejected", opts: []Option{WithIdleTime(100 * time.Millisecond)}, want: "WithIdleTime(100ms)"},
+		{name: "zero prefetch batches are rejected", opts: []Option{WithPrefetch(0, 1)}, want: "WithPrefetch(0, 1)"},
+		{name: "zero prefetch bytes are rejected", opts: []Option{WithPrefetch(1, 0)}, want: "WithPrefetch(1, 0)"},
+		{name: "a zero shutdown timeout is rejected", opts: []Option{WithShutdownTimeout(0)}, want: "WithShutdownTimeout(0s)"},
+		{name: "a hook implementing no hook interface is rejected", opts: []Option{WithHooks("not a hook")}, want: "WithHooks(argument 0: string)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := newConfig(tt.opts...)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("newConfig: %v, want a *ConfigError", err)
+			}
+			if !strings.HasPrefix(err.Error(), "consumer: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q, want it prefixed by the package and naming %q", err, tt.want)
+			}
+		})
 	}
 }

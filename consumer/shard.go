@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -34,6 +35,10 @@ type shardRun struct {
 	stop context.Context
 	// lastAuto is when the Worker last checkpointed for CheckpointEvery.
 	lastAuto time.Time
+	// children are the child shard ids of a closed shard, set before its
+	// last batch is delivered, so that a SHARD_END the processor writes
+	// itself carries them (see shardWriter).
+	children atomic.Pointer[[]string]
 }
 
 func newShardRun(w *Worker, h *lease.Held) *shardRun {
@@ -151,10 +156,7 @@ func (s *shardRun) start(pctx context.Context) error {
 		s.log.Warn("lease has no checkpoint; starting at TRIM_HORIZON")
 		last = checkpoint.TrimHorizon
 	}
-	var wr checkpoint.Writer = s.h
-	if len(s.w.cfg.hooks.checkpoint) > 0 {
-		wr = &hookedWriter{h: s.h, hooks: &s.w.cfg.hooks, shardID: s.shardID}
-	}
+	wr := &shardWriter{h: s.h, hooks: &s.w.cfg.hooks, shardID: s.shardID, children: &s.children}
 	s.cp = checkpoint.NewCheckpointer(wr, last, s.l.PendingCheckpoint, s.l.PendingCheckpointState)
 	s.l.Checkpoint = last
 
@@ -306,6 +308,7 @@ func (s *shardRun) process(pctx context.Context, rb retrieval.Batch) (ev LeaseEv
 		// before its children have leases.
 		b.AtShardEnd = true
 		b.ChildShards, childIDs = s.createChildren(pctx, rb.ChildShards)
+		s.children.Store(&childIDs)
 	}
 	if n := len(b.Records); n > 0 {
 		r := &b.Records[n-1]
@@ -430,6 +433,14 @@ func (s *shardRun) shardEnd(pctx context.Context, childIDs []string) LeaseEvent 
 			return LeaseEvent{Kind: LeaseReleased, Cause: err}
 		}
 	}
+	if s.cp.Last().Kind() == checkpoint.KindShardEnd {
+		// The processor wrote SHARD_END itself, with the children (see
+		// shardWriter). The write may have completed a handoff: the lease
+		// is no longer ours to write again.
+		s.log.Info("shard finished", zap.Strings("children", childIDs))
+		s.w.requestSync()
+		return LeaseEvent{Kind: LeaseShardEnded}
+	}
 	err := s.w.retry(pctx, "lease table", func() error {
 		start := time.Now()
 		err := s.h.WriteShardEnd(pctx, childIDs)
@@ -478,16 +489,25 @@ func (s *shardRun) lost(pctx context.Context, err error) LeaseEvent {
 	return LeaseEvent{Kind: LeaseLost, Cause: err}
 }
 
-// hookedWriter reports checkpoint writes to CheckpointHooks.
-type hookedWriter struct {
-	h       *lease.Held
-	hooks   *hooks
-	shardID string
+// shardWriter writes the processor's checkpoints through the held lease
+// and reports them to CheckpointHooks. A SHARD_END is written with the
+// shard's children, as the Worker writes it: it may be the last write this
+// worker makes to the lease (a handoff completes with it).
+type shardWriter struct {
+	h        *lease.Held
+	hooks    *hooks
+	shardID  string
+	children *atomic.Pointer[[]string]
 }
 
-func (w *hookedWriter) WriteCheckpoint(ctx context.Context, cp, pending checkpoint.Position, state []byte) error {
+func (w *shardWriter) WriteCheckpoint(ctx context.Context, cp, pending checkpoint.Position, state []byte) error {
 	start := time.Now()
-	err := w.h.WriteCheckpoint(ctx, cp, pending, state)
+	var err error
+	if ids := w.children.Load(); ids != nil && cp.Kind() == checkpoint.KindShardEnd && pending.IsZero() {
+		err = w.h.WriteShardEnd(ctx, *ids)
+	} else {
+		err = w.h.WriteCheckpoint(ctx, cp, pending, state)
+	}
 	w.hooks.checkpointed(CheckpointInfo{ShardID: w.shardID, Position: cp, Duration: time.Since(start), Err: err})
 	return err
 }
