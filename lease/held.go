@@ -369,10 +369,20 @@ func (h *Held) Done(ctx context.Context) error {
 		// Complete the handoff, keeping the checkpoint as it is.
 		return h.checkpointLocked(ctx, keepCheckpoint(l), false)
 	default:
+		err := h.c.giveUp(ctx, l)
+		if errors.Is(err, ErrConflict) && !l.Finished() && h.reconcile(ctx, l.Counter) == reconcileHandoff {
+			// A peer asked for the lease after our last renewal: hand it
+			// over now, with the checkpoint as it is, rather than leave the
+			// peer waiting for the handoff timeout.
+			h.mu.Lock()
+			cur := h.lease.Clone()
+			h.mu.Unlock()
+			err = h.checkpointLocked(ctx, keepCheckpoint(cur), false)
+		}
 		h.mu.Lock()
 		h.loseLocked(ErrStopping)
 		h.mu.Unlock()
-		return h.c.giveUp(ctx, l)
+		return err
 	}
 }
 
