@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
@@ -24,7 +25,17 @@ type dispatchPolicy struct {
 	// retried, with the number of attempts so far, the error and the delay
 	// before the next one. The Worker logs it. It must not block.
 	onRetry func(attempts int, err error, delay time.Duration)
+	// stop, if set, is done when the Worker is to give the shard up
+	// gracefully (a stop or a handoff): a failed batch is then not retried
+	// (see errAbandoned).
+	stop context.Context
 }
+
+// errAbandoned is wrapped by the error deliver returns when pol.stop ended
+// the retries of a failed batch. The batch was not processed; the Worker
+// gives the lease up without checkpointing it, so the next owner delivers
+// it again at once instead of after the shutdown timeout and a lease expiry.
+var errAbandoned = errors.New("consumer: failed batch abandoned for a graceful stop")
 
 // dispatchPolicy returns the policy c describes. r seeds the backoff jitter;
 // nil means a randomly seeded source.
@@ -109,7 +120,13 @@ func deliver(ctx context.Context, p Processor, b *Batch, pol dispatchPolicy) (ou
 		if pol.onRetry != nil {
 			pol.onRetry(out.attempts, err, delay)
 		}
-		if err := wait(ctx, delay); err != nil {
+		if pol.stop != nil && pol.stop.Err() != nil {
+			return out, fmt.Errorf("%w: shard %s after %d attempts: %w", errAbandoned, b.ShardID, out.attempts, lastErr)
+		}
+		if err := waitOrStop(ctx, pol.stop, delay); err != nil {
+			if ctx.Err() == nil {
+				return out, fmt.Errorf("%w: shard %s after %d attempts: %w", errAbandoned, b.ShardID, out.attempts, lastErr)
+			}
 			return out, notProcessed(ctx, b, lastErr)
 		}
 		retries++
@@ -157,6 +174,24 @@ func wait(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
+	}
+}
+
+// waitOrStop is wait that also ends, with an error, when stop (if not nil)
+// is done.
+func waitOrStop(ctx, stop context.Context, d time.Duration) error {
+	if stop == nil {
+		return wait(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-stop.Done():
+		return context.Cause(stop)
 	}
 }
 

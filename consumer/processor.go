@@ -24,7 +24,10 @@ import (
 //
 // ctx is done when the shard's lease is lost or the Worker is forced to stop;
 // ProcessRecords should then return promptly. A graceful stop or handoff does
-// not cancel ctx: the in-flight batch is allowed to finish.
+// not cancel ctx: the in-flight batch is allowed to finish. A batch that
+// failed and is waiting for its retry when a graceful stop or handoff comes
+// is not retried: the Worker gives the lease up without checkpointing it (and
+// without calling ShutdownRequested), and the next owner delivers it again.
 type Processor interface {
 	ProcessRecords(ctx context.Context, b *Batch) error
 }

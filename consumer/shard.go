@@ -50,6 +50,7 @@ func newShardRun(w *Worker, h *lease.Held) *shardRun {
 	s := &shardRun{w: w, h: h, l: l, shardID: id, stop: h.Context()}
 	s.log = w.log.With(zap.String("shard_id", id))
 	s.pol = w.cfg.dispatchPolicy(nil)
+	s.pol.stop = s.stop
 	s.pol.onRetry = func(attempts int, err error, delay time.Duration) {
 		s.log.Warn("batch failed; delivering it again", zap.Int("attempts", attempts), zap.Duration("backoff", delay), zap.Error(err))
 	}
@@ -322,6 +323,12 @@ func (s *shardRun) process(pctx context.Context, rb retrieval.Batch) (ev LeaseEv
 	start := time.Now()
 	out, err := deliver(pctx, s.proc, b, s.pol)
 	if err != nil {
+		if errors.Is(err, errAbandoned) {
+			// Neither ShutdownRequested nor the checkpoint policy: both
+			// would checkpoint past the failed batch.
+			s.log.Warn("giving the lease up with a failing batch unprocessed; the next owner delivers it again", zap.Error(err))
+			return LeaseEvent{Kind: LeaseReleased, Cause: err}, true
+		}
 		if errors.Is(err, ErrShardStopped) {
 			s.log.Error("error handler stopped the shard; giving the lease up", zap.Error(err))
 			return LeaseEvent{Kind: LeaseReleased, Cause: err}, true
