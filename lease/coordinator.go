@@ -431,6 +431,7 @@ func (c *Coordinator) leastLoadedPeerLocked() string {
 // watching for leases peers assign to us (a peer stopping at the same time
 // may pick us) and releases them, so they are not stranded until they expire.
 func (c *Coordinator) stop(base context.Context) {
+	c.refreshPeers(base)
 	c.mu.Lock()
 	c.stopping = true
 	hs := make([]*Held, 0, len(c.held))
@@ -476,6 +477,32 @@ func (c *Coordinator) stop(base context.Context) {
 	case <-timeout.C:
 	case <-base.Done():
 	}
+}
+
+// refreshPeers re-reads the table before a graceful stop hands leases to
+// peers: the peers of the last take pass may be up to a take interval old,
+// and a peer that stopped gracefully since then owns nothing and is gone.
+// A peer stays a candidate only if the last pass saw it live and it still
+// owns a lease now; its count is the current one. If the read fails, the
+// last pass's peers stand.
+func (c *Coordinator) refreshPeers(base context.Context) {
+	ctx, cancel := context.WithTimeout(base, c.opts.leaseDuration/2)
+	defer cancel()
+	leases, err := c.store.List(ctx)
+	var me *MalformedError
+	if err != nil && !errors.As(err, &me) {
+		c.log.Warn("list leases before stop failed; using the last pass's peers", zapErr(err))
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	peers := make(map[string]int, len(c.peers))
+	for _, l := range leases {
+		if _, live := c.peers[l.Owner]; live && !l.Finished() && l.Owner != c.self {
+			peers[l.Owner]++
+		}
+	}
+	c.peers = peers
 }
 
 // releaseAssigned releases, every assignment poll interval until ctx is done,

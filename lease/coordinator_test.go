@@ -393,6 +393,36 @@ func TestGracefulStopHandsLeasesToPeers(t *testing.T) {
 	})
 }
 
+// Two workers stopping one after the other, the second before its next take
+// pass: the peers it saw at its last pass include the first, which has
+// released everything and exited. Handing a lease to it would leave the
+// shard idle until the lease expires; the second must hand its leases to the
+// worker that is still running.
+func TestGracefulStopDoesNotHandLeasesToAPeerThatStoppedSinceTheLastPass(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 9)
+		a := f.start("a")
+		waitFor(t, time.Second, func() bool { return f.holding("a") == 9 })
+		b := f.start("b")
+		c := f.start("c")
+		waitFor(t, 20*time.Second, func() bool {
+			return f.holding("a") == 3 && f.holding("b") == 3 && f.holding("c") == 3
+		})
+		time.Sleep(2500 * time.Millisecond) // everyone's last pass saw a, b and c with 3 leases each
+		a.stop()
+		b.stop() // well within a take interval of a's stop
+		if n := f.count("a"); n != 0 {
+			t.Errorf("%d leases handed to a, which had stopped", n)
+		}
+		took := waitFor(t, 10*time.Second, func() bool { return f.holding("c") == 9 })
+		if took > time.Second {
+			t.Errorf("c held all leases %v after b stopped, want ≤ 1s", took)
+		}
+		f.checkNoOverlap()
+		c.stop()
+	})
+}
+
 func TestJoinReachesFairShareByHandoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFleet(t, 9)
