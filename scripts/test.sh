@@ -4,7 +4,9 @@
 #
 # It installs the npm packages when needed, starts the emulators (scripts/emulators.sh),
 # runs scripts/lint.sh (gofmt, go vet, staticcheck), then
-#   go test -race -count=1 ./...            with KCL_REQUIRE_EMULATORS=1, so no emulator test can skip
+#   go test -race -count=1 ./...            with KCL_REQUIRE_EMULATORS=1, so no emulator test can skip;
+#                                           ./internal/e2e runs last and alone, because it measures
+#                                           failover times, and its "failover:" lines are printed
 #   (cd bench && go test -count=1 ./...)    when bench/go.mod exists
 # and always stops the emulators it used, on success, failure or interrupt.
 # Every step runs even when an earlier one failed; the exit status is non-zero if any failed.
@@ -47,10 +49,22 @@ scripts/lint.sh || failed+=(lint)
 # read -a splits GOTESTFLAGS into words without globbing.
 read -r -a extra <<<"${GOTESTFLAGS:-}"
 
-echo "==> go test -race -count=1 ./..."
-go test -race -count=1 "${extra[@]}" ./... 2>&1 | tee "$KCL_RUN_DIR/go-test.log"
-test_rc=${PIPESTATUS[0]}
-((test_rc == 0)) || failed+=("go test")
+e2e=github.com/kclgo/kcl/internal/e2e
+mapfile -t pkgs < <(go list ./... | grep -vx "$e2e")
+echo "==> go test -race -count=1 ./... (but $e2e)"
+go test -race -count=1 "${extra[@]}" "${pkgs[@]}" 2>&1 | tee "$KCL_RUN_DIR/go-test.log"
+((PIPESTATUS[0] == 0)) || failed+=("go test")
+
+echo "==> go test -race -count=1 -v $e2e (alone: it measures failover times)"
+go test -race -count=1 -v "${extra[@]}" "$e2e" >"$KCL_RUN_DIR/go-test-e2e.log" 2>&1
+e2e_rc=$?
+grep -E '^(ok|FAIL|--- FAIL|panic:)|failover:|^[[:space:]]+[a-z_]+_test\.go:[0-9]+: .*(want|limit)' "$KCL_RUN_DIR/go-test-e2e.log"
+cat "$KCL_RUN_DIR/go-test-e2e.log" >>"$KCL_RUN_DIR/go-test.log"
+if ((e2e_rc != 0)); then
+	failed+=("go test (e2e)")
+	echo "---- last 100 lines of $KCL_RUN_DIR/go-test-e2e.log"
+	tail -n 100 "$KCL_RUN_DIR/go-test-e2e.log"
+fi
 
 if [[ -f bench/go.mod ]]; then
 	echo "==> (bench) go test -count=1 ./..."
