@@ -166,22 +166,14 @@ func decide(ctx context.Context, h ErrorHandler, b *Batch, err error) (d Decisio
 }
 
 // wait waits for d or until ctx is done, returning context.Cause(ctx).
-func wait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
+func wait(ctx context.Context, d time.Duration) error { return waitOrStop(ctx, nil, d) }
 
-// waitOrStop is wait that also ends, with an error, when stop (if not nil)
-// is done.
+// waitOrStop is wait that also ends, with context.Cause(stop), when stop
+// (if not nil) is done.
 func waitOrStop(ctx, stop context.Context, d time.Duration) error {
-	if stop == nil {
-		return wait(ctx, d)
+	var stopped <-chan struct{} // nil: never
+	if stop != nil {
+		stopped = stop.Done()
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -190,7 +182,7 @@ func waitOrStop(ctx, stop context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
-	case <-stop.Done():
+	case <-stopped:
 		return context.Cause(stop)
 	}
 }

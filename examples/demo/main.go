@@ -351,16 +351,9 @@ func (d *demo) gracefulStop(ctx context.Context, id string) error {
 // kill kills worker id with SIGKILL and waits until its shards were
 // acquired by the others.
 func (d *demo) kill(ctx context.Context, id string) error {
-	shards := d.fleet.owned(id)
-	t := time.Now()
-	p, err := d.fleet.signal(id, syscall.SIGKILL)
+	shards, t, err := d.sigkill(ctx, id)
 	if err != nil {
 		return err
-	}
-	select {
-	case <-p.done:
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 	taken := d.waitAcquired(ctx, t, id, shards)
 	d.note("SIGKILL %s: its shards [%s] acquired by others after %s (lease duration %v)",
@@ -368,19 +361,29 @@ func (d *demo) kill(ctx context.Context, id string) error {
 	return nil
 }
 
-// killAndRestart kills worker id with SIGKILL, restarts it at once under
-// the same id, and reports when its shards were acquired again, by anyone.
-func (d *demo) killAndRestart(ctx context.Context, id string) error {
-	shards := d.fleet.owned(id)
-	t := time.Now()
+// sigkill kills worker id with SIGKILL and waits for it to exit. It returns
+// the shards the worker owned and when it was killed.
+func (d *demo) sigkill(ctx context.Context, id string) (shards []string, killed time.Time, err error) {
+	shards = d.fleet.owned(id)
+	killed = time.Now()
 	p, err := d.fleet.signal(id, syscall.SIGKILL)
 	if err != nil {
-		return err
+		return nil, killed, err
 	}
 	select {
 	case <-p.done:
+		return shards, killed, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, killed, ctx.Err()
+	}
+}
+
+// killAndRestart kills worker id with SIGKILL, restarts it at once under
+// the same id, and reports when its shards were acquired again, by anyone.
+func (d *demo) killAndRestart(ctx context.Context, id string) error {
+	shards, t, err := d.sigkill(ctx, id)
+	if err != nil {
+		return err
 	}
 	if err := d.fleet.start(id); err != nil {
 		return err
