@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -138,7 +139,7 @@ func (s *shardRun) start(pctx context.Context) error {
 		StreamName:     s.w.streamName,
 		StreamARN:      s.w.streamARN,
 		ShardID:        s.shardID,
-		ParentShardIDs: s.l.ParentShardIDs,
+		ParentShardIDs: slices.Clone(s.l.ParentShardIDs),
 	}
 	if s.l.HashRange != nil {
 		info.HashRange = *s.l.HashRange
