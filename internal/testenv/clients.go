@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/kclgo/kcl/internal/kinesismock"
 )
 
 // Region is the region of every client this package builds.
@@ -113,7 +115,7 @@ func DynamoDB(t testing.TB) *dynamodb.Client {
 // HTTP/2: h2c on the plain port or TLS on the TLS port, as mode says. With
 // EFOTLS the certificate in KCL_KINESIS_CA_FILE is trusted; without that
 // variable (openssl was missing when the emulators started) verification is
-// skipped. The HTTP client is wrapped with SubscribeToShardAdapter, so
+// skipped. The HTTP client is wrapped with kinesismock.SubscribeToShardAdapter, so
 // SubscribeToShard behaves as on AWS. Every other call works too.
 func KinesisEFO(t testing.TB, mode EFOMode) *kinesis.Client {
 	t.Helper()
@@ -136,7 +138,7 @@ func KinesisEFO(t testing.TB, mode EFOMode) *kinesis.Client {
 		t.Fatalf("testenv: unknown %v", mode)
 	}
 	tr.Protocols = &protocols
-	client := SubscribeToShardAdapter(&http.Client{Transport: tr})
+	client := kinesismock.SubscribeToShardAdapter(&http.Client{Transport: tr})
 	return kinesis.NewFromConfig(newConfig(client), func(o *kinesis.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 	})

@@ -1,4 +1,8 @@
-package testenv
+// Package kinesismock makes aws-sdk-go-v2 work with kinesis-mock, the local
+// Kinesis emulator, where the emulator departs from AWS in ways the SDK
+// cannot accept. Tests, the examples and the demo use it when they run
+// against the emulator; code that talks to AWS never needs it.
+package kinesismock
 
 import (
 	"bytes"
@@ -15,8 +19,7 @@ import (
 
 // SubscribeToShardAdapter wraps an HTTP client so that SubscribeToShard
 // responses from kinesis-mock look like those of AWS to aws-sdk-go-v2. It is
-// for tests against the emulator only: production code talks to AWS, which
-// needs no adapter, and must never use it.
+// for the emulator only: AWS needs no adapter.
 //
 // kinesis-mock differs from AWS in two ways the SDK cannot accept:
 //

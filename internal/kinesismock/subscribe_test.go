@@ -1,4 +1,4 @@
-package testenv
+package kinesismock
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
@@ -68,7 +69,11 @@ func streamResponse(body []byte) func(*http.Request) *http.Response {
 }
 
 func fakeKinesis(fake *fakeHTTP) *kinesis.Client {
-	cfg := newConfig(SubscribeToShardAdapter(fake))
+	cfg := aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		HTTPClient:  SubscribeToShardAdapter(fake),
+	}
 	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
 		o.BaseEndpoint = aws.String("http://kinesis.invalid")
 		o.RetryMaxAttempts = 1
