@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -137,7 +138,11 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string {
-	return fmt.Sprintf("retrieval: invalid Config.%s %v: %s", e.Field, e.Value, e.Reason)
+	field := e.Field
+	if !strings.Contains(field, ".") {
+		field = "Config." + field // a field of Config; others are qualified
+	}
+	return fmt.Sprintf("retrieval: invalid %s %v: %s", field, e.Value, e.Reason)
 }
 
 // Is makes errors.Is(err, ErrInvalidConfig) true.
