@@ -9,12 +9,14 @@
 //
 //	CreateStream, DescribeStreamSummary, ListShards, GetShardIterator,
 //	GetRecords, PutRecord, PutRecords, SplitShard, MergeShards,
-//	UpdateShardCount
+//	UpdateShardCount, SubscribeToShard
 //
-// Everything is synchronous under one mutex: the fake starts no goroutines
-// and no timers, and reads time only through time.Now, so it works inside a
-// testing/synctest bubble, where time.Sleep advances a fake clock (iterator
-// expiry, ListShards timestamp filters, read throttling).
+// Everything is synchronous under one mutex: apart from one goroutine per
+// open SubscribeToShard event stream (which paces its events with timers),
+// the fake starts no goroutines and no timers, and reads time only through
+// time.Now, so it works inside a testing/synctest bubble, where time.Sleep
+// advances a fake clock (iterator expiry, ListShards timestamp filters, read
+// throttling, event pacing).
 //
 // Behaviour follows the AWS documentation rather than the local emulators:
 //   - streams and reshards are ACTIVE immediately (no CREATING/UPDATING);

@@ -52,6 +52,7 @@ type options struct {
 	emptyEnd     bool
 	shardLimit   int
 	streams      []initialStream
+	sub          subscribeOptions // enhanced fan-out; see subscribe.go
 }
 
 type initialStream struct {
@@ -114,6 +115,9 @@ type Fake struct {
 	seq     uint64             // last sequence number issued
 	calls   map[string]int
 	errs    map[string]int
+	subs    subscriptions // see subscribe.go
+	// consumers are the registered stream consumers by ARN (consumers.go).
+	consumers map[string]types.ConsumerDescription
 }
 
 type stream struct {
@@ -162,6 +166,8 @@ func New(opts ...Option) *Fake {
 		streams: map[string]*stream{},
 		calls:   map[string]int{},
 		errs:    map[string]int{},
+
+		consumers: map[string]types.ConsumerDescription{},
 	}
 	for _, s := range o.streams {
 		if err := f.createStream(s.name, s.shards, false); err != nil {

@@ -504,3 +504,33 @@ func TestConcurrentPutsAndGets(t *testing.T) {
 		t.Fatalf("Stats PutRecord = %d", got)
 	}
 }
+
+func TestStreamConsumers(t *testing.T) {
+	ctx := t.Context()
+	f := New(WithStream("s", 1))
+	arn := streamARN("s")
+	out, err := f.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String("app")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := out.Consumer
+	if c.ConsumerStatus != types.ConsumerStatusActive || !strings.HasPrefix(aws.ToString(c.ConsumerARN), arn+"/consumer/app:") {
+		t.Fatalf("registered %+v, want an ACTIVE consumer with an ARN under the stream's", c)
+	}
+	var inUse *types.ResourceInUseException
+	if _, err := f.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String("app")}); !errors.As(err, &inUse) {
+		t.Fatalf("registering the name again: %v, want ResourceInUse", err)
+	}
+	byName, err := f.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String("app")})
+	if err != nil || aws.ToString(byName.ConsumerDescription.ConsumerARN) != aws.ToString(c.ConsumerARN) {
+		t.Fatalf("describe by name: %v, %v", byName, err)
+	}
+	byARN, err := f.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: c.ConsumerARN})
+	if err != nil || aws.ToString(byARN.ConsumerDescription.ConsumerName) != "app" {
+		t.Fatalf("describe by ARN: %v, %v", byARN, err)
+	}
+	var nf *types.ResourceNotFoundException
+	if _, err := f.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String("other")}); !errors.As(err, &nf) {
+		t.Fatalf("describe a missing consumer: %v, want ResourceNotFound", err)
+	}
+}

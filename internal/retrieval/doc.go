@@ -1,5 +1,6 @@
-// Package retrieval fetches the records of one shard by polling GetRecords,
-// for the Worker's per-shard goroutine.
+// Package retrieval fetches the records of one shard, for the Worker's
+// per-shard goroutine: by polling GetRecords ([Fetcher]) or through
+// enhanced fan-out ([Subscriber]). Both have the same Run contract.
 //
 // A [Fetcher] is built with [New] from a [Config] (stream, shard, the
 // lease's checkpoint, pacing and buffering limits) and run with
@@ -53,4 +54,75 @@
 //     no ChildShards. Without DescribeStreamSummary every ResourceNotFound is
 //     a shard end, as in KCL.
 //   - Denied, Invalid and unclassified errors end Run with the error.
+//
+// # Enhanced fan-out
+//
+// A [Subscriber] is built with [NewSubscriber] from a [SubscribeConfig]
+// (the registered consumer's ARN, as [EnsureConsumer] returns it, plus the
+// stream, shard and checkpoint) and run with [Subscriber.Run]. It reads
+// the shard with SubscribeToShard; what it delivers is what a Fetcher
+// would deliver (same deaggregation, filters and final batch).
+//
+//   - Positions: the first subscription starts at the checkpoint
+//     (AT_SEQUENCE_NUMBER, dropping user records at or before it, as
+//     above), TRIM_HORIZON, LATEST or AT_TIMESTAMP. Every later one starts
+//     AFTER_SEQUENCE_NUMBER of the ContinuationSequenceNumber of the last
+//     event accepted (delivered, or empty), so renewals neither skip nor
+//     repeat records (KCL's FanOutRecordsPublisher does the same). From
+//     LATEST, a subscription that fails before its first event is retried
+//     from LATEST (the Fetcher's gap, again).
+//   - Renewal: Kinesis ends a subscription after about 5 minutes (the
+//     event channel closes with a nil Err); Run subscribes again at once.
+//     A subscription that ended without any event is retried after a
+//     backoff instead, so a misbehaving service cannot make Run spin.
+//   - One event in flight: Run reads an event, sends its batch, and reads
+//     the next one only when out has received the batch. Events whose
+//     records are all filtered out are not delivered.
+//   - Watchdog: a subscription that delivers no event for
+//     SubscribeConfig.Silence (default 30 s; KCL waits 60 s) is
+//     closed and replaced, after a backoff. The time the consumer takes to
+//     receive a batch does not count. A SubscribeToShard call is bounded by
+//     the same duration.
+//   - Stale events: Run reads one subscription at a time, on its own
+//     goroutine, and closes a subscription (the event stream's Close, and
+//     the request's context) before it opens the next, so an event of a
+//     replaced subscription is never read. KCL needs an explicit check
+//     because its subscriptions deliver on SDK threads; Run does not.
+//   - Failures of SubscribeToShard or of the event stream (its Err):
+//     ResourceInUse (a subscription of this consumer to this shard less
+//     than 5 s old, or one taking over) waits at least
+//     MinResubscribeInUse; throttling, network errors and 5xx back off
+//     exponentially with jitter; both resubscribe from the continuation.
+//     Denied, Invalid and unclassified errors end Run.
+//   - ResourceNotFound: Kinesis returns it for a missing stream, shard or
+//     consumer alike, so Run asks ListShards. No stream: an error wrapping
+//     ErrStreamNotFound. No such shard (trimmed): the shard's end without
+//     children, as for the Fetcher. A closed shard: its end is confirmed
+//     with GetRecords (below). An open shard: the consumer is missing, an
+//     error wrapping ErrConsumerNotFound (ending an open shard would drop
+//     its records for good).
+//   - Shard end: an event with ContinuationSequenceNumber nil and
+//     ChildShards gives the final Batch. An event with both or neither is
+//     dropped and Run resubscribes from the continuation, after a backoff;
+//     after maxInvalidResults in a row Run returns an error wrapping
+//     ErrInvalidResult.
+//   - Closed shards that never end: kinesis-mock (and, should it ever
+//     happen, any service) may keep sending empty events with an unchanged
+//     continuation at the end of a closed shard, without ChildShards. When
+//     a subscription has done so for SubscribeConfig.EndCheck (default
+//     10 s), Run looks the shard up with ListShards; if it is closed
+//     (EndingSequenceNumber present: its value is not compared, since
+//     kinesis-mock's is bogus), Run closes the subscription and reads the
+//     rest with GetShardIterator AFTER_SEQUENCE_NUMBER of the continuation
+//     (or from the start position) and GetRecords, paced MinIdleTime
+//     apart, delivering any records in order and then the final batch with
+//     the children. If GetRecords finds no end after all, Run subscribes
+//     again after what it delivered. On an open, idle shard each check
+//     doubles the wait for the next, up to MaxEndCheck, so idle shards
+//     cost few ListShards calls.
+//   - Goroutines: Run starts none of its own (a timer bounding a
+//     SubscribeToShard call runs its cancel in a goroutine of the runtime
+//     when it fires); the SDK runs one or two per open event stream, and
+//     they end when Run closes the stream. Run returns only after closing
+//     every subscription it opened.
 package retrieval
