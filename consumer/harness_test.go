@@ -213,14 +213,26 @@ func baseOptions(t *testing.T, id string) []consumer.Option {
 		consumer.WithWorkerID(id),
 		consumer.WithLogger(testLogger(t).Named(id)),
 		consumer.WithInitialPosition(checkpoint.TrimHorizon),
-		consumer.WithIdleTime(200 * time.Millisecond),
 	}
 }
 
 // newWorker creates a Worker over api and store with baseOptions and opts.
 func newWorker(t *testing.T, api consumer.KinesisAPI, store lease.Store, f consumer.Factory, id string, opts ...consumer.Option) *consumer.Worker {
 	t.Helper()
-	w, err := consumer.New(api, store, streamName, f, append(baseOptions(t, id), opts...)...)
+	base := append(baseOptions(t, id), consumer.WithIdleTime(200*time.Millisecond))
+	w, err := consumer.New(api, store, streamName, f, append(base, opts...)...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return w
+}
+
+// newEFOWorker is newWorker reading through enhanced fan-out as the stream
+// consumer "app" (registered on the fake by the first Worker to run).
+func newEFOWorker(t *testing.T, api consumer.KinesisAPI, store lease.Store, f consumer.Factory, id string, opts ...consumer.Option) *consumer.Worker {
+	t.Helper()
+	base := append(baseOptions(t, id), consumer.WithEnhancedFanOut("app"))
+	w, err := consumer.New(api, store, streamName, f, append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

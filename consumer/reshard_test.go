@@ -113,6 +113,7 @@ func TestResharding(t *testing.T) {
 		// selfCheckpoint: the processor checkpoints every batch itself,
 		// under the manual policy, SHARD_END batches included.
 		selfCheckpoint bool
+		efo            bool // read through enhanced fan-out
 	}{
 		{name: "a lineage made before the worker starts is processed parents first", workers: 1},
 		{name: "a lineage made before two workers start is processed parents first", workers: 2},
@@ -122,6 +123,10 @@ func TestResharding(t *testing.T) {
 		{name: "resharding while two workers run, shard ends in empty responses", workers: 2, running: true, fake: []fakekinesis.Option{fakekinesis.WithEmptyShardEnd()}},
 		{name: "processors that checkpoint every batch themselves", workers: 2, selfCheckpoint: true},
 		{name: "processors that checkpoint every batch themselves while resharding", workers: 2, running: true, selfCheckpoint: true},
+		{name: "enhanced fan-out: a lineage made before two workers start", workers: 2, efo: true},
+		{name: "enhanced fan-out: resharding while two workers run", workers: 2, running: true, efo: true},
+		{name: "enhanced fan-out: closed shards that never end their subscriptions (kinesis-mock)", workers: 2, running: true, efo: true,
+			fake: []fakekinesis.Option{fakekinesis.WithEndlessClosedShards()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,8 +148,12 @@ func TestResharding(t *testing.T) {
 							}
 						}
 					}
+					newW := newWorker
+					if tt.efo {
+						newW = newEFOWorker
+					}
 					for i := range tt.workers {
-						w := newWorker(t, f, store, factory(j, store, setup), fmt.Sprintf("w%d", i+1),
+						w := newW(t, f, store, factory(j, store, setup), fmt.Sprintf("w%d", i+1),
 							consumer.WithCheckpointPolicy(policy),
 							consumer.WithParentPollInterval(500*time.Millisecond),
 							consumer.WithShardSyncInterval(5*time.Second))
@@ -172,6 +181,10 @@ func TestResharding(t *testing.T) {
 				}
 				checkNoWorkerGoroutines(t)
 
+				if calls := f.Stats().Calls; tt.efo && (calls["SubscribeToShard"] == 0 || calls["GetRecords"] > 0 && tt.fake == nil) {
+					t.Errorf("enhanced fan-out made %d SubscribeToShard and %d GetRecords calls, want subscriptions only",
+						calls["SubscribeToShard"], calls["GetRecords"])
+				}
 				recs := j.records()
 				checkExactlyOnce(t, recs, 0, total)
 				checkOrder(t, recs)

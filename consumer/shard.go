@@ -14,6 +14,7 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/deaggregate"
+	"github.com/kclgo/kcl/hashkey"
 	"github.com/kclgo/kcl/internal/awserr"
 	"github.com/kclgo/kcl/internal/retrieval"
 	"github.com/kclgo/kcl/internal/shardsync"
@@ -206,35 +207,61 @@ func protect(f func() error) (err error) {
 	return f()
 }
 
-// loop fetches and delivers batches until the shard ends or must stop.
-func (s *shardRun) loop(pctx context.Context) LeaseEvent {
-	cfg := s.w.fetchConfig()
-	cfg.ShardID = s.shardID
-	if s.l.HashRange != nil {
-		cfg.HashRange = *s.l.HashRange
-	}
-	cfg.Start = s.l.Checkpoint
-	if cfg.Start.Kind() == checkpoint.KindAtTimestamp {
+// reader is what reads a shard: a polling retrieval.Fetcher or an
+// enhanced fan-out retrieval.Subscriber, which share Run's contract.
+type reader interface {
+	Run(ctx context.Context, out chan<- retrieval.Batch) error
+}
+
+// newReader returns the reader of the Worker's retrieval mode, starting at
+// the lease's checkpoint.
+func (s *shardRun) newReader() (reader, error) {
+	start, ts := s.l.Checkpoint, time.Time{}
+	if start.Kind() == checkpoint.KindAtTimestamp {
 		if s.w.cfg.initialTimestamp.IsZero() {
 			s.log.Warn("lease is at AT_TIMESTAMP but this worker has no WithInitialTimestamp; starting at TRIM_HORIZON")
-			cfg.Start = checkpoint.TrimHorizon
+			start = checkpoint.TrimHorizon
 		} else {
-			cfg.Timestamp = s.w.cfg.initialTimestamp
+			ts = s.w.cfg.initialTimestamp
 		}
 	}
-	cfg.OnError = func(e *deaggregate.RecordError) {
+	var hr hashkey.Range
+	if s.l.HashRange != nil {
+		hr = *s.l.HashRange
+	}
+	onError := func(e *deaggregate.RecordError) {
 		s.log.Warn("KPL aggregate passed through or dropped", zap.Error(e))
 	}
+	var hooks retrieval.Hooks
 	if len(s.w.cfg.hooks.fetch) > 0 {
-		hooks := &s.w.cfg.hooks
-		cfg.Hooks.Call = func(c retrieval.CallInfo) {
-			hooks.fetched(FetchInfo{
+		h := &s.w.cfg.hooks
+		hooks.Call = func(c retrieval.CallInfo) {
+			h.fetched(FetchInfo{
 				ShardID: s.shardID, Op: c.Op, Duration: c.Duration, Records: c.Records, Bytes: c.Bytes,
 				MillisBehindLatest: c.MillisBehindLatest, Throttled: c.Kind == awserr.Throttled, Err: c.Err,
 			})
 		}
 	}
-	f, err := retrieval.New(s.w.api, cfg)
+	if s.w.cfg.efo() {
+		cfg := retrieval.SubscribeConfig{
+			ConsumerARN: s.w.consumerARN, ShardID: s.shardID, HashRange: hr,
+			Start: start, Timestamp: ts, OnError: onError, Hooks: hooks,
+		}
+		if s.w.byARN {
+			cfg.StreamARN = s.w.streamARN
+		} else {
+			cfg.StreamName = s.w.streamName
+		}
+		return retrieval.NewSubscriber(s.w.api.(retrieval.SubscribeAPI), cfg)
+	}
+	cfg := s.w.fetchConfig()
+	cfg.ShardID, cfg.HashRange, cfg.Start, cfg.Timestamp, cfg.OnError, cfg.Hooks = s.shardID, hr, start, ts, onError, hooks
+	return retrieval.New(s.w.api, cfg)
+}
+
+// loop fetches and delivers batches until the shard ends or must stop.
+func (s *shardRun) loop(pctx context.Context) LeaseEvent {
+	f, err := s.newReader()
 	if err != nil {
 		s.log.Error("cannot read the shard", zap.Error(err))
 		return LeaseEvent{Kind: LeaseReleased, Cause: err}

@@ -63,6 +63,9 @@ type Worker struct {
 	streamName string
 	streamARN  string // set by New for an ARN, by Run otherwise
 	byARN      bool   // the stream was given by ARN: address it by ARN only
+	// consumerARN is the enhanced fan-out consumer, set by Run when
+	// enhanced fan-out is on.
+	consumerARN string
 
 	started atomic.Bool
 	syncNow chan struct{} // asks the shard-sync loop for an early pass
@@ -77,6 +80,13 @@ const (
 	retryBase = 100 * time.Millisecond
 	retryMax  = 5 * time.Second
 )
+
+// efoAPI is what enhanced fan-out needs of the Kinesis client besides
+// KinesisAPI; *kinesis.Client has it.
+type efoAPI interface {
+	retrieval.SubscribeAPI
+	retrieval.ConsumerAPI
+}
 
 // streamNameRE is Kinesis's rule for stream names.
 var streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
@@ -106,6 +116,9 @@ func New(api KinesisAPI, store lease.Store, stream string, f Factory, opts ...Op
 	cfg, err := newConfig(opts...)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := api.(efoAPI); cfg.efo() && !ok {
+		return nil, configErr("WithEnhancedFanOut", "the Kinesis client (%T) lacks SubscribeToShard, DescribeStreamConsumer or RegisterStreamConsumer", api)
 	}
 	if cfg.workerID == "" {
 		cfg.workerID = defaultWorkerID()
@@ -179,6 +192,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	if err := w.describe(ctx); err != nil {
 		return startErr(ctx, err)
+	}
+	if w.cfg.efo() {
+		arn, err := retrieval.EnsureConsumer(ctx, w.api.(efoAPI), retrieval.ConsumerSpec{
+			StreamARN: w.streamARN, Name: w.cfg.efoName, ARN: w.cfg.efoARN,
+		})
+		if err != nil {
+			return startErr(ctx, fmt.Errorf("consumer: enhanced fan-out consumer: %w", err))
+		}
+		w.consumerARN = arn
+		w.log.Info("enhanced fan-out", zap.String("consumer_arn", arn))
 	}
 	if err := w.firstSync(ctx); err != nil {
 		return startErr(ctx, err)

@@ -206,6 +206,10 @@ func TestRestartResumesInsideAKPLAggregate(t *testing.T) {
 	})
 }
 
+// pollingOnly has the methods polling needs and none of those of enhanced
+// fan-out.
+type pollingOnly struct{ consumer.KinesisAPI }
+
 func TestNewRejectsBadInputWithAConfigError(t *testing.T) {
 	f := fakekinesis.New(fakekinesis.WithStream(streamName, 1))
 	store := memlease.New()
@@ -247,6 +251,11 @@ func TestNewRejectsBadInputWithAConfigError(t *testing.T) {
 		{name: "invalid lease options", api: f, store: store, stream: streamName, f: fac, opts: []consumer.Option{consumer.WithLeaseOptions(lease.WithLeaseDuration(-time.Second))}, want: "WithLeaseOptions"},
 		{name: "a renew interval above half the lease duration", api: f, store: store, stream: streamName, f: fac, opts: []consumer.Option{consumer.WithLeaseOptions(lease.WithLeaseDuration(time.Second), lease.WithRenewInterval(time.Second))}, want: "WithLeaseOptions"},
 		{name: "a negative retry limit", api: f, store: store, stream: streamName, f: fac, opts: []consumer.Option{consumer.WithRetryLimit(-1)}, want: "WithRetryLimit"},
+		{name: "enhanced fan-out with a polling option", api: f, store: store, stream: streamName, f: fac, opts: []consumer.Option{consumer.WithEnhancedFanOut("app"), consumer.WithIdleTime(time.Second)}, want: "WithIdleTime"},
+		{name: "enhanced fan-out by name and by ARN", api: f, store: store, stream: streamName, f: fac, opts: []consumer.Option{consumer.WithEnhancedFanOut("app"), consumer.WithEnhancedFanOutConsumerARN("arn:aws:kinesis:us-east-1:123456789012:stream/orders/consumer/app:1")}, want: "WithEnhancedFanOut"},
+		{name: "an enhanced fan-out consumer name with a space", api: f, store: store, stream: streamName, f: fac, opts: []consumer.Option{consumer.WithEnhancedFanOut("my app")}, want: "WithEnhancedFanOut"},
+		{name: "an enhanced fan-out consumer ARN that is not an ARN", api: f, store: store, stream: streamName, f: fac, opts: []consumer.Option{consumer.WithEnhancedFanOutConsumerARN("app")}, want: "WithEnhancedFanOutConsumerARN"},
+		{name: "enhanced fan-out with a client that cannot subscribe", api: pollingOnly{f}, store: store, stream: streamName, f: fac, opts: []consumer.Option{consumer.WithEnhancedFanOut("app")}, want: "WithEnhancedFanOut"},
 		{name: "an error handler without a retry limit", api: f, store: store, stream: streamName, f: fac, opts: []consumer.Option{consumer.WithErrorHandler(func(context.Context, *consumer.Batch, error) consumer.Decision { return consumer.Skip })}, want: "WithErrorHandler"},
 	}
 	for _, tt := range tests {

@@ -70,6 +70,7 @@ type config struct {
 	checkpointing    string
 	keep, showEvents bool
 	restartNow       bool
+	efo              bool
 }
 
 func run(ctx context.Context) error {
@@ -86,6 +87,7 @@ func run(ctx context.Context) error {
 	flag.BoolVar(&c.restartNow, "restart-now", false, "restart the killed worker at once, under the same id, before its leases expire")
 	flag.BoolVar(&c.keep, "keep", false, "keep the stream, the lease table and the worker logs")
 	flag.BoolVar(&c.showEvents, "events", true, "print lease events as they happen")
+	flag.BoolVar(&c.efo, "efo", false, "workers read through enhanced fan-out (SubscribeToShard over HTTP/2) instead of polling")
 	flag.Parse()
 
 	kc, ddb, err := clients()
@@ -136,11 +138,16 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("build examples/worker: %w", err)
 		}
 	}
-	d.fleet = newFleet(bin, dir, d.chk,
-		"-stream", name, "-table", name,
+	args := []string{"-stream", name, "-table", name,
 		"-lease-duration", c.leaseDuration.String(),
 		"-shutdown-timeout", c.shutdownTimeout.String(),
-		"-idle", "200ms", "-initial", "trim_horizon", "-checkpoint", c.checkpointing)
+		"-initial", "trim_horizon", "-checkpoint", c.checkpointing}
+	if c.efo {
+		args = append(args, "-efo", name) // the stream's consumer, deleted with the stream
+	} else {
+		args = append(args, "-idle", "200ms")
+	}
+	d.fleet = newFleet(bin, dir, d.chk, args...)
 	defer d.stopAll() // on early returns; a no-op once every worker stopped
 	for _, id := range []string{"w1", "w2", "w3"} {
 		if err := d.fleet.start(id); err != nil {

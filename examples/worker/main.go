@@ -22,6 +22,8 @@
 //	                           manual: nothing is checkpointed but SHARD_END, so a new
 //	                           owner of a shard starts again from its beginning
 //	-shutdown-timeout D        bound on the graceful stop (default 10s)
+//	-efo NAME                  read through enhanced fan-out as the stream consumer NAME
+//	                           (registered if missing) instead of polling; -idle is ignored
 //
 // Endpoints come from KCL_KINESIS_ENDPOINT and KCL_DYNAMODB_ENDPOINT (see
 // scripts/emulators.sh env); without them it talks to AWS in AWS_REGION with
@@ -70,6 +72,7 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
+	"github.com/kclgo/kcl/internal/kinesismock"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
 )
@@ -88,6 +91,7 @@ func run() int {
 		initial         = flag.String("initial", "trim_horizon", "trim_horizon or latest")
 		checkpointing   = flag.String("checkpoint", "batch", "batch (checkpoint after each batch) or manual (only SHARD_END)")
 		shutdownTimeout = flag.Duration("shutdown-timeout", 10*time.Second, "bound on the graceful stop")
+		efo             = flag.String("efo", "", "enhanced fan-out consumer name (default: polling)")
 	)
 	flag.Parse()
 
@@ -132,7 +136,7 @@ func run() int {
 	// After the first signal, restore the default action: a second one kills.
 	context.AfterFunc(ctx, stop)
 
-	kc, ddb := clients()
+	kc, ddb := clients(*efo != "")
 	store, err := dynamolease.New(ddb, *table)
 	if err != nil {
 		return fail(err)
@@ -146,7 +150,6 @@ func run() int {
 		consumer.WithLogger(log),
 		consumer.WithInitialPosition(pos),
 		consumer.WithCheckpointPolicy(policy),
-		consumer.WithIdleTime(*idle),
 		consumer.WithShutdownTimeout(*shutdownTimeout),
 		consumer.WithLeaseOptions(
 			lease.WithLeaseDuration(*leaseDuration),
@@ -157,6 +160,11 @@ func run() int {
 	}
 	if *id != "" {
 		opts = append(opts, consumer.WithWorkerID(*id))
+	}
+	if *efo != "" {
+		opts = append(opts, consumer.WithEnhancedFanOut(*efo))
+	} else {
+		opts = append(opts, consumer.WithIdleTime(*idle))
 	}
 	factory := consumer.FactoryFunc(func(consumer.ShardInfo) (consumer.Processor, error) {
 		return consumer.ProcessorFunc(out.records), nil
@@ -229,7 +237,17 @@ func (o *output) write(v any) {
 // clients builds the SDK clients literally: the library never loads AWS
 // configuration, and config.LoadDefaultConfig is kept out of kcl's
 // dependencies. Against the emulators any region and static credentials do.
-func clients() (*kinesis.Client, *dynamodb.Client) {
+//
+// For enhanced fan-out the Kinesis client must speak HTTP/2 and must not
+// time out whole requests: a SubscribeToShard response streams for up to
+// five minutes. Against AWS, Go's default transport negotiates HTTP/2 over
+// TLS by itself; kinesis-mock's plain port needs HTTP/2 without TLS (h2c)
+// and kinesismock's adapter. Each owned shard keeps one subscription (an
+// HTTP/2 stream) open; when a connection reaches the server's limit of
+// concurrent streams, net/http opens another (http.HTTP2Config's
+// StrictMaxConcurrentRequests is false by default: keep it so), so a worker
+// with many shards needs no tuning beyond leaving MaxConnsPerHost at 0.
+func clients(efo bool) (*kinesis.Client, *dynamodb.Client) {
 	cfg := aws.Config{
 		Region:      os.Getenv("AWS_REGION"),
 		Credentials: credentials.NewStaticCredentialsProvider(os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")),
@@ -240,7 +258,19 @@ func clients() (*kinesis.Client, *dynamodb.Client) {
 		cfg.Region = "us-east-1"
 		cfg.Credentials = credentials.NewStaticCredentialsProvider("demo", "demo", "")
 	}
-	kc := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
+	kcfg := cfg.Copy()
+	if efo {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		var client aws.HTTPClient = &http.Client{Transport: tr}
+		if kEndpoint != "" {
+			var p http.Protocols
+			p.SetUnencryptedHTTP2(true)
+			tr.Protocols = &p
+			client = kinesismock.SubscribeToShardAdapter(client)
+		}
+		kcfg.HTTPClient = client
+	}
+	kc := kinesis.NewFromConfig(kcfg, func(o *kinesis.Options) {
 		if kEndpoint != "" {
 			o.BaseEndpoint = aws.String(kEndpoint)
 		}
