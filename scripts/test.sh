@@ -58,7 +58,7 @@ go test -race -count=1 "${extra[@]}" "${pkgs[@]}" 2>&1 | tee "$KCL_RUN_DIR/go-te
 echo "==> go test -race -count=1 -v $e2e (alone: it measures failover times)"
 go test -race -count=1 -v "${extra[@]}" "$e2e" >"$KCL_RUN_DIR/go-test-e2e.log" 2>&1
 e2e_rc=$?
-grep -E '^(ok|FAIL|--- FAIL|panic:)|failover:|^[[:space:]]+[a-z_]+_test\.go:[0-9]+: .*(want|limit)' "$KCL_RUN_DIR/go-test-e2e.log"
+grep -E '^(ok|FAIL|--- FAIL|panic:)|failover:|latency:|efo renewals:|^[[:space:]]+[a-z_]+_test\.go:[0-9]+: .*(want|limit)' "$KCL_RUN_DIR/go-test-e2e.log"
 cat "$KCL_RUN_DIR/go-test-e2e.log" >>"$KCL_RUN_DIR/go-test.log"
 if ((e2e_rc != 0)); then
 	failed+=("go test (e2e)")

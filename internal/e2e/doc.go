@@ -19,6 +19,17 @@
 //     duration plus 2 s, those of a gracefully stopped worker within 1 s,
 //     and a joining worker gets its fair share within 10 s. The measured
 //     times are logged as "failover: <case> <time> (limit <limit>)".
+//   - TestEFOFailover: the same crash and graceful stop with worker
+//     processes reading through enhanced fan-out (examples/worker -efo),
+//     logged as "failover: efo <case> ...".
+//   - TestLatency: put-to-process latency of a polling and an enhanced
+//     fan-out application reading the same stream at once, logged as
+//     "latency: polling p50 …, efo p50 … (n records)".
+//   - TestEFOInProcess: three Workers reading through enhanced fan-out,
+//     over h2c and TLS, during a split and a merge and a graceful stop.
+//   - TestEFORenewals: Subscribers whose subscriptions all end after one
+//     event renew from their continuation without losing a record, dialing
+//     or leaking goroutines (-efo.renewals=N, default 10).
 //
 // Run them with the emulators started:
 //

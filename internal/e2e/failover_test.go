@@ -27,6 +27,8 @@ type fleet struct {
 	prod  *producer
 	procs map[string]*workerProc
 	start time.Time
+	// args are extra flags for every worker process, such as -efo NAME.
+	args []string
 }
 
 const fleetShards = 4
@@ -41,7 +43,7 @@ func newFleet(t *testing.T) *fleet {
 }
 
 func (fl *fleet) startProc(t *testing.T, id string) *workerProc {
-	p := fl.f.startProc(t, fl.rec, id)
+	p := fl.f.startProc(t, fl.rec, id, fl.args...)
 	fl.procs[id] = p
 	return p
 }

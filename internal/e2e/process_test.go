@@ -79,9 +79,9 @@ type workerProc struct {
 }
 
 // startProc starts a worker process with the test timings, consuming the
-// fixture's stream with lease owner id, and kills it in t.Cleanup if it still
-// runs then.
-func (f *fixture) startProc(t *testing.T, rec *recorder, id string) *workerProc {
+// fixture's stream with lease owner id and the extra flags args, and kills
+// it in t.Cleanup if it still runs then.
+func (f *fixture) startProc(t *testing.T, rec *recorder, id string, args ...string) *workerProc {
 	t.Helper()
 	bin := workerBinary(t)
 	logFile := filepath.Join(t.TempDir(), id+".log")
@@ -94,6 +94,7 @@ func (f *fixture) startProc(t *testing.T, rec *recorder, id string) *workerProc 
 		"-stream", f.stream, "-table", f.table, "-id", id,
 		"-lease-duration", leaseDuration.String(), "-idle", idleTime.String(),
 		"-initial", "trim_horizon", "-checkpoint", "batch", "-shutdown-timeout", stopTimeout.String())
+	cmd.Args = append(cmd.Args, args...)
 	cmd.Env = append(os.Environ(),
 		testenv.EnvKinesisEndpoint+"="+testenv.KinesisEndpoint(t),
 		testenv.EnvDynamoDBEndpoint+"="+testenv.DynamoDBEndpoint(t))
