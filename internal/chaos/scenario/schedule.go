@@ -1,0 +1,237 @@
+package scenario
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// The fault kinds a schedule draws from (Config.Faults).
+const (
+	// Process faults.
+	FaultSIGKILL = "sigkill" // kill a worker, restart it after 0..2 lease durations
+	FaultSIGTERM = "sigterm" // stop a worker gracefully, restart it after 0..1 lease duration
+	FaultSIGSTOP = "sigstop" // pause a worker for 1.5..2.5 lease durations (a zombie), then continue it
+	FaultJoin    = "join"    // start an extra worker (at most two over Config.Workers)
+	// Resharding, each waiting for the stream to be ACTIVE again.
+	FaultSplit       = "split"
+	FaultMerge       = "merge"
+	FaultScaleUp     = "scale-up"     // UpdateShardCount to twice the open shards, at most MaxShards
+	FaultScaleDown   = "scale-down"   // UpdateShardCount to half the open shards
+	FaultStopReshard = "stop-reshard" // SIGSTOP a worker, reshard while it is paused, continue it
+	// Proxy fault windows of 3..6 s (see proxyRules).
+	FaultLatency         = "latency"
+	FaultReset           = "reset"
+	FaultBlackhole       = "blackhole"
+	FaultError500        = "error500"
+	FaultThrottle        = "throttle"
+	FaultExpiredIterator = "expired-iterator"
+	FaultSlowDynamoDB    = "slow-dynamodb"
+	FaultDropResponse    = "drop-response"
+	FaultSlowBody        = "slow-body"
+)
+
+// AllFaults lists every fault kind, the default of Config.Faults.
+var AllFaults = []string{
+	FaultSIGKILL, FaultSIGTERM, FaultSIGSTOP, FaultJoin,
+	FaultSplit, FaultMerge, FaultScaleUp, FaultScaleDown, FaultStopReshard,
+	FaultLatency, FaultReset, FaultBlackhole, FaultError500, FaultThrottle, FaultExpiredIterator,
+	FaultSlowDynamoDB, FaultDropResponse, FaultSlowBody,
+}
+
+func isProcessFault(k string) bool {
+	return k == FaultSIGKILL || k == FaultSIGTERM || k == FaultSIGSTOP || k == FaultStopReshard
+}
+
+func isReshard(k string) bool {
+	return k == FaultSplit || k == FaultMerge || k == FaultScaleUp || k == FaultScaleDown || k == FaultStopReshard
+}
+
+func isProxyFault(k string) bool {
+	return !isProcessFault(k) && !isReshard(k) && k != FaultJoin
+}
+
+// Action is one step of a fault schedule.
+type Action struct {
+	// At is when the action starts, from the start of production.
+	At time.Duration
+	// Kind is one of the Fault constants.
+	Kind string
+	// Worker is the worker acted on (process faults, join).
+	Worker string
+	// Dur is the pause (SIGSTOP), the time before the restart (SIGKILL,
+	// SIGTERM) or the window's length (proxy faults).
+	Dur time.Duration
+	// Pick in [0, 1) chooses the shard to split or the pair to merge among
+	// the open shards when the action runs.
+	Pick float64
+	// Scale is a proxy window's draw in [0, 1), scaling its latencies.
+	Scale float64
+}
+
+func (a Action) String() string {
+	s := fmt.Sprintf("%7.2fs %s", a.At.Seconds(), a.Kind)
+	if a.Worker != "" {
+		s += " " + a.Worker
+	}
+	if a.Dur > 0 {
+		s += " for " + a.Dur.Round(time.Millisecond).String()
+	}
+	return s
+}
+
+// planInput is what a schedule depends on.
+type planInput struct {
+	seed          uint64
+	faults        []string
+	workers       int
+	shards        int
+	maxShards     int
+	leaseDuration time.Duration
+	shutdown      time.Duration
+	from, to      time.Duration // actions start in [from, to)
+	minGap        time.Duration
+	maxGap        time.Duration
+}
+
+// plan draws a fault schedule from the seed. It is a pure function: the
+// same input gives the same schedule. It keeps the fleet alive (at most
+// workers-1 of them disrupted at once), one proxy window at a time, and
+// open shards within [1, maxShards] (assuming every reshard succeeds).
+func plan(in planInput) []Action {
+	if len(in.faults) == 0 || in.to <= in.from {
+		return nil
+	}
+	r := rand.New(rand.NewPCG(in.seed, in.seed^0x9e3779b97f4a7c15))
+	between := func(lo, hi time.Duration) time.Duration {
+		if hi <= lo {
+			return lo
+		}
+		return lo + time.Duration(r.Int64N(int64(hi-lo)))
+	}
+	ld := in.leaseDuration
+	var members []string
+	for i := range in.workers {
+		members = append(members, workerID(i))
+	}
+	busy := make(map[string]time.Duration) // planned end of a disruption, by worker
+	joins := 0
+	open := in.shards
+	var proxyUntil time.Duration
+
+	var (
+		out []Action
+		bag []string
+	)
+	for t := in.from + between(0, in.maxGap); t < in.to; t += between(in.minGap, in.maxGap) {
+		free := func() []string {
+			var f []string
+			for _, m := range members {
+				if busy[m] <= t {
+					f = append(f, m)
+				}
+			}
+			return f
+		}
+		// Kinds come from a shuffled bag, refilled when empty, so that a
+		// short schedule still has every kind: take the first kind in the
+		// bag that is possible now; if none is, the slot stays empty.
+		if len(bag) == 0 {
+			bag = slices.Clone(in.faults)
+			r.Shuffle(len(bag), func(i, j int) { bag[i], bag[j] = bag[j], bag[i] })
+		}
+		for bi := 0; bi < len(bag); bi++ {
+			k := bag[bi]
+			a := Action{At: t, Kind: k}
+			ok := true
+			switch {
+			case k == FaultJoin:
+				ok = joins < 2
+				if ok {
+					a.Worker = workerID(in.workers + joins)
+					joins++
+					members = append(members, a.Worker)
+				}
+			case isProcessFault(k):
+				f := free()
+				if k == FaultStopReshard && open >= in.maxShards && open == 1 {
+					ok = false
+					break
+				}
+				if disrupted := len(members) - len(f); len(f) == 0 || disrupted+1 > len(members)-1 {
+					ok = false
+					break
+				}
+				a.Worker = f[r.IntN(len(f))]
+				switch k {
+				case FaultSIGKILL:
+					a.Dur = between(0, 2*ld)
+					busy[a.Worker] = t + a.Dur + time.Second
+				case FaultSIGTERM:
+					a.Dur = between(0, ld)
+					busy[a.Worker] = t + in.shutdown + 5*time.Second + a.Dur + time.Second // as the executor waits
+				case FaultSIGSTOP, FaultStopReshard:
+					a.Dur = ld*3/2 + between(0, ld)
+					busy[a.Worker] = t + a.Dur + time.Second
+				}
+				if k == FaultStopReshard {
+					a.Pick = r.Float64()
+					open = stopReshardTarget(open, in.maxShards)
+				}
+			case isReshard(k):
+				a.Pick = r.Float64()
+				switch k {
+				case FaultSplit:
+					ok = open < in.maxShards
+					open += b2i(ok)
+				case FaultMerge:
+					ok = open > 1
+					open -= b2i(ok)
+				case FaultScaleUp:
+					ok = open < in.maxShards
+					if ok {
+						open = min(2*open, in.maxShards)
+					}
+				case FaultScaleDown:
+					ok = open > 1
+					if ok {
+						open = (open + 1) / 2
+					}
+				}
+			default: // proxy window
+				ok = proxyUntil <= t
+				if ok {
+					a.Dur = between(3*time.Second, 6*time.Second)
+					a.Scale = r.Float64()
+					proxyUntil = t + a.Dur + time.Second
+				}
+			}
+			if ok {
+				out = append(out, a)
+				bag = slices.Delete(bag, bi, bi+1)
+				break
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Action) int { return int(a.At - b.At) })
+	return out
+}
+
+// stopReshardTarget is the open shard count a stop-reshard scales to from
+// open: up while below max, else down.
+func stopReshardTarget(open, max int) int {
+	if open < max {
+		return min(2*open, max)
+	}
+	return (open + 1) / 2
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func workerID(i int) string { return fmt.Sprintf("w%d", i+1) }
