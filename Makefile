@@ -11,7 +11,7 @@ BENCH ?=
 BENCHTIME ?=
 COUNT ?=
 
-.PHONY: test lint fuzz bench emulators-start emulators-stop emulators-status demo
+.PHONY: test lint fuzz bench emulators-start emulators-stop emulators-status demo chaos
 
 ## test: npm ci as needed, start emulators, lint, go test -race (and bench/), stop emulators
 test:
@@ -44,3 +44,7 @@ emulators-status:
 ## demo: run the demo (scripts/demo.sh)
 demo:
 	scripts/demo.sh
+
+## chaos: a seeded chaos scenario against the emulators (scripts/chaos.sh; make chaos ARGS="-seed 42" or ARGS=-soak)
+chaos:
+	scripts/chaos.sh $(ARGS)

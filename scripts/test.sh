@@ -5,8 +5,9 @@
 # It installs the npm packages when needed, starts the emulators (scripts/emulators.sh),
 # runs scripts/lint.sh (gofmt, go vet, staticcheck), then
 #   go test -race -count=1 ./...            with KCL_REQUIRE_EMULATORS=1, so no emulator test can skip;
-#                                           ./internal/e2e runs last and alone, because it measures
-#                                           failover times, and its "failover:" lines are printed
+#                                           ./internal/e2e and ./internal/chaos/scenario run last, each
+#                                           alone (they measure failover times and drive whole fleets);
+#                                           their figures and the chaos verdict table are printed
 #   (cd bench && go test -count=1 ./...)    when bench/go.mod exists
 # and always stops the emulators it used, on success, failure or interrupt.
 # Every step runs even when an earlier one failed; the exit status is non-zero if any failed.
@@ -49,22 +50,32 @@ scripts/lint.sh || failed+=(lint)
 # read -a splits GOTESTFLAGS into words without globbing.
 read -r -a extra <<<"${GOTESTFLAGS:-}"
 
+# Packages that measure timings or drive whole fleets run after the others,
+# one at a time, so that they do not compete for the two emulators.
 e2e=github.com/kclgo/kcl/internal/e2e
-mapfile -t pkgs < <(go list ./... | grep -vx "$e2e")
-echo "==> go test -race -count=1 ./... (but $e2e)"
+chaos=github.com/kclgo/kcl/internal/chaos/scenario
+mapfile -t pkgs < <(go list ./... | grep -vx -e "$e2e" -e "$chaos")
+echo "==> go test -race -count=1 ./... (but $e2e and $chaos)"
 go test -race -count=1 "${extra[@]}" "${pkgs[@]}" 2>&1 | tee "$KCL_RUN_DIR/go-test.log"
 ((PIPESTATUS[0] == 0)) || failed+=("go test")
 
-echo "==> go test -race -count=1 -v $e2e (alone: it measures failover times)"
-go test -race -count=1 -v "${extra[@]}" "$e2e" >"$KCL_RUN_DIR/go-test-e2e.log" 2>&1
-e2e_rc=$?
-grep -E '^(ok|FAIL|--- FAIL|panic:)|failover:|latency:|efo renewals:|^[[:space:]]+[a-z_]+_test\.go:[0-9]+: .*(want|limit)' "$KCL_RUN_DIR/go-test-e2e.log"
-cat "$KCL_RUN_DIR/go-test-e2e.log" >>"$KCL_RUN_DIR/go-test.log"
-if ((e2e_rc != 0)); then
-	failed+=("go test (e2e)")
-	echo "---- last 100 lines of $KCL_RUN_DIR/go-test-e2e.log"
-	tail -n 100 "$KCL_RUN_DIR/go-test-e2e.log"
-fi
+# alone PKG NAME PATTERN: go test -v PKG on its own, print the lines of its
+# log matching PATTERN (the figures it reports), and its tail if it fails.
+alone() {
+	local pkg=$1 name=$2 pattern=$3 log="$KCL_RUN_DIR/go-test-$2.log"
+	echo "==> go test -race -count=1 -v $pkg (alone)"
+	go test -race -count=1 -v "${extra[@]}" "$pkg" >"$log" 2>&1
+	local rc=$?
+	grep -E "^(ok|FAIL|--- FAIL|panic:)|$pattern" "$log"
+	cat "$log" >>"$KCL_RUN_DIR/go-test.log"
+	if ((rc != 0)); then
+		failed+=("go test ($name)")
+		echo "---- last 100 lines of $log"
+		tail -n 100 "$log"
+	fi
+}
+alone "$e2e" e2e 'failover:|latency:|efo renewals:|^[[:space:]]+[a-z_]+_test\.go:[0-9]+: .*(want|limit)'
+alone "$chaos" chaos '^[[:space:]]*(seed|records|faults|lost|unexpected|order violations|duplicates|fencing|overlap|failover|verdict)'
 
 if [[ -f bench/go.mod ]]; then
 	echo "==> (bench) go test -count=1 ./..."
