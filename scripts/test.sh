@@ -75,7 +75,7 @@ alone() {
 	fi
 }
 alone "$e2e" e2e 'failover:|latency:|efo renewals:|^[[:space:]]+[a-z_]+_test\.go:[0-9]+: .*(want|limit)'
-alone "$chaos" chaos '^[[:space:]]*(seed|records|faults|lost|unexpected|order violations|duplicates|fencing|overlap|failover|verdict)'
+alone "$chaos" chaos '^[[:space:]]*(seed|records|faults|lost|unexpected|order violations|duplicates|fencing violations|overlap violations|failover|verdict) '
 
 if [[ -f bench/go.mod ]]; then
 	echo "==> (bench) go test -count=1 ./..."
