@@ -47,6 +47,7 @@ import (
 
 	"github.com/kclgo/kcl/examples/producer/sequenced"
 	"github.com/kclgo/kcl/internal/checker"
+	"github.com/kclgo/kcl/internal/streamctl"
 	"github.com/kclgo/kcl/lease/dynamolease"
 )
 
@@ -104,15 +105,15 @@ func run(ctx context.Context) error {
 	d.out.printf("stream and lease table %s; worker logs in %s", name, dir)
 
 	// Stream and lease table.
-	st := &stream{kc: kc, name: name}
-	if err := st.create(ctx, c.shards); err != nil {
+	st := &streamctl.Stream{Client: kc, Name: name}
+	if err := st.Create(ctx, c.shards); err != nil {
 		return err
 	}
 	if !c.keep {
 		defer func() {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
-			if err := st.delete(dctx); err != nil {
+			if err := st.Delete(dctx); err != nil {
 				d.out.printf("delete stream: %v", err)
 			}
 			if _, err := ddb.DeleteTable(dctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
@@ -242,7 +243,7 @@ func (d *demo) note(format string, args ...any) {
 }
 
 // script is the scenario, timed from the first put.
-func (d *demo) script(ctx context.Context, st *stream, prodDone <-chan error) error {
+func (d *demo) script(ctx context.Context, st *streamctl.Stream, prodDone <-chan error) error {
 	t0 := time.Now()
 	// at waits until offset after t0, watching for failures meanwhile.
 	at := func(offset time.Duration) error {
@@ -269,7 +270,7 @@ func (d *demo) script(ctx context.Context, st *stream, prodDone <-chan error) er
 		return err
 	}
 	d.setPhase(fmt.Sprintf("scale %d→%d", d.cfg.shards, 2*d.cfg.shards))
-	if err := st.scale(ctx, 2*d.cfg.shards); err != nil {
+	if err := st.Scale(ctx, 2*d.cfg.shards); err != nil {
 		return err
 	}
 
@@ -277,7 +278,7 @@ func (d *demo) script(ctx context.Context, st *stream, prodDone <-chan error) er
 		return err
 	}
 	d.setPhase("merge")
-	a, b, err := st.mergeFirstPair(ctx)
+	a, b, err := mergeFirstPair(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -500,4 +501,17 @@ func (d *demo) view(ctx context.Context) {
 		d.out.progress(fmt.Sprintf("%5.1fs %-12s produced %5d  processed %5d |%s",
 			time.Since(d.start).Seconds(), phase, d.prod.Stats().Records, processed, d.fleet.status()))
 	}
+}
+
+// mergeFirstPair merges the two open shards with the lowest hash keys, which
+// are adjacent, waits for the merge to complete and returns them.
+func mergeFirstPair(ctx context.Context, st *streamctl.Stream) (a, b string, err error) {
+	open, err := st.OpenShards(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	if len(open) < 2 {
+		return "", "", fmt.Errorf("merge: %d open shards, need 2", len(open))
+	}
+	return st.Merge(ctx, open, 0)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kclgo/kcl/internal/chaos/history"
 	"github.com/kclgo/kcl/internal/chaos/proxy"
+	"github.com/kclgo/kcl/internal/streamctl"
 )
 
 // proxyRules returns the rules of a proxy fault window of kind k, for the
@@ -51,7 +52,7 @@ func proxyRules(k string, scale float64, leaseDuration time.Duration) (kin, ddb 
 // pauses, restarts and proxy windows finish in the background.
 type executor struct {
 	cfg      Config
-	st       *stream
+	st       *streamctl.Stream
 	fl       *fleet
 	kin, ddb *proxy.Proxy
 	j        *journal
@@ -197,7 +198,7 @@ func (e *executor) cont(a Action) {
 
 // reshard carries out a reshard action on the stream as it is now.
 func (e *executor) reshard(ctx context.Context, a Action) error {
-	open, err := e.st.openShards(ctx)
+	open, err := e.st.OpenShards(ctx)
 	if err != nil {
 		return err
 	}
@@ -208,7 +209,7 @@ func (e *executor) reshard(ctx context.Context, a Action) error {
 		if n >= e.cfg.MaxShards {
 			return fmt.Errorf("%d open shards: at the maximum", n)
 		}
-		id, err := e.st.split(ctx, open, pick(n))
+		id, err := e.st.Split(ctx, open, pick(n))
 		if err == nil {
 			e.j.logf("split %s: %d open shards", id, n+1)
 		}
@@ -217,7 +218,7 @@ func (e *executor) reshard(ctx context.Context, a Action) error {
 		if n < 2 {
 			return fmt.Errorf("%d open shard: nothing to merge", n)
 		}
-		a, b, err := e.st.merge(ctx, open, pick(n-1))
+		a, b, err := e.st.Merge(ctx, open, pick(n-1))
 		if err == nil {
 			e.j.logf("merged %s and %s: %d open shards", a, b, n-1)
 		}
@@ -230,7 +231,7 @@ func (e *executor) reshard(ctx context.Context, a Action) error {
 			}
 			to = min(2*n, e.cfg.MaxShards)
 		}
-		if err := e.st.scale(ctx, to); err != nil {
+		if err := e.st.Scale(ctx, to); err != nil {
 			return err
 		}
 		e.j.logf("scaled %d -> %d open shards", n, to)
@@ -239,7 +240,7 @@ func (e *executor) reshard(ctx context.Context, a Action) error {
 		if n < 2 {
 			return fmt.Errorf("%d open shard: cannot scale down", n)
 		}
-		if err := e.st.scale(ctx, (n+1)/2); err != nil {
+		if err := e.st.Scale(ctx, (n+1)/2); err != nil {
 			return err
 		}
 		e.j.logf("scaled %d -> %d open shards", n, (n+1)/2)

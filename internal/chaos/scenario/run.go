@@ -20,6 +20,7 @@ import (
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/internal/chaos/history"
 	"github.com/kclgo/kcl/internal/chaos/proxy"
+	"github.com/kclgo/kcl/internal/streamctl"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
 )
@@ -173,8 +174,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	j.logf("seed=%d stream=%s dir=%s", cfg.Seed, res.Stream, cfg.Dir)
 
 	kc, ddb := clients(cfg.KinesisEndpoint, cfg.DynamoDBEndpoint)
-	st := &stream{kc: kc, name: res.Stream}
-	if err := st.create(ctx, cfg.Shards); err != nil {
+	st := &streamctl.Stream{Client: kc, Name: res.Stream}
+	if err := st.Create(ctx, cfg.Shards); err != nil {
 		return res, err
 	}
 	store, err := dynamolease.New(ddb, res.Stream)
@@ -188,7 +189,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		defer func() {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
-			_ = st.delete(dctx)
+			_ = st.Delete(dctx)
 			_, _ = ddb.DeleteTable(dctx, &dynamodb.DeleteTableInput{TableName: aws.String(res.Stream)})
 		}()
 	}
