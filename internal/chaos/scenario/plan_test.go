@@ -13,6 +13,30 @@ func testPlanInput(seed uint64) planInput {
 }
 
 func TestPlan(t *testing.T) {
+	t.Run("a long schedule keeps injecting faults until its end", func(t *testing.T) {
+		for seed := range uint64(20) {
+			in := testPlanInput(seed)
+			in.to = 20 * time.Minute
+			acts := plan(in)
+			if len(acts) == 0 {
+				t.Fatalf("seed %d: empty schedule", seed)
+			}
+			if last := acts[len(acts)-1].At; last < in.to-time.Minute {
+				t.Fatalf("seed %d: the last action is at %v of %v: the schedule ran dry", seed, last, in.to)
+			}
+			reshards := 0
+			for _, a := range acts {
+				if isReshard(a.Kind) {
+					reshards++
+				}
+			}
+			// A soak must reach 100 faults and 10 reshards (issue 6).
+			if len(acts) < 100 || reshards < 10 {
+				t.Fatalf("seed %d: %d actions, %d reshards in 20 minutes; want at least 100 and 10", seed, len(acts), reshards)
+			}
+		}
+	})
+
 	t.Run("the same seed gives the same schedule", func(t *testing.T) {
 		a, b := plan(testPlanInput(7)), plan(testPlanInput(7))
 		if !slices.Equal(a, b) || len(a) == 0 {

@@ -141,6 +141,7 @@ func plan(in planInput) []Action {
 			bag = slices.Clone(in.faults)
 			r.Shuffle(len(bag), func(i, j int) { bag[i], bag[j] = bag[j], bag[i] })
 		}
+		placed := false
 		for bi := 0; bi < len(bag); bi++ {
 			k := bag[bi]
 			a := Action{At: t, Kind: k}
@@ -210,7 +211,23 @@ func plan(in planInput) []Action {
 			if ok {
 				out = append(out, a)
 				bag = slices.Delete(bag, bi, bi+1)
+				placed = true
 				break
+			}
+		}
+		if !placed {
+			// Nothing left in the bag is possible now. A kind that can never
+			// happen again (a third join) leaves the bag; and the leftovers
+			// (say, split and scale-up at the maximum shard count) may wait
+			// for kinds no longer in it (a merge), so a fresh set goes in
+			// behind them, once: the leftovers keep their turn.
+			if joins >= 2 {
+				bag = slices.DeleteFunc(bag, func(k string) bool { return k == FaultJoin })
+			}
+			if len(bag) < len(in.faults) {
+				more := slices.Clone(in.faults)
+				r.Shuffle(len(more), func(i, j int) { more[i], more[j] = more[j], more[i] })
+				bag = append(bag, more...)
 			}
 		}
 	}
