@@ -29,8 +29,34 @@ const holeResync = 5 * time.Second
 // cannot fix — the stream or the lease table is missing, access is denied —
 // are returned; Run then returns them without starting.
 func (w *Worker) firstSync(ctx context.Context) error {
-	_, err := w.syncShards(ctx)
-	return err
+	for {
+		_, err := w.syncPass(ctx)
+		if !errors.Is(err, errSyncPassTimeout) {
+			return err
+		}
+		w.log.Warn("shard sync took too long; trying again", zap.Duration("limit", w.cfg.shardSync))
+	}
+}
+
+// errSyncPassTimeout ends a shard sync pass that ran longer than the
+// shard-sync interval (see syncPass).
+var errSyncPassTimeout = errors.New("consumer: shard sync pass timed out")
+
+// syncPass is one syncShards bounded by the shard-sync interval, so that it
+// never writes leases planned from a table read long ago. Together with the
+// grace period of cleanup (see syncShards) this keeps a pass from creating
+// again the lease of a shard that, after the pass read the table, was
+// leased, processed to its end and cleaned up: a slow pass (throttled
+// ListShards calls) would otherwise recreate it at TRIM_HORIZON, and the
+// shard would be processed a second time after its children.
+func (w *Worker) syncPass(ctx context.Context) (holes bool, err error) {
+	pctx, cancel := context.WithTimeoutCause(ctx, w.cfg.shardSync, errSyncPassTimeout)
+	defer cancel()
+	holes, err = w.syncShards(pctx)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), errSyncPassTimeout) {
+		return true, errSyncPassTimeout
+	}
+	return holes, err
 }
 
 // syncLoop runs a shard sync every shard-sync interval (with jitter), when
@@ -47,8 +73,11 @@ func (w *Worker) syncLoop(ctx context.Context) {
 		case <-w.syncNow:
 			t.Stop()
 		}
-		holes, err := w.syncShards(ctx)
+		holes, err := w.syncPass(ctx)
 		switch {
+		case errors.Is(err, errSyncPassTimeout):
+			w.log.Warn("shard sync took too long; trying again soon", zap.Duration("limit", w.cfg.shardSync))
+			t.Reset(holeResync)
 		case err != nil && ctx.Err() == nil:
 			w.fail(err)
 			return
@@ -72,6 +101,7 @@ func jitter(d time.Duration) time.Duration {
 // that retrying fixes are retried; others are returned.
 func (w *Worker) syncShards(ctx context.Context) (holes bool, err error) {
 	var existing []lease.Lease
+	read := time.Now() // when the table was read; see cleanable
 	err = w.retry(ctx, "lease table", func() error {
 		var err error
 		existing, err = w.store.List(ctx)
@@ -116,11 +146,12 @@ func (w *Worker) syncShards(ctx context.Context) (holes bool, err error) {
 		}
 	}
 	deleted := 0
-	for _, l := range shardsync.Cleanup(existing) {
+	for _, l := range w.cleanable(read, existing) {
 		err := w.retry(ctx, "lease table", func() error { return w.store.Delete(ctx, l) })
 		switch {
 		case err == nil:
 			deleted++
+			delete(w.finishedSince, l.Key)
 		case errors.Is(err, lease.ErrConflict), errors.Is(err, lease.ErrNotFound):
 		default:
 			return false, err
@@ -198,4 +229,35 @@ func (w *Worker) listShards(ctx context.Context, filter *types.ShardFilter) ([]t
 		}
 		token = out.NextToken
 	}
+}
+
+// cleanable returns the leases shardsync.Cleanup allows to delete that this
+// worker has seen finished for at least twice the shard-sync interval. A
+// pass is bounded by the interval (syncPass), so a pass that read the table
+// before such a lease was created has ended before the lease can be
+// deleted, and cannot create it again. read is when existing was read.
+// Only the shard-sync goroutine calls it.
+func (w *Worker) cleanable(read time.Time, existing []lease.Lease) []lease.Lease {
+	seen := make(map[string]bool, len(existing))
+	for _, l := range existing {
+		if l.Finished() {
+			seen[l.Key] = true
+			if _, ok := w.finishedSince[l.Key]; !ok {
+				w.finishedSince[l.Key] = read
+			}
+		}
+	}
+	for k := range w.finishedSince {
+		if !seen[k] {
+			delete(w.finishedSince, k) // deleted by another worker
+		}
+	}
+	grace := 2 * w.cfg.shardSync
+	var out []lease.Lease
+	for _, l := range shardsync.Cleanup(existing) {
+		if read.Sub(w.finishedSince[l.Key]) >= grace {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -69,6 +69,9 @@ type Worker struct {
 
 	started atomic.Bool
 	syncNow chan struct{} // asks the shard-sync loop for an early pass
+	// finishedSince is when the shard-sync goroutine first saw each
+	// finished lease (see cleanable).
+	finishedSince map[string]time.Time
 
 	failOnce sync.Once
 	fail     func(error) // set by Run: stops the Worker with a fatal error
@@ -133,7 +136,8 @@ func New(api KinesisAPI, store lease.Store, stream string, f Factory, opts ...Op
 	return &Worker{
 		api: api, store: store, factory: f, cfg: cfg, coord: coord, log: log,
 		streamName: name, streamARN: arn, byARN: arn != "",
-		syncNow: make(chan struct{}, 1),
+		syncNow:       make(chan struct{}, 1),
+		finishedSince: make(map[string]time.Time),
 	}, nil
 }
 
