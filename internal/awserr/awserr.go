@@ -6,6 +6,7 @@ package awserr
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"syscall"
 
@@ -127,6 +128,12 @@ func Classify(err error) Kind {
 		if k := Classify(errors.Unwrap(maxAttempts)); k != Other {
 			return k
 		}
+	}
+	// A response body cut short (a connection dropped mid-response) fails
+	// deserialization with an unexpected EOF: the request may be retried.
+	var deser *smithy.DeserializationError
+	if errors.As(err, &deser) && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
+		return Transient
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||

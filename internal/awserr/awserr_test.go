@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"syscall"
@@ -38,6 +39,8 @@ func TestClassify(t *testing.T) {
 		{"a server fault API error is Transient", wrap(&smithy.GenericAPIError{Code: "Whatever", Fault: smithy.FaultServer}), Transient},
 		{"a connection reset is Transient", wrap(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), Transient},
 		{"a refused connection is Transient", wrap(syscall.ECONNREFUSED), Transient},
+		{"a response body cut short is Transient", wrap(&smithy.DeserializationError{Err: fmt.Errorf("decode: %w", io.ErrUnexpectedEOF)}), Transient},
+		{"a response that does not parse is Other", wrap(&smithy.DeserializationError{Err: errors.New("invalid character 'x'")}), Other},
 		{"anything else is Other", wrap(errors.New("mystery")), Other},
 	}
 	for _, tt := range tests {
