@@ -40,6 +40,7 @@ func TestClassify(t *testing.T) {
 		{"a connection reset is Transient", wrap(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), Transient},
 		{"a refused connection is Transient", wrap(syscall.ECONNREFUSED), Transient},
 		{"a response body cut short is Transient", wrap(&smithy.DeserializationError{Err: fmt.Errorf("decode: %w", io.ErrUnexpectedEOF)}), Transient},
+		{"a 200 whose body read hit a connection net/http closed is Transient", wrap(&smithy.DeserializationError{Err: fmt.Errorf("failed to decode response body, %w", &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed})}), Transient},
 		{"a response that does not parse is Other", wrap(&smithy.DeserializationError{Err: errors.New("invalid character 'x'")}), Other},
 		{"anything else is Other", wrap(errors.New("mystery")), Other},
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -193,11 +194,23 @@ func TestSDKClassifiesDynamoDBFaults(t *testing.T) {
 	up := newUpstream(t)
 	p, addr := startProxy(t, up)
 	client := dynamoClient(t, addr, false, 1)
+	// getItem calls GetItem once, or again (up to 3 calls) when the
+	// response body read fails on a connection net/http closed under it:
+	// a race in the standard library's read and write loops
+	// (aws/aws-sdk-go-v2#1825, #2737), seen here once in CI on a
+	// fault-free call, and not what this test is about.
 	getItem := func() error {
-		_, err := client.GetItem(t.Context(), &dynamodb.GetItemInput{
-			TableName: aws.String("leases"),
-			Key:       map[string]ddbtypes.AttributeValue{"k": &ddbtypes.AttributeValueMemberS{Value: "v"}},
-		})
+		var err error
+		for range 3 {
+			_, err = client.GetItem(t.Context(), &dynamodb.GetItemInput{
+				TableName: aws.String("leases"),
+				Key:       map[string]ddbtypes.AttributeValue{"k": &ddbtypes.AttributeValueMemberS{Value: "v"}},
+			})
+			if !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			t.Logf("GetItem: %v (the net/http race; calling again)", err)
+		}
 		return err
 	}
 	if err := getItem(); err != nil {
