@@ -270,7 +270,7 @@ func (d *demo) script(ctx context.Context, st *streamctl.Stream, prodDone <-chan
 		return err
 	}
 	d.setPhase(fmt.Sprintf("scale %d→%d", d.cfg.shards, 2*d.cfg.shards))
-	if err := st.Scale(ctx, 2*d.cfg.shards); err != nil {
+	if _, err := st.Scale(ctx, 2*d.cfg.shards); err != nil {
 		return err
 	}
 

@@ -18,12 +18,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/kclgo/kcl/hashkey"
+	"github.com/kclgo/kcl/internal/awserr"
 )
 
 // Stream is one stream's control plane.
 type Stream struct {
 	Client *kinesis.Client
 	Name   string
+	// Timeout bounds each wait for the stream to settle; zero means
+	// DefaultTimeout.
+	Timeout time.Duration
 }
 
 // Create creates the stream with the given number of shards and waits
@@ -45,19 +49,59 @@ func (s *Stream) Delete(ctx context.Context) error {
 	return err
 }
 
-// Scale sets the number of open shards to n with UpdateShardCount and waits
-// for it.
-func (s *Stream) Scale(ctx context.Context, n int) error {
-	err := RetryBusy(ctx, func() error {
+// Scale asks for n open shards with UpdateShardCount (uniform scaling),
+// waits until the stream is ACTIVE again with new shards, and returns the
+// number of open shards it ended with. That is n on AWS; kinesis-mock's
+// uniform scaling sometimes ends elsewhere (7 -> 3 gives 4), so the caller
+// must use the count returned, not n.
+func (s *Stream) Scale(ctx context.Context, n int) (int, error) {
+	before, err := s.shardIDs(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("update shard count to %d: %w", n, err)
+	}
+	err = RetryBusy(ctx, func() error {
 		_, err := s.Client.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{
 			StreamName: &s.Name, TargetShardCount: aws.Int32(int32(n)), ScalingType: types.ScalingTypeUniformScaling,
 		})
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("update shard count to %d: %w", n, err)
+		return 0, fmt.Errorf("update shard count to %d: %w", n, err)
 	}
-	return s.WaitActive(ctx, n)
+	var open int
+	err = s.wait(ctx, fmt.Sprintf("ACTIVE with new shards after UpdateShardCount to %d", n), func(ctx context.Context, d *types.StreamDescriptionSummary) (bool, error) {
+		if d.StreamStatus != types.StreamStatusActive {
+			return false, nil
+		}
+		// ACTIVE alone may still be the state from before the update
+		// began; new shard ids show it happened.
+		after, err := s.shardIDs(ctx)
+		if err != nil || len(after) == len(before) {
+			return false, err
+		}
+		open = int(aws.ToInt32(d.OpenShardCount))
+		return true, nil
+	})
+	return open, err
+}
+
+// shardIDs returns the ids of every shard of the stream, open or closed.
+func (s *Stream) shardIDs(ctx context.Context) (map[string]bool, error) {
+	ids := make(map[string]bool)
+	in := &kinesis.ListShardsInput{StreamName: &s.Name}
+	for {
+		out, err := s.Client.ListShards(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list shards: %w", err)
+		}
+		for _, sh := range out.Shards {
+			ids[aws.ToString(sh.ShardId)] = true
+		}
+		if out.NextToken == nil {
+			return ids, nil
+		}
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	}
 }
 
 // Split splits the open shard at index i (by hash key order) in the middle
@@ -123,35 +167,84 @@ func (s *Stream) OpenShards(ctx context.Context) ([]types.Shard, error) {
 	return open, nil
 }
 
+// DefaultTimeout bounds each wait and each RetryBusy loop when
+// Stream.Timeout is zero. kinesis-mock's reshards slow down as closed
+// shards accumulate (tens of seconds past 300 shards), so it is generous.
+const DefaultTimeout = 3 * time.Minute
+
+// callTimeout bounds one DescribeStreamSummary or ListShards call in a
+// wait, so that one slow answer is retried rather than eating the wait.
+const callTimeout = 10 * time.Second
+
 // WaitActive waits until the stream is ACTIVE with open open shards.
 func (s *Stream) WaitActive(ctx context.Context, open int) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	return s.wait(ctx, fmt.Sprintf("ACTIVE with %d open shards", open), func(_ context.Context, d *types.StreamDescriptionSummary) (bool, error) {
+		return d.StreamStatus == types.StreamStatusActive && int(aws.ToInt32(d.OpenShardCount)) == open, nil
+	})
+}
+
+// wait polls DescribeStreamSummary every 100 ms until done says so, for
+// at most the stream's timeout. A busy, missing (not yet created) or
+// transient answer, or a call that timed out on its own, is polled again.
+func (s *Stream) wait(ctx context.Context, what string, done func(context.Context, *types.StreamDescriptionSummary) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
+	var last error
 	for {
-		out, err := s.Client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: &s.Name})
-		if err == nil {
-			d := out.StreamDescriptionSummary
-			if d.StreamStatus == types.StreamStatusActive && int(aws.ToInt32(d.OpenShardCount)) == open {
-				return nil
-			}
-		} else if !Busy(err) {
-			var nf *types.ResourceNotFoundException
-			if !errors.As(err, &nf) {
-				return fmt.Errorf("describe stream: %w", err)
-			}
+		ok, err := s.poll(ctx, done)
+		switch {
+		case ok:
+			return nil
+		case err != nil && !retryable(err):
+			return fmt.Errorf("stream %s: %w", s.Name, err)
+		case err != nil:
+			last = err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("stream %s not ACTIVE with %d open shards: %w", s.Name, open, ctx.Err())
+			if last != nil {
+				return fmt.Errorf("stream %s not %s after %v (last error: %v): %w", s.Name, what, s.timeout(), last, ctx.Err())
+			}
+			return fmt.Errorf("stream %s not %s after %v: %w", s.Name, what, s.timeout(), ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
+func (s *Stream) poll(ctx context.Context, done func(context.Context, *types.StreamDescriptionSummary) (bool, error)) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	out, err := s.Client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: &s.Name})
+	if err != nil {
+		return false, fmt.Errorf("describe stream: %w", err)
+	}
+	return done(ctx, out.StreamDescriptionSummary)
+}
+
+// retryable reports whether a wait polls again after err: the stream or
+// account is busy, the stream is not there yet, or the call failed in
+// transit or timed out on its own (callTimeout) while the wait goes on.
+func retryable(err error) bool {
+	var nf *types.ResourceNotFoundException
+	if Busy(err) || errors.As(err, &nf) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	k := awserr.Classify(err)
+	return k == awserr.Transient || k == awserr.Throttled
+}
+
+func (s *Stream) timeout() time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout
+	}
+	return DefaultTimeout
+}
+
 // RetryBusy calls f until it does not fail with LimitExceeded or
-// ResourceInUse (another control-plane operation in progress).
+// ResourceInUse (another control-plane operation in progress), for at most
+// DefaultTimeout.
 func RetryBusy(ctx context.Context, f func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
 	defer cancel()
 	for {
 		err := f()

@@ -231,19 +231,26 @@ func (e *executor) reshard(ctx context.Context, a Action) error {
 			}
 			to = min(2*n, e.cfg.MaxShards)
 		}
-		if err := e.st.Scale(ctx, to); err != nil {
-			return err
-		}
-		e.j.logf("scaled %d -> %d open shards", n, to)
-		return nil
+		return e.scale(ctx, n, to)
 	default: // scale down
 		if n < 2 {
 			return fmt.Errorf("%d open shard: cannot scale down", n)
 		}
-		if err := e.st.Scale(ctx, (n+1)/2); err != nil {
-			return err
-		}
-		e.j.logf("scaled %d -> %d open shards", n, (n+1)/2)
+		return e.scale(ctx, n, (n+1)/2)
+	}
+}
+
+// scale runs UpdateShardCount from n to to open shards and journals where
+// the stream ended, which on kinesis-mock is not always to.
+func (e *executor) scale(ctx context.Context, n, to int) error {
+	got, err := e.st.Scale(ctx, to)
+	if err != nil {
+		return err
+	}
+	if got != to {
+		e.j.logf("scaled %d -> %d open shards (asked for %d; kinesis-mock's uniform scaling)", n, got, to)
 		return nil
 	}
+	e.j.logf("scaled %d -> %d open shards", n, to)
+	return nil
 }
