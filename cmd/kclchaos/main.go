@@ -13,6 +13,7 @@
 //	go run ./cmd/kclchaos -seed 42          # replay a run
 //	go run ./cmd/kclchaos -soak             # 20 minutes
 //	go run ./cmd/kclchaos -bug unfenced     # show that the checker catches a fencing bug
+//	go run ./cmd/kclchaos check /tmp/kclchaos-123  # check an earlier run's logs again
 //
 // or use scripts/chaos.sh, which starts and stops the emulators itself.
 //
@@ -35,10 +36,46 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "worker" {
-		os.Exit(worker.Main(os.Args[2:], os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "worker":
+			os.Exit(worker.Main(os.Args[2:], os.Stderr))
+		case "check":
+			os.Exit(check(os.Args[2:]))
+		}
 	}
 	os.Exit(run())
+}
+
+// check is `kclchaos check [-lease-duration D] DIR`: the checker again
+// over the logs of an earlier run.
+func check(args []string) int {
+	fs := flag.NewFlagSet("kclchaos check", flag.ContinueOnError)
+	leaseDur := fs.Duration("lease-duration", 3*time.Second, "the lease duration the run used")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: kclchaos check [-lease-duration D] DIR\n\nChecks the logs an earlier run left in DIR again and prints the table.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	r, err := scenario.CheckDir(fs.Arg(0), *leaseDur)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kclchaos:", err)
+		return 2
+	}
+	if err := r.Table(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "kclchaos:", err)
+		return 2
+	}
+	if !r.OK() {
+		return 1
+	}
+	return 0
 }
 
 func run() int {

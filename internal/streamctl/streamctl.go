@@ -88,17 +88,23 @@ func (s *Stream) Scale(ctx context.Context, n int) (int, error) {
 // shardIDs returns the ids of every shard of the stream, open or closed.
 func (s *Stream) shardIDs(ctx context.Context) (map[string]bool, error) {
 	ids := make(map[string]bool)
+	err := s.eachShard(ctx, func(sh types.Shard) { ids[aws.ToString(sh.ShardId)] = true })
+	return ids, err
+}
+
+// eachShard calls f with every shard of the stream, page by page.
+func (s *Stream) eachShard(ctx context.Context, f func(types.Shard)) error {
 	in := &kinesis.ListShardsInput{StreamName: &s.Name}
 	for {
 		out, err := s.Client.ListShards(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("list shards: %w", err)
+			return fmt.Errorf("list shards: %w", err)
 		}
 		for _, sh := range out.Shards {
-			ids[aws.ToString(sh.ShardId)] = true
+			f(sh)
 		}
 		if out.NextToken == nil {
-			return ids, nil
+			return nil
 		}
 		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
 	}
@@ -143,21 +149,13 @@ func (s *Stream) Merge(ctx context.Context, open []types.Shard, i int) (string, 
 // OpenShards lists the open shards, ordered by starting hash key.
 func (s *Stream) OpenShards(ctx context.Context) ([]types.Shard, error) {
 	var open []types.Shard
-	in := &kinesis.ListShardsInput{StreamName: &s.Name}
-	for {
-		out, err := s.Client.ListShards(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("list shards: %w", err)
+	err := s.eachShard(ctx, func(sh types.Shard) {
+		if sh.SequenceNumberRange == nil || sh.SequenceNumberRange.EndingSequenceNumber == nil {
+			open = append(open, sh)
 		}
-		for _, sh := range out.Shards {
-			if sh.SequenceNumberRange == nil || sh.SequenceNumberRange.EndingSequenceNumber == nil {
-				open = append(open, sh)
-			}
-		}
-		if out.NextToken == nil {
-			break
-		}
-		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	})
+	if err != nil {
+		return nil, err
 	}
 	start := func(sh types.Shard) hashkey.Key {
 		k, _ := hashkey.Parse(aws.ToString(sh.HashKeyRange.StartingHashKey))

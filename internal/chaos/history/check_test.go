@@ -336,6 +336,22 @@ func TestCheckFailover(t *testing.T) {
 		{name: "a shard nobody takes over is unresolved",
 			build: func() *run { return newRun().lease(0, "w1", "A", Acquired).life(1000, "w1", SIGKILL) },
 			want:  map[LifecycleKind]Failover{SIGKILL: {Unresolved: 1}}},
+		{name: "a shard the worker finishes while it drains after SIGTERM needs no new owner",
+			build: func() *run {
+				return newRun().lease(0, "w1", "A", Acquired).life(1000, "w1", SIGTERM).lease(1100, "w1", "A", ShardEnded)
+			},
+			want: map[LifecycleKind]Failover{SIGTERM: {Ended: 1}}},
+		{name: "a shard the worker finishes after SIGCONT needs no new owner",
+			build: func() *run {
+				return newRun().lease(0, "w1", "A", Acquired).life(1000, "w1", SIGSTOP).life(1500, "w1", SIGCONT).
+					lease(1600, "w1", "A", ShardEnded)
+			},
+			want: map[LifecycleKind]Failover{SIGSTOP: {Ended: 1}}},
+		{name: "a SIGTERM drain that releases the shard without finishing it is unresolved until someone acquires it",
+			build: func() *run {
+				return newRun().lease(0, "w1", "A", Acquired).life(1000, "w1", SIGTERM).lease(1100, "w1", "A", Released)
+			},
+			want: map[LifecycleKind]Failover{SIGTERM: {Unresolved: 1}}},
 		{name: "shards the worker no longer held do not fail over",
 			build: func() *run {
 				return newRun().lease(0, "w1", "A", Acquired).lease(500, "w1", "A", Released).
@@ -349,6 +365,13 @@ func TestCheckFailover(t *testing.T) {
 			r := Check(tt.build().h, testOpts)
 			if !maps.Equal(r.Failover, tt.want) {
 				t.Fatalf("Failover %+v, want %+v", r.Failover, tt.want)
+			}
+			unresolved := 0
+			for _, f := range tt.want {
+				unresolved += f.Unresolved
+			}
+			if len(r.UnresolvedSamples) != unresolved {
+				t.Errorf("UnresolvedSamples %v, want %d", r.UnresolvedSamples, unresolved)
 			}
 		})
 	}

@@ -54,7 +54,8 @@ type Report struct {
 	OverlapSamples    []Overlap
 
 	// Rule 6, by SIGKILL, SIGSTOP and SIGTERM (kinds that happened only).
-	Failover map[LifecycleKind]Failover
+	Failover          map[LifecycleKind]Failover
+	UnresolvedSamples []Unresolved
 
 	samples int
 }
@@ -103,10 +104,27 @@ func (o Overlap) String() string {
 }
 
 // Failover summarizes the failover times after one kind of fault: Count
-// shards got a new owner (or resumed), Unresolved did not.
+// shards got a new owner (or resumed), and Min, Median and Max are their
+// times; Ended shards were finished (SHARD_END) by the signalled worker
+// itself, draining after SIGTERM or resumed after SIGSTOP, and needed no
+// new owner; Unresolved shards had none of these before the run ended.
 type Failover struct {
-	Count, Unresolved int
-	Min, Median, Max  time.Duration
+	Count, Ended, Unresolved int
+	Min, Median, Max         time.Duration
+}
+
+// Unresolved is a shard held by a worker when it was signalled that no one
+// acquired or processed again, and the worker did not finish.
+type Unresolved struct {
+	Kind   LifecycleKind
+	Worker string
+	Shard  string
+	T      time.Time
+}
+
+func (u Unresolved) String() string {
+	return fmt.Sprintf("%s held %s at its %s (%s); no one acquired or processed it again", u.Worker, u.Shard, u.Kind,
+		u.T.Format(time.RFC3339Nano))
 }
 
 // OK reports whether no rule was violated: nothing lost or unexpected, no
@@ -140,7 +158,11 @@ func (r Report) Table(w io.Writer) error {
 	for _, k := range sortedKeys(r.Faults) {
 		faults = append(faults, fmt.Sprintf("%s %d", k, r.Faults[k]))
 	}
-	row("faults", "%s", orNone(strings.Join(faults, ", ")))
+	if r.Faults == nil {
+		row("faults", "not given to the checker")
+	} else {
+		row("faults", "%s", orNone(strings.Join(faults, ", ")))
+	}
 	row("lost", "%d", r.Lost)
 	row("unexpected", "%d", r.Unexpected)
 	row("order violations", "%d", r.OrderViolations)
@@ -167,7 +189,11 @@ func (r Report) Table(w io.Writer) error {
 	}
 	for _, k := range kinds {
 		f := r.Failover[k]
-		row("failover "+string(k), "n %d, min %s, median %s, max %s, unresolved %d", f.Count, f.Min, f.Median, f.Max, f.Unresolved)
+		ended := ""
+		if f.Ended > 0 {
+			ended = fmt.Sprintf(", ended by the worker %d", f.Ended)
+		}
+		row("failover "+string(k), "n %d, min %s, median %s, max %s%s, unresolved %d", f.Count, f.Min, f.Median, f.Max, ended, f.Unresolved)
 	}
 	if r.ProducerDuplicates > 0 {
 		row("producer duplicates", "%d", r.ProducerDuplicates)
@@ -198,6 +224,9 @@ func (r Report) Table(w io.Writer) error {
 	}
 	for _, o := range r.OverlapSamples {
 		fmt.Fprintf(&b, "overlap: %s\n", o)
+	}
+	for _, u := range r.UnresolvedSamples {
+		fmt.Fprintf(&b, "unresolved failover: %s\n", u)
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("history: writing the table: %w", err)

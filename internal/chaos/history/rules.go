@@ -229,6 +229,7 @@ func (ix *index) overlaps(r *Report) {
 func (ix *index) failovers(r *Report) {
 	times := make(map[LifecycleKind][]time.Duration)
 	unresolved := make(map[LifecycleKind]int)
+	ended := make(map[LifecycleKind]int)
 	shards := sortedKeys(ix.shards)
 	for _, w := range sortedKeys(ix.life) {
 		for _, l := range ix.life[w] {
@@ -255,7 +256,14 @@ func (ix *index) failovers(r *Report) {
 					}
 				}
 				if !found {
+					if l.Kind != SIGKILL && endedOwnShard(s.events[w], t) {
+						ended[l.Kind]++ // drained (SIGTERM) or resumed (SIGSTOP) to the shard's end
+						continue
+					}
 					unresolved[l.Kind]++
+					if len(r.UnresolvedSamples) < r.samples {
+						r.UnresolvedSamples = append(r.UnresolvedSamples, Unresolved{Kind: l.Kind, Worker: w, Shard: id, T: l.T})
+					}
 					continue
 				}
 				times[l.Kind] = append(times[l.Kind], time.Duration(end-t))
@@ -265,16 +273,24 @@ func (ix *index) failovers(r *Report) {
 	r.Failover = make(map[LifecycleKind]Failover)
 	for _, k := range []LifecycleKind{SIGKILL, SIGSTOP, SIGTERM} {
 		ds := times[k]
-		if len(ds) == 0 && unresolved[k] == 0 {
+		if len(ds) == 0 && unresolved[k] == 0 && ended[k] == 0 {
 			continue
 		}
-		f := Failover{Count: len(ds), Unresolved: unresolved[k]}
+		f := Failover{Count: len(ds), Ended: ended[k], Unresolved: unresolved[k]}
 		if len(ds) > 0 {
 			slices.Sort(ds)
 			f.Min, f.Median, f.Max = ds[0], ds[(len(ds)-1)/2], ds[len(ds)-1]
 		}
 		r.Failover[k] = f
 	}
+}
+
+// endedOwnShard reports whether evs (one worker's events on one shard)
+// have a ShardEnded after t: the worker finished the shard itself, so it
+// never needed another owner.
+func endedOwnShard(evs []LeaseEvent, t int64) bool {
+	i := sort.Search(len(evs), func(i int) bool { return ns(evs[i].T) > t })
+	return i < len(evs) && evs[i].Kind == ShardEnded
 }
 
 // lastEventAcquired reports whether the last of evs at or before t is an

@@ -293,6 +293,26 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
+// CheckDir checks the logs a run left in dir again (harness.jsonl and the
+// workers' w*.jsonl), with the lease duration the run used: to look at a
+// run after the fact, or at an old run with a newer checker. The fault
+// counts are not in the logs; the report has none.
+func CheckDir(dir string, leaseDuration time.Duration) (history.Report, error) {
+	harness := filepath.Join(dir, "harness.jsonl")
+	if _, err := os.Stat(harness); err != nil {
+		return history.Report{}, fmt.Errorf("scenario: %s is not a kclchaos log directory: %w", dir, err)
+	}
+	workers, err := filepath.Glob(filepath.Join(dir, "w*.jsonl"))
+	if err != nil {
+		return history.Report{}, err
+	}
+	h, err := readHistory(harness, workers)
+	if err != nil {
+		return history.Report{}, err
+	}
+	return history.Check(h, history.Options{LeaseDuration: leaseDuration, Epsilon: 20 * time.Millisecond}), nil
+}
+
 // readHistory reads the harness log and the workers' logs.
 func readHistory(harness string, workers []string) (history.History, error) {
 	var h history.History

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"flag"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -76,6 +77,7 @@ func TestScenario(t *testing.T) {
 	cfg := config(t)
 	cfg.Seed = *chaosSeed
 	cfg.Duration = *chaosDuration
+	cfg.LeaseDuration = 3 * time.Second
 	res, err := Run(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("seed=%d: %v", cfg.Seed, err)
@@ -86,6 +88,20 @@ func TestScenario(t *testing.T) {
 	}
 	if !res.OK() {
 		t.Errorf("seed=%d: the chaos run failed (logs in %s)", cfg.Seed, res.Dir)
+	}
+	// kclchaos check: the logs alone give the same verdict.
+	again, err := CheckDir(res.Dir, cfg.LeaseDuration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != res.Report.String() || !maps.Equal(again.Failover, res.Report.Failover) {
+		t.Errorf("CheckDir: %s\n%v\nwant %s\n%v", again, again.Failover, res.Report, res.Report.Failover)
+	}
+}
+
+func TestCheckDirNeedsARunsLogs(t *testing.T) {
+	if _, err := CheckDir(t.TempDir(), time.Second); err == nil {
+		t.Fatal("CheckDir on an empty directory: no error")
 	}
 }
 
