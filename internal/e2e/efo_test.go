@@ -25,8 +25,6 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
@@ -34,7 +32,6 @@ import (
 	"github.com/kclgo/kcl/internal/kinesismock"
 	"github.com/kclgo/kcl/internal/retrieval"
 	"github.com/kclgo/kcl/internal/testenv"
-	"github.com/kclgo/kcl/lease"
 )
 
 // efoFirstEvent is how long kinesis-mock takes to send the first event of a
@@ -72,68 +69,6 @@ func (codecPerMessage) DeserializeEventMessage(schema *smithy.Schema, types *smi
 
 func (codecPerMessage) DeserializeInitialResponse(schema *smithy.Schema, r io.Reader, out smithy.Deserializable) error {
 	return awsjson.New11(schemas.Kinesis_20131202).DeserializeInitialResponse(schema, r, out)
-}
-
-// launchWorker runs a Worker on f's stream and lease table with the test
-// timings, the processor factory fac and the retrieval mode in mode
-// (consumer.WithIdleTime for polling, consumer.WithEnhancedFanOut), in a
-// goroutine until stop is called or the test ends; stop waits for Run and
-// fails the test if it returned an error.
-func launchWorker(t *testing.T, api consumer.KinesisAPI, store lease.Store, stream, id string, fac consumer.Factory, mode ...consumer.Option) (stop func()) {
-	t.Helper()
-	opts := append([]consumer.Option{
-		consumer.WithWorkerID(id),
-		consumer.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named(id)),
-		consumer.WithInitialPosition(checkpoint.TrimHorizon),
-		consumer.WithCheckpointPolicy(consumer.CheckpointAfterEachBatch()),
-		consumer.WithLeaseOptions(
-			lease.WithLeaseDuration(leaseDuration),
-			lease.WithTakeInterval(takeInterval),
-			lease.WithAssignmentPollInterval(assignmentPoll),
-		),
-		consumer.WithShardSyncInterval(shardSync),
-		consumer.WithParentPollInterval(parentPoll),
-		consumer.WithShutdownTimeout(stopTimeout),
-	}, mode...)
-	w, err := consumer.New(api, store, stream, fac, opts...)
-	if err != nil {
-		t.Fatalf("consumer.New(%s): %v", id, err)
-	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		t.Helper()
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("worker %s: Run: %v", id, err)
-			}
-		case <-time.After(stopTimeout + 5*time.Second):
-			t.Errorf("worker %s: Run did not return within %v of the stop", id, stopTimeout+5*time.Second)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-// recordingFactory returns processors that report every record of worker
-// id to rec.
-func recordingFactory(rec *recorder, id string) consumer.Factory {
-	return consumer.FactoryFunc(func(consumer.ShardInfo) (consumer.Processor, error) {
-		return consumer.ProcessorFunc(func(_ context.Context, b *consumer.Batch) error {
-			for _, r := range b.Records {
-				rec.record(id, b.ShardID, r.Data, r.SequenceNumber, r.SubSequenceNumber)
-			}
-			return nil
-		}), nil
-	})
 }
 
 // callCounter is a FetchHook counting the Worker's read calls by operation

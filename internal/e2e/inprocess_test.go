@@ -24,20 +24,22 @@ func (h leaseHook) LeaseChanged(e consumer.LeaseEvent) {
 	h.rec.lease(h.worker, e.ShardID, e.Kind.String())
 }
 
-// startWorker runs a Worker with the test timings in a goroutine until stop
-// is called or the test ends; stop waits for Run and fails the test if it
-// returned an error.
+// startWorker runs a polling Worker with the test timings that records
+// what it processes and its lease events in rec (see launchWorker).
 func startWorker(t *testing.T, f *fixture, rec *recorder, id string) (stop func()) {
 	t.Helper()
-	fac := consumer.FactoryFunc(func(si consumer.ShardInfo) (consumer.Processor, error) {
-		return consumer.ProcessorFunc(func(ctx context.Context, b *consumer.Batch) error {
-			for _, r := range b.Records {
-				rec.record(id, b.ShardID, r.Data, r.SequenceNumber, r.SubSequenceNumber)
-			}
-			return nil
-		}), nil
-	})
-	w, err := consumer.New(f.kc, f.newStore(t), f.stream, fac,
+	return launchWorker(t, f.kc, f.newStore(t), f.stream, id, recordingFactory(rec, id),
+		consumer.WithIdleTime(idleTime), consumer.WithHooks(leaseHook{worker: id, rec: rec}))
+}
+
+// launchWorker runs a Worker on f's stream and lease table with the test
+// timings, the processor factory fac and the retrieval mode in mode
+// (consumer.WithIdleTime for polling, consumer.WithEnhancedFanOut), in a
+// goroutine until stop is called or the test ends; stop waits for Run and
+// fails the test if it returned an error.
+func launchWorker(t *testing.T, api consumer.KinesisAPI, store lease.Store, stream, id string, fac consumer.Factory, mode ...consumer.Option) (stop func()) {
+	t.Helper()
+	opts := append([]consumer.Option{
 		consumer.WithWorkerID(id),
 		consumer.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named(id)),
 		consumer.WithInitialPosition(checkpoint.TrimHorizon),
@@ -49,10 +51,9 @@ func startWorker(t *testing.T, f *fixture, rec *recorder, id string) (stop func(
 		),
 		consumer.WithShardSyncInterval(shardSync),
 		consumer.WithParentPollInterval(parentPoll),
-		consumer.WithIdleTime(idleTime),
 		consumer.WithShutdownTimeout(stopTimeout),
-		consumer.WithHooks(leaseHook{worker: id, rec: rec}),
-	)
+	}, mode...)
+	w, err := consumer.New(api, store, stream, fac, opts...)
 	if err != nil {
 		t.Fatalf("consumer.New(%s): %v", id, err)
 	}
@@ -78,6 +79,19 @@ func startWorker(t *testing.T, f *fixture, rec *recorder, id string) (stop func(
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// recordingFactory returns processors that report every record of worker
+// id to rec.
+func recordingFactory(rec *recorder, id string) consumer.Factory {
+	return consumer.FactoryFunc(func(consumer.ShardInfo) (consumer.Processor, error) {
+		return consumer.ProcessorFunc(func(_ context.Context, b *consumer.Batch) error {
+			for _, r := range b.Records {
+				rec.record(id, b.ShardID, r.Data, r.SequenceNumber, r.SubSequenceNumber)
+			}
+			return nil
+		}), nil
+	})
 }
 
 // TestInProcessResharding runs three Workers in one process on a stream that
