@@ -29,6 +29,9 @@ type Options struct {
 	// Samples is how many examples of each kind of violation the Report
 	// keeps; zero means 10.
 	Samples int
+	// Leases is the lease table at the end of the run, for rule 7; nil
+	// skips it.
+	Leases []FinalLease
 }
 
 // Check computes the verdict on h. It does not modify h, and needs no
@@ -68,7 +71,14 @@ type Options struct {
 //  6. Failover: for each SIGKILL, SIGSTOP and SIGTERM, for each shard the
 //     worker held, the time until the shard was acquired again (by anyone)
 //     or processed by a lease holder (for SIGSTOP, the resumed worker
-//     itself). A shard for which neither happened is unresolved.
+//     itself). A shard the worker itself finished (SHARD_END after the
+//     signal) needed no new owner and is counted apart; a shard for which
+//     none of these happened is unresolved.
+//  7. Lease table (Options.Leases): every lease's checkpoint parses, and a
+//     sequence checkpoint is at or before the last record of its shard
+//     that anyone processed. A checkpoint past it would make the next
+//     owner skip the records between: lost records the producer's log
+//     cannot show once the run is over.
 //
 // Where timestamps of different processes are compared, Epsilon of slack
 // goes the system's way: a checkpoint is fenced only if it began more than
@@ -94,6 +104,7 @@ func Check(h History, opts Options) Report {
 	ix.fencing(&r)
 	ix.overlaps(&r)
 	ix.failovers(&r)
+	ix.table(&r)
 	return r
 }
 

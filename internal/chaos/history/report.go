@@ -57,6 +57,12 @@ type Report struct {
 	Failover          map[LifecycleKind]Failover
 	UnresolvedSamples []Unresolved
 
+	// Rule 7: TableLeases leases checked, TableViolations with a
+	// checkpoint that does not parse or is past the processing.
+	TableLeases     int
+	TableViolations int
+	TableSamples    []TableViolation
+
 	samples int
 }
 
@@ -129,16 +135,16 @@ func (u Unresolved) String() string {
 
 // OK reports whether no rule was violated: nothing lost or unexpected, no
 // order violation, no unexplained duplicate, no fencing or overlap
-// violation. Failover times and explained duplicates are measurements.
+// violation, no lease checkpoint past the processing. Failover times and explained duplicates are measurements.
 func (r Report) OK() bool {
 	return r.Lost == 0 && r.Unexpected == 0 && r.OrderViolations == 0 && r.UnexplainedDuplicates == 0 &&
-		r.FencingViolations == 0 && r.OverlapViolations == 0
+		r.FencingViolations == 0 && r.OverlapViolations == 0 && r.TableViolations == 0
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("produced %d, processed %d (unique %d), lost %d, unexpected %d, order violations %d, duplicates %d (unexplained %d, max window %s), fencing violations %d, overlap violations %d",
+	return fmt.Sprintf("produced %d, processed %d (unique %d), lost %d, unexpected %d, order violations %d, duplicates %d (unexplained %d, max window %s), fencing violations %d, overlap violations %d, lease table violations %d of %d",
 		r.Produced, r.Processed, r.Unique, r.Lost, r.Unexpected, r.OrderViolations, r.Duplicates, r.UnexplainedDuplicates,
-		r.MaxWindow, r.FencingViolations, r.OverlapViolations)
+		r.MaxWindow, r.FencingViolations, r.OverlapViolations, r.TableViolations, r.TableLeases)
 }
 
 // Table writes the report as the chaos harness prints it: one row per
@@ -195,6 +201,9 @@ func (r Report) Table(w io.Writer) error {
 		}
 		row("failover "+string(k), "n %d, min %s, median %s, max %s%s, unresolved %d", f.Count, f.Min, f.Median, f.Max, ended, f.Unresolved)
 	}
+	if r.TableLeases > 0 {
+		row("lease checkpoints", "%d leases, %d past the processing", r.TableLeases, r.TableViolations)
+	}
 	if r.ProducerDuplicates > 0 {
 		row("producer duplicates", "%d", r.ProducerDuplicates)
 	}
@@ -224,6 +233,9 @@ func (r Report) Table(w io.Writer) error {
 	}
 	for _, o := range r.OverlapSamples {
 		fmt.Fprintf(&b, "overlap: %s\n", o)
+	}
+	for _, v := range r.TableSamples {
+		fmt.Fprintf(&b, "lease checkpoint: %s\n", v)
 	}
 	for _, u := range r.UnresolvedSamples {
 		fmt.Fprintf(&b, "unresolved failover: %s\n", u)

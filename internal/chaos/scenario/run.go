@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -286,17 +287,43 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			res.Faults[name+"/"+k.String()] += n
 		}
 	}
-	res.Report = history.Check(h, history.Options{LeaseDuration: cfg.LeaseDuration, Epsilon: 20 * time.Millisecond, Faults: res.Faults})
+	final, err := writeFinalLeases(cfg.Dir, res.Leases)
+	if err != nil {
+		return res, err
+	}
+	res.Report = history.Check(h, history.Options{LeaseDuration: cfg.LeaseDuration, Epsilon: 20 * time.Millisecond,
+		Faults: res.Faults, Leases: final})
 	res.Problems = append(res.Problems, ex.errs...)
 	res.Problems = append(res.Problems, fl.problems()...)
 	res.Elapsed = time.Since(begin)
 	return res, nil
 }
 
-// CheckDir checks the logs a run left in dir again (harness.jsonl and the
-// workers' w*.jsonl), with the lease duration the run used: to look at a
-// run after the fact, or at an old run with a newer checker. The fault
-// counts are not in the logs; the report has none.
+// finalLeasesFile holds the lease table at the end of a run, as JSON.
+const finalLeasesFile = "final-leases.json"
+
+// writeFinalLeases writes the lease table to dir for CheckDir and returns
+// it in the checker's form.
+func writeFinalLeases(dir string, leases []lease.Lease) ([]history.FinalLease, error) {
+	final := make([]history.FinalLease, 0, len(leases))
+	for _, l := range leases {
+		cp, err := l.Checkpoint.MarshalText()
+		if err != nil {
+			cp = []byte(l.Checkpoint.String())
+		}
+		final = append(final, history.FinalLease{Shard: l.Key, Owner: l.Owner, Checkpoint: string(cp)})
+	}
+	b, err := json.MarshalIndent(final, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return final, os.WriteFile(filepath.Join(dir, finalLeasesFile), append(b, '\n'), 0o644)
+}
+
+// CheckDir checks the logs a run left in dir again (harness.jsonl, the
+// workers' w*.jsonl and final-leases.json), with the lease duration the
+// run used: to look at a run after the fact, or at an old run with a newer
+// checker. The fault counts are not in the logs; the report has none.
 func CheckDir(dir string, leaseDuration time.Duration) (history.Report, error) {
 	harness := filepath.Join(dir, "harness.jsonl")
 	if _, err := os.Stat(harness); err != nil {
@@ -310,7 +337,17 @@ func CheckDir(dir string, leaseDuration time.Duration) (history.Report, error) {
 	if err != nil {
 		return history.Report{}, err
 	}
-	return history.Check(h, history.Options{LeaseDuration: leaseDuration, Epsilon: 20 * time.Millisecond}), nil
+	var final []history.FinalLease
+	switch b, err := os.ReadFile(filepath.Join(dir, finalLeasesFile)); {
+	case errors.Is(err, os.ErrNotExist): // a run that did not finish: no rule 7
+	case err != nil:
+		return history.Report{}, err
+	default:
+		if err := json.Unmarshal(b, &final); err != nil {
+			return history.Report{}, fmt.Errorf("scenario: %s: %w", filepath.Join(dir, finalLeasesFile), err)
+		}
+	}
+	return history.Check(h, history.Options{LeaseDuration: leaseDuration, Epsilon: 20 * time.Millisecond, Leases: final}), nil
 }
 
 // readHistory reads the harness log and the workers' logs.
