@@ -99,6 +99,11 @@ type LeaseEvent struct {
 	Kind    LeaseEventKind
 	// Cause is why processing stopped (for LeaseLost and LeaseReleased).
 	Cause error
+	// Since is, for LeaseAcquired, when the write that took the lease was
+	// sent: the lease became this worker's at some moment between Since
+	// and the event, which can be long after it if the process was paused
+	// while the write was in flight. Zero for the other kinds.
+	Since time.Time
 }
 
 // CheckpointHook hears about every checkpoint write, by the processor or

@@ -333,7 +333,7 @@ func (w *Worker) retry(ctx context.Context, op string, f func() error) error {
 // consume runs the shard of one acquired lease, then gives the lease back.
 func (w *Worker) consume(base context.Context, h *lease.Held) {
 	s := newShardRun(w, h)
-	w.cfg.hooks.leaseChanged(LeaseEvent{ShardID: s.shardID, Kind: LeaseAcquired})
+	w.cfg.hooks.leaseChanged(LeaseEvent{ShardID: s.shardID, Kind: LeaseAcquired, Since: h.AcquiredAt()})
 	ev := s.run(base)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(base), w.cfg.shutdownTimeout)
 	defer cancel()

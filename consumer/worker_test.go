@@ -486,6 +486,9 @@ func TestHooksSeeEveryBatchFetchLeaseAndCheckpoint(t *testing.T) {
 		kinds := map[string][]consumer.LeaseEventKind{}
 		for _, e := range h.leases {
 			kinds[e.ShardID] = append(kinds[e.ShardID], e.Kind)
+			if (e.Kind == consumer.LeaseAcquired) == e.Since.IsZero() || e.Since.After(time.Now()) {
+				t.Errorf("lease event %+v: Since must be set, and in the past, for acquired only", e)
+			}
 		}
 		for _, id := range []string{"shardId-000000000000", "shardId-000000000001"} {
 			if got := kinds[id]; len(got) != 2 || got[0] != consumer.LeaseAcquired || got[1] != consumer.LeaseReleased {

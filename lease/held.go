@@ -59,6 +59,9 @@ type Held struct {
 	mu        sync.Mutex
 	lease     Lease
 	renewedAt time.Time // start of the last write that proved ownership
+	// acquiredAt is the start of the write (or read) that acquired the
+	// lease; it never changes.
+	acquiredAt time.Time
 	state     heldState
 	doneOnce  bool
 }
@@ -68,7 +71,7 @@ func newHeld(c *Coordinator, parent context.Context, l Lease, provenAt time.Time
 	h := &Held{
 		c: c, key: l.Key, ctx: ctx, cancel: cancel,
 		token: make(chan struct{}, 1), done: make(chan struct{}),
-		lease: l, renewedAt: provenAt, state: stateActive,
+		lease: l, renewedAt: provenAt, acquiredAt: provenAt, state: stateActive,
 	}
 	h.expiry = time.AfterFunc(time.Until(provenAt.Add(c.opts.leaseDuration)), h.checkExpiry)
 	return h
@@ -93,6 +96,12 @@ func (h *Held) provedLocked(start time.Time) {
 
 // Key returns the lease key.
 func (h *Held) Key() string { return h.key }
+
+// AcquiredAt returns when the write that acquired the lease (a take, or
+// the read that found it assigned to this worker) was sent: the lease
+// became this worker's at some moment between AcquiredAt and the
+// acquisition's return, which may be much later if the process was paused.
+func (h *Held) AcquiredAt() time.Time { return h.acquiredAt }
 
 // Lease returns the lease as last written or read by this worker.
 func (h *Held) Lease() Lease {

@@ -40,6 +40,13 @@ func (b *run) lease(t int, w, shard string, k LeaseKind) *run {
 	return b
 }
 
+// acquired records an acquisition whose take was sent at start and
+// returned at t.
+func (b *run) acquired(start, t int, w, shard string) *run {
+	b.h.Leases = append(b.h.Leases, LeaseEvent{T: ms(t), Start: ms(start), Worker: w, Shard: shard, Kind: Acquired})
+	return b
+}
+
 // checkpoint records a write that began at start and returned at t.
 func (b *run) checkpoint(start, t int, w, shard, position, err string) *run {
 	b.h.Checkpoints = append(b.h.Checkpoints, Checkpoint{T: ms(t), Start: ms(start), Worker: w, Shard: shard, Position: position, Err: err})

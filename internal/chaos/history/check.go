@@ -64,7 +64,9 @@ type Options struct {
 //     are violations.
 //  4. Fencing: a durable checkpoint (Err "") of a shard whose write began
 //     after another worker acquired the shard, its writer not having
-//     acquired it again since (or ever).
+//     acquired it again since (or ever). An acquisition counts only if it
+//     began (LeaseEvent.Start) after the writer's own last acquisition was
+//     logged; one that began earlier may have taken effect first.
 //  5. Overlap: two workers both processing a shard for longer than
 //     LeaseDuration. A worker's processing of a shard is a series of runs,
 //     a new run starting after a pause longer than LeaseDuration.
@@ -133,6 +135,9 @@ type shardIndex struct {
 type acquisition struct {
 	t      int64
 	worker string
+	// start is the earliest the acquisition may have taken effect
+	// (LeaseEvent.Start, or t when not logged).
+	start int64
 }
 
 type durable struct {
@@ -149,7 +154,11 @@ func newIndex(h *History, opts Options) *index {
 		s := ix.shard(e.Shard)
 		s.events[e.Worker] = append(s.events[e.Worker], e)
 		if e.Kind == Acquired {
-			s.acquired = append(s.acquired, acquisition{ns(e.T), e.Worker})
+			start := ns(e.T)
+			if !e.Start.IsZero() {
+				start = ns(e.Start)
+			}
+			s.acquired = append(s.acquired, acquisition{ns(e.T), e.Worker, start})
 			s.byWorker[e.Worker] = append(s.byWorker[e.Worker], ns(e.T))
 		}
 	}
@@ -227,6 +236,22 @@ func (s *shardIndex) otherAcquired(w string, from, to int64) (acquisition, bool)
 	for ; i < len(s.acquired) && s.acquired[i].t <= to; i++ {
 		if s.acquired[i].worker != w {
 			return s.acquired[i], true
+		}
+	}
+	return acquisition{}, false
+}
+
+// supersededBy returns the first acquisition of the shard by a worker
+// other than w logged in (from, to] that took effect after from for sure:
+// one that began more than eps after from. One that began earlier may have
+// taken effect before w's own acquisition logged at from, which then
+// superseded it: a worker paused while its take was in flight logs the
+// take long after it happened.
+func (s *shardIndex) supersededBy(w string, from, to, eps int64) (acquisition, bool) {
+	i := sort.Search(len(s.acquired), func(i int) bool { return s.acquired[i].t > from })
+	for ; i < len(s.acquired) && s.acquired[i].t <= to; i++ {
+		if a := s.acquired[i]; a.worker != w && a.start > from+eps {
+			return a, true
 		}
 	}
 	return acquisition{}, false

@@ -195,6 +195,25 @@ func TestCheckRules(t *testing.T) {
 				return newRun().lease(0, "w1", "A", Acquired).lease(1000, "w2", "A", Acquired).
 					lease(2000, "w1", "A", Acquired).checkpoint(2010, 2015, "w1", "A", pos(1), "")
 			}},
+		{name: "a take sent before the holder's acquisition and logged after it does not fence the holder",
+			// A worker paused (SIGSTOP) while its take was in flight: the
+			// take happened before w2's, and w2's writes stay durable.
+			build: func() *run {
+				return newRun().lease(0, "w1", "A", Acquired).lease(1000, "w2", "A", Acquired).
+					acquired(900, 1500, "w1", "A").lease(1501, "w1", "A", Lost).
+					checkpoint(1600, 1605, "w2", "A", pos(1), "")
+			}},
+		{name: "a take sent after the holder's acquisition fences the holder",
+			build: func() *run {
+				return newRun().lease(0, "w1", "A", Acquired).lease(1000, "w2", "A", Acquired).
+					acquired(1100, 1500, "w1", "A").checkpoint(1600, 1605, "w2", "A", pos(1), "")
+			},
+			want: counts{Fencing: 1}},
+		{name: "a take sent within epsilon of the holder's acquisition gets the benefit of the doubt",
+			build: func() *run {
+				return newRun().lease(0, "w1", "A", Acquired).lease(1000, "w2", "A", Acquired).
+					acquired(1004, 1500, "w1", "A").checkpoint(1600, 1605, "w2", "A", pos(1), "")
+			}},
 		{name: "a checkpoint by a worker that never acquired the shard is a fencing violation",
 			build: func() *run {
 				return newRun().lease(0, "w1", "A", Acquired).checkpoint(10, 15, "w3", "A", pos(1), "")

@@ -68,7 +68,11 @@ const (
 
 // LeaseEvent is written by a worker from its consumer.LeaseHook.
 type LeaseEvent struct {
-	T      time.Time `json:"t"`
+	T time.Time `json:"t"`
+	// Start is, for Acquired, consumer.LeaseEvent.Since: the acquisition
+	// took effect at some moment in [Start, T]. Zero when not known (then
+	// T is taken).
+	Start  time.Time `json:"start,omitzero"`
 	Worker string    `json:"w"`
 	Shard  string    `json:"shard"`
 	Kind   LeaseKind `json:"kind"`
@@ -309,7 +313,7 @@ func (p *parser) parse(h *History, b []byte) error {
 		h.Processed = append(h.Processed, Processed{T: w.T, Worker: p.intern(w.Worker), Shard: p.intern(w.Shard),
 			Seq: w.Seq, Sub: w.Sub, Key: p.intern(w.Key), N: w.N})
 	case TypeLease:
-		not(!w.Start.IsZero(), "start")
+		not(!w.Start.IsZero() && w.Kind != string(Acquired), "start")
 		not(w.Key != "", "key")
 		not(w.N != 0, "n")
 		not(w.Seq != "", "seq")
@@ -325,10 +329,14 @@ func (p *parser) parse(h *History, b []byte) error {
 		default:
 			return fmt.Errorf("unknown lease event kind %q", w.Kind)
 		}
+		if w.Start.After(w.T) {
+			return errors.New(`"start" after "t"`)
+		}
 		if err := foreignErr(w.Type, foreign); err != nil {
 			return err
 		}
-		h.Leases = append(h.Leases, LeaseEvent{T: w.T, Worker: p.intern(w.Worker), Shard: p.intern(w.Shard), Kind: LeaseKind(w.Kind)})
+		h.Leases = append(h.Leases, LeaseEvent{T: w.T, Start: w.Start, Worker: p.intern(w.Worker), Shard: p.intern(w.Shard),
+			Kind: LeaseKind(w.Kind)})
 	case TypeCheckpoint:
 		not(w.Key != "", "key")
 		not(w.N != 0, "n")

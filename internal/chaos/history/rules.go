@@ -163,7 +163,7 @@ func (ix *index) fencing(r *Report) {
 		st := ns(c.Start)
 		ta, ok := s.lastAcquired(c.Worker, st+ix.eps)
 		var v FencingViolation
-		switch a, taken := s.otherAcquired(c.Worker, ta, st-ix.eps); {
+		switch a, taken := s.supersededBy(c.Worker, ta, st-ix.eps, ix.eps); {
 		case !ok:
 			v = FencingViolation{Checkpoint: c}
 		case taken:

@@ -63,7 +63,12 @@ const foreignOrdinal = 1_000_000
 
 // LeaseChanged implements consumer.LeaseHook.
 func (r *recorder) LeaseChanged(ev consumer.LeaseEvent) {
-	r.line(history.LeaseEvent{T: time.Now(), Worker: r.worker, Shard: ev.ShardID, Kind: history.LeaseKind(ev.Kind.String())})
+	now := time.Now()
+	start := ev.Since
+	if start.After(now) { // clocks agree on one host; be safe anyway
+		start = now
+	}
+	r.line(history.LeaseEvent{T: now, Start: start, Worker: r.worker, Shard: ev.ShardID, Kind: history.LeaseKind(ev.Kind.String())})
 }
 
 // Checkpointed implements consumer.CheckpointHook.
