@@ -62,8 +62,8 @@ type Held struct {
 	// acquiredAt is the start of the write (or read) that acquired the
 	// lease; it never changes.
 	acquiredAt time.Time
-	state     heldState
-	doneOnce  bool
+	state      heldState
+	doneOnce   bool
 }
 
 func newHeld(c *Coordinator, parent context.Context, l Lease, provenAt time.Time) *Held {
