@@ -22,7 +22,7 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/internal/fakekinesis"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/memlease"
 )

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/internal/fakekinesis"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 	"github.com/kclgo/kcl/lease/memlease"
 )
 

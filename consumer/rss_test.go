@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/internal/fakekinesis"
-	"github.com/kclgo/kcl/internal/testenv"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
+	"github.com/kclgo/kcl/testkit/testenv"
 	"github.com/kclgo/kcl/lease/memlease"
 )
 

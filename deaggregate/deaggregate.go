@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/kclgo/kcl/hashkey"
-	"github.com/kclgo/kcl/internal/md5x"
+	"github.com/kclgo/kcl/deaggregate/internal/md5x"
 )
 
 // batch is how many aggregates' digests Append computes at once.

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kclgo/kcl/checkpoint"
-	"github.com/kclgo/kcl/internal/testenv"
+	"github.com/kclgo/kcl/testkit/testenv"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
 )

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# chaos.sh — run the chaos harness (cmd/kclchaos) against the local
+# chaos.sh — run the chaos harness (testkit/cmd/kclchaos) against the local
 # emulators.
 #
 # Starts the emulators (reusing running ones), runs kclchaos with the given
@@ -14,7 +14,7 @@
 #	scripts/chaos.sh -soak           # 20 minutes
 #	scripts/chaos.sh -bug unfenced   # show the checker catching a fencing bug
 #
-# go run ./cmd/kclchaos -h lists the flags.
+# go run ./testkit/cmd/kclchaos -h lists the flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,5 +32,5 @@ cleanup() {
 trap cleanup EXIT
 scripts/emulators.sh start
 eval "$(scripts/emulators.sh env)"
-go build -o "$bindir/kclchaos" ./cmd/kclchaos
+go build -o "$bindir/kclchaos" ./testkit/cmd/kclchaos
 "$bindir/kclchaos" "$@"

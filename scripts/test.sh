@@ -5,7 +5,7 @@
 # It installs the npm packages when needed, starts the emulators (scripts/emulators.sh),
 # runs scripts/lint.sh (gofmt, go vet, staticcheck), then
 #   go test -race -count=1 ./...            with KCL_REQUIRE_EMULATORS=1, so no emulator test can skip;
-#                                           ./internal/e2e and ./internal/chaos/scenario run last, each
+#                                           ./testkit/internal/e2e and ./testkit/internal/chaos/scenario run last, each
 #                                           alone (they measure failover times and drive whole fleets);
 #                                           their figures and the chaos verdict table are printed
 #   (cd bench && go test -count=1 ./...)    when bench/go.mod exists
@@ -52,8 +52,8 @@ read -r -a extra <<<"${GOTESTFLAGS:-}"
 
 # Packages that measure timings or drive whole fleets run after the others,
 # one at a time, so that they do not compete for the two emulators.
-e2e=github.com/kclgo/kcl/internal/e2e
-chaos=github.com/kclgo/kcl/internal/chaos/scenario
+e2e=github.com/kclgo/kcl/testkit/internal/e2e
+chaos=github.com/kclgo/kcl/testkit/internal/chaos/scenario
 mapfile -t pkgs < <(go list ./... | grep -vx -e "$e2e" -e "$chaos")
 echo "==> go test -race -count=1 ./... (but $e2e and $chaos)"
 go test -race -count=1 "${extra[@]}" "${pkgs[@]}" 2>&1 | tee "$KCL_RUN_DIR/go-test.log"

@@ -1,6 +1,6 @@
 // Command worker runs one kcl Worker as a process and reports, on standard
 // output, every user record it processes and every lease it gains or gives
-// up, one JSON object per line. examples/demo runs several of them as a
+// up, one JSON object per line. testkit/cmd/kcldemo runs several of them as a
 // fleet, and end-to-end tests drive it the same way.
 //
 // Run it against the local emulators:
@@ -72,7 +72,7 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/internal/kinesismock"
+	"github.com/kclgo/kcl/testkit/kinesismock"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
 )

@@ -7,7 +7,7 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/hashkey"
-	"github.com/kclgo/kcl/internal/fakekinesis"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 )
 
 func TestNewValidatesConfig(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/kclgo/kcl/checkpoint"
-	"github.com/kclgo/kcl/internal/fakekinesis"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 	"github.com/kclgo/kcl/internal/retrieval"
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/deaggregate"
 	"github.com/kclgo/kcl/hashkey"
-	"github.com/kclgo/kcl/internal/fakekinesis"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 )
 
 func TestResumeInsideAggregate(t *testing.T) {

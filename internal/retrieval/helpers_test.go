@@ -16,7 +16,7 @@ import (
 	"github.com/kclgo/kcl/aggregate"
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/deaggregate"
-	"github.com/kclgo/kcl/internal/fakekinesis"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 )
 
 const (

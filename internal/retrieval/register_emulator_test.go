@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/kclgo/kcl/internal/retrieval"
-	"github.com/kclgo/kcl/internal/testenv"
+	"github.com/kclgo/kcl/testkit/testenv"
 )
 
 // countingConsumerAPI counts RegisterStreamConsumer calls, and those that

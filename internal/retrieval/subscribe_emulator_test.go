@@ -14,7 +14,7 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/internal/retrieval"
-	"github.com/kclgo/kcl/internal/testenv"
+	"github.com/kclgo/kcl/testkit/testenv"
 )
 
 // TestSubscriberOnKinesisMock reads a shard through enhanced fan-out on

@@ -18,7 +18,7 @@ import (
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/hashkey"
 	"github.com/kclgo/kcl/internal/awserr"
-	"github.com/kclgo/kcl/internal/fakekinesis"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 )
 
 const subConsumerARN = "arn:aws:kinesis:us-east-1:123456789012:stream/" + testStream + "/consumer/app:1"

@@ -1,6 +1,6 @@
 // generate.js writes the KPL test vectors in testdata/kpl: user records and
 // the Kinesis records that the awslabs Node aggregator (npm aws-kinesis-agg,
-// pinned in package.json) builds from them. kcl's tests in internal/kplcompat
+// pinned in package.json) builds from them. kcl's tests in testkit/internal/kplcompat
 // deaggregate these records and must get the user records back exactly.
 //
 // Usage, from anywhere (paths are resolved from this file):
@@ -10,7 +10,7 @@
 //	                                           if any committed file differs
 //
 // The output is deterministic: every input comes from a seeded xorshift32
-// generator (below; internal/kplcompat has the same one in Go) in a fixed
+// generator (below; testkit/internal/kplcompat has the same one in Go) in a fixed
 // order, and the package's aggregate() is run with a queue size of one, so
 // encoded records arrive in order.
 //
@@ -83,7 +83,7 @@ function newRand(seed) {
 
 // generatedBytes returns length bytes: the xorshift32 outputs for seed,
 // each written little-endian, the last one truncated. Go's twin is
-// generatedBytes in internal/kplcompat/vectors_test.go.
+// generatedBytes in testkit/internal/kplcompat/vectors_test.go.
 function generatedBytes(seed, length) {
   const r = newRand(seed);
   const b = Buffer.alloc(length);

@@ -1,5 +1,5 @@
 // Package sequenced puts numbered test payloads into a Kinesis stream, for
-// kcl's examples (examples/producer, examples/demo): for each partition key
+// kcl's examples (examples/producer, testkit/cmd/kcldemo): for each partition key
 // the payloads checker.Payload(key, 0), (key, 1), (key, 2)… in that order,
 // so that a consumer can prove nothing was lost and no key went out of order.
 //
@@ -30,7 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/kclgo/kcl/aggregate"
-	"github.com/kclgo/kcl/internal/checker"
+	"github.com/kclgo/kcl/testkit/checker"
 )
 
 // PutAPI is the part of the Kinesis client a Producer calls: *kinesis.Client

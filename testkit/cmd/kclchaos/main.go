@@ -1,0 +1,159 @@
+// Command kclchaos is kcl's chaos harness: it runs a fleet of worker
+// processes against the local emulators while it kills, stops, pauses and
+// restarts them, reshards the stream and puts a fault-injecting proxy
+// between the workers and the emulators, then checks the whole history
+// (testkit/internal/chaos/history) and prints a table. It exits 1 when the checker
+// finds a violation or a worker failed, 2 on bad flags or when the run
+// could not be carried out.
+//
+// Start the emulators first (they are shared and left running):
+//
+//	scripts/emulators.sh start && eval "$(scripts/emulators.sh env)"
+//	go run ./testkit/cmd/kclchaos                   # CI size: 2 minutes, random seed
+//	go run ./testkit/cmd/kclchaos -seed 42          # replay a run
+//	go run ./testkit/cmd/kclchaos -soak             # 20 minutes
+//	go run ./testkit/cmd/kclchaos -bug unfenced     # show that the checker catches a fencing bug
+//	go run ./testkit/cmd/kclchaos check /tmp/kclchaos-123  # check an earlier run's logs again
+//
+// or use scripts/chaos.sh, which starts and stops the emulators itself.
+//
+// `kclchaos worker …` is the worker process the harness starts (package
+// testkit/internal/chaos/worker); it is not meant to be run by hand.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kclgo/kcl/testkit/internal/chaos/scenario"
+	"github.com/kclgo/kcl/testkit/internal/chaos/worker"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "worker":
+			os.Exit(worker.Main(os.Args[2:], os.Stderr))
+		case "check":
+			os.Exit(check(os.Args[2:]))
+		}
+	}
+	os.Exit(run())
+}
+
+// check is `kclchaos check [-lease-duration D] DIR`: the checker again
+// over the logs of an earlier run.
+func check(args []string) int {
+	fs := flag.NewFlagSet("kclchaos check", flag.ContinueOnError)
+	leaseDur := fs.Duration("lease-duration", 3*time.Second, "the lease duration the run used")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: kclchaos check [-lease-duration D] DIR\n\nChecks the logs an earlier run left in DIR again and prints the table.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	r, err := scenario.CheckDir(fs.Arg(0), *leaseDur)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kclchaos:", err)
+		return 2
+	}
+	if err := r.Table(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "kclchaos:", err)
+		return 2
+	}
+	if !r.OK() {
+		return 1
+	}
+	return 0
+}
+
+func run() int {
+	var (
+		seed       = flag.Uint64("seed", 0, "seed of every random choice (default: from the clock, printed)")
+		duration   = flag.Duration("duration", 0, "how long records are produced and faults injected (default 2m, 20m with -soak)")
+		workers    = flag.Int("workers", 3, "worker processes (joins add up to two)")
+		rate       = flag.Float64("rate", 60, "user records put per second")
+		shards     = flag.Int("shards", 4, "initial shards")
+		leaseDur   = flag.Duration("lease-duration", 3*time.Second, "workers' lease duration")
+		faults     = flag.String("faults", "all", "comma-separated fault kinds, \"all\" or \"none\"; kinds: "+strings.Join(scenario.AllFaults, ","))
+		bug        = flag.String("bug", "", "deliberate bug in every worker: unfenced or child-before-parent")
+		checkpoint = flag.String("checkpoint", "batch", "workers' checkpoint policy: batch, every=DURATION or manual (manual replays records after every graceful release, which the checker reports as \"after release\" duplicates)")
+		soak       = flag.Bool("soak", false, "long run: -duration defaults to 20m")
+		dir        = flag.String("dir", "", "directory for the run's logs (default: a new temporary directory)")
+		keep       = flag.Bool("keep", false, "keep the stream and the lease table")
+		quiet      = flag.Bool("q", false, "do not print actions as they happen")
+	)
+	flag.Parse()
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano())
+	}
+	if *duration == 0 {
+		*duration = 2 * time.Minute
+		if *soak {
+			*duration = 20 * time.Minute
+		}
+	}
+	var kinds []string
+	switch *faults {
+	case "all":
+	case "none", "":
+		kinds = []string{}
+	default:
+		kinds = strings.Split(*faults, ",")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kclchaos:", err)
+		return 2
+	}
+	cfg := scenario.Config{
+		Seed: *seed, Duration: *duration, Workers: *workers, Rate: *rate, Shards: *shards,
+		LeaseDuration: *leaseDur, Faults: kinds, Bug: *bug, Checkpoint: *checkpoint,
+		WorkerCommand:   []string{self, "worker"},
+		KinesisEndpoint: os.Getenv("KCL_KINESIS_ENDPOINT"), DynamoDBEndpoint: os.Getenv("KCL_DYNAMODB_ENDPOINT"),
+		Dir: *dir, Keep: *keep, Progress: os.Stdout,
+	}
+	if *quiet {
+		cfg.Progress = nil
+	}
+	if _, err := worker.ParseBug(*bug); err != nil {
+		fmt.Fprintln(os.Stderr, "kclchaos:", err)
+		return 2
+	}
+	if _, err := worker.ParsePolicy(*checkpoint); err != nil {
+		fmt.Fprintln(os.Stderr, "kclchaos:", err)
+		return 2
+	}
+	fmt.Printf("seed=%d\n", *seed)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := scenario.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kclchaos: seed=%d: %v\n", *seed, err)
+		return 2
+	}
+	if err := res.Print(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "kclchaos:", err)
+		return 2
+	}
+	fmt.Printf("seed=%d (replay: kclchaos -seed %d", *seed, *seed)
+	if *duration != 2*time.Minute {
+		fmt.Printf(" -duration %s", *duration)
+	}
+	fmt.Println(")")
+	if !res.OK() {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,146 @@
+package scenario
+
+import (
+	"flag"
+	"maps"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kclgo/kcl/testkit/internal/chaos/worker"
+	"github.com/kclgo/kcl/testkit/testenv"
+)
+
+// envWorker makes the test binary the worker process: Run starts
+// os.Args[0] with it set, and TestMain hands over to worker.Main.
+const envWorker = "KCLCHAOS_TEST_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envWorker) == "1" {
+		os.Exit(worker.Main(os.Args[1:], os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+var (
+	chaosSeed     = flag.Uint64("chaos.seed", 20261126, "seed of TestScenario")
+	chaosDuration = flag.Duration("chaos.duration", 90*time.Second, "production time of TestScenario")
+	chaosBugs     = flag.Bool("chaos.bugs", true, "run the deliberate-bug scenarios (about 50 s each)")
+)
+
+// config is a scenario on the emulators with the test binary as the worker.
+func config(t *testing.T) Config {
+	t.Helper()
+	testenv.Require(t)
+	// Not t.TempDir: the logs of a failed run are kept for a look.
+	dir, err := os.MkdirTemp("", "kclchaos-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return Config{
+		WorkerCommand:    []string{os.Args[0]},
+		WorkerEnv:        []string{envWorker + "=1"},
+		KinesisEndpoint:  testenv.KinesisEndpoint(t),
+		DynamoDBEndpoint: testenv.DynamoDBEndpoint(t),
+		Dir:              dir,
+		Progress:         testWriter{t},
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func table(t *testing.T, r Result) string {
+	t.Helper()
+	var b strings.Builder
+	if err := r.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestScenario is the CI chaos run: every fault kind, a fixed seed, about
+// two minutes. Replay a failure with -chaos.seed.
+func TestScenario(t *testing.T) {
+	cfg := config(t)
+	cfg.Seed = *chaosSeed
+	cfg.Duration = *chaosDuration
+	cfg.LeaseDuration = 3 * time.Second
+	res, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("seed=%d: %v", cfg.Seed, err)
+	}
+	t.Logf("\n%s", table(t, res))
+	if res.Report.Produced == 0 {
+		t.Fatalf("seed=%d: nothing produced", cfg.Seed)
+	}
+	if !res.OK() {
+		t.Errorf("seed=%d: the chaos run failed (logs in %s)", cfg.Seed, res.Dir)
+	}
+	// kclchaos check: the logs alone give the same verdict.
+	again, err := CheckDir(res.Dir, cfg.LeaseDuration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != res.Report.String() || !maps.Equal(again.Failover, res.Report.Failover) {
+		t.Errorf("CheckDir: %s\n%v\nwant %s\n%v", again, again.Failover, res.Report, res.Report.Failover)
+	}
+}
+
+func TestCheckDirNeedsARunsLogs(t *testing.T) {
+	if _, err := CheckDir(t.TempDir(), time.Second); err == nil {
+		t.Fatal("CheckDir on an empty directory: no error")
+	}
+}
+
+// TestDeliberateBugs runs short scenarios with a bug injected in every
+// worker, and checks that the checker catches it.
+func TestDeliberateBugs(t *testing.T) {
+	if !*chaosBugs {
+		t.Skip("-chaos.bugs=false")
+	}
+	tests := []struct {
+		name    string
+		bug     string
+		workers int
+		faults  []string
+		caught  func(r Result) bool
+	}{
+		{name: "unfenced checkpoints show as fencing violations", bug: "unfenced", workers: 2,
+			faults: []string{FaultJoin, FaultSIGKILL, FaultSIGTERM},
+			caught: func(r Result) bool { return r.Report.FencingViolations > 0 }},
+		{name: "children processed before their parents show as order violations", bug: "child-before-parent", workers: 3,
+			faults: []string{FaultStopReshard},
+			caught: func(r Result) bool { return r.Report.OrderViolations > 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config(t)
+			cfg.Seed = *chaosSeed
+			cfg.Duration = 35 * time.Second
+			cfg.Workers = tt.workers
+			cfg.Faults = tt.faults
+			cfg.Bug = tt.bug
+			res, err := Run(t.Context(), cfg)
+			if err != nil {
+				t.Fatalf("seed=%d: %v", cfg.Seed, err)
+			}
+			t.Logf("\n%s", table(t, res))
+			if res.Report.OK() || !tt.caught(res) {
+				t.Errorf("seed=%d: -bug=%s was not caught", cfg.Seed, tt.bug)
+			}
+		})
+	}
+}
