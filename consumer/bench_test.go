@@ -17,8 +17,8 @@ import (
 	"github.com/kclgo/kcl/aggregate"
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/testkit/fakekinesis"
 	"github.com/kclgo/kcl/lease/memlease"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 )
 
 // The Worker benchmarks measure the framework's cost per user record: a

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/testkit/fakekinesis"
 	"github.com/kclgo/kcl/lease/memlease"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 )
 
 // pagingKinesis returns one shard per ListShards page, and fails the first

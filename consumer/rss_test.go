@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/kclgo/kcl/consumer"
+	"github.com/kclgo/kcl/lease/memlease"
 	"github.com/kclgo/kcl/testkit/fakekinesis"
 	"github.com/kclgo/kcl/testkit/testenv"
-	"github.com/kclgo/kcl/lease/memlease"
 )
 
 var rss = flag.String("rss", "", "run TestIdleShardsRSS, which measures the whole process, with the fake as Kinesis client (fake) or an SDK client answered by the fake (sdk)")

@@ -12,9 +12,9 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/testkit/fakekinesis"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/memlease"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 )
 
 const shard0 = "shardId-000000000000"

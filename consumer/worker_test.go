@@ -16,9 +16,9 @@ import (
 	"github.com/kclgo/kcl/aggregate"
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/testkit/fakekinesis"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/memlease"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 )
 
 func TestWorkerDeliversEveryRecordOnceInOrderAndStopsCleanly(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/kclgo/kcl/hashkey"
 	"github.com/kclgo/kcl/deaggregate/internal/md5x"
+	"github.com/kclgo/kcl/hashkey"
 )
 
 // batch is how many aggregates' digests Append computes at once.

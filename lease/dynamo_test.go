@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kclgo/kcl/checkpoint"
-	"github.com/kclgo/kcl/testkit/testenv"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
+	"github.com/kclgo/kcl/testkit/testenv"
 )
 
 // These tests run the coordinator against DynamoDB Local in real time, with

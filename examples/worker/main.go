@@ -72,9 +72,9 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/testkit/kinesismock"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
+	"github.com/kclgo/kcl/testkit/kinesismock"
 )
 
 func main() {

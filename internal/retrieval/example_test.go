@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/kclgo/kcl/checkpoint"
-	"github.com/kclgo/kcl/testkit/fakekinesis"
 	"github.com/kclgo/kcl/internal/retrieval"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
 )
 
 // A Worker's shard goroutine runs a Fetcher and processes batches until the

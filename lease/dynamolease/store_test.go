@@ -18,9 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kclgo/kcl/checkpoint"
-	"github.com/kclgo/kcl/testkit/testenv"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/leasetest"
+	"github.com/kclgo/kcl/testkit/testenv"
 )
 
 // These tests run against DynamoDB Local (see package testenv for how to

@@ -28,9 +28,9 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
+	"github.com/kclgo/kcl/internal/retrieval"
 	"github.com/kclgo/kcl/testkit/checker"
 	"github.com/kclgo/kcl/testkit/kinesismock"
-	"github.com/kclgo/kcl/internal/retrieval"
 	"github.com/kclgo/kcl/testkit/testenv"
 )
 

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/kclgo/kcl/hashkey"
-	"github.com/kclgo/kcl/testkit/testenv"
 	"github.com/kclgo/kcl/lease/dynamolease"
+	"github.com/kclgo/kcl/testkit/testenv"
 )
 
 // Timings shared by every test: a short lease so that failover fits the CI

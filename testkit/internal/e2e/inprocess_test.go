@@ -10,8 +10,8 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/testkit/checker"
 	"github.com/kclgo/kcl/lease"
+	"github.com/kclgo/kcl/testkit/checker"
 )
 
 // leaseHook forwards a Worker's lease events to the recorder.

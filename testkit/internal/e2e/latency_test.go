@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/kclgo/kcl/consumer"
+	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/testkit/checker"
 	"github.com/kclgo/kcl/testkit/testenv"
-	"github.com/kclgo/kcl/lease/dynamolease"
 )
 
 // Latency measurement: a steady, modest rate for long enough to have a

@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/kclgo/kcl/aggregate"
-	"github.com/kclgo/kcl/testkit/internal/chaos/history"
 	"github.com/kclgo/kcl/testkit/checker"
+	"github.com/kclgo/kcl/testkit/internal/chaos/history"
 )
 
 // producer puts sequenced records (checker.Payload(key, n), n = 0, 1, 2, …

@@ -19,11 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/lease"
+	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/testkit/internal/chaos/history"
 	"github.com/kclgo/kcl/testkit/internal/chaos/proxy"
 	"github.com/kclgo/kcl/testkit/internal/streamctl"
-	"github.com/kclgo/kcl/lease"
-	"github.com/kclgo/kcl/lease/dynamolease"
 )
 
 // Config describes a scenario. Zero fields take the defaults named on them.

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/testkit/internal/chaos/history"
 	"github.com/kclgo/kcl/testkit/checker"
+	"github.com/kclgo/kcl/testkit/internal/chaos/history"
 )
 
 // recorder is the processor of every shard and the Worker's LeaseHook and
