@@ -172,7 +172,7 @@ func TestIteratorsExpiringWhileTheProcessorIsSlowLoseNothing(t *testing.T) {
 			}
 		}), "w1", consumer.WithMaxRecords(5),
 			// The lease must outlive the slow batch.
-			consumer.WithLeaseOptions(lease.WithLeaseDuration(time.Hour)))
+			consumer.WithLeaseDuration(time.Hour))
 		r := start(t, w)
 		waitFor(t, "every record", 10*time.Minute, func() bool { return j.count() >= 30 })
 		putRange(f, 30, 40, 3)
@@ -508,7 +508,7 @@ func TestErrorHandlerRetryKeepsTheLease(t *testing.T) {
 			t.Errorf("%d attempts, %d decisions; want 8 and 3", calls.get(), decisions.get())
 		}
 		for _, e := range h.leaseEvents() {
-			if e.Kind != consumer.LeaseAcquired && e.Cause != nil && !errors.Is(e.Cause, lease.ErrStopping) {
+			if e.Kind != consumer.LeaseAcquired && e.Cause != nil && !errors.Is(e.Cause, consumer.ErrStopping) {
 				t.Errorf("lease event %v (%v) before the stop", e.Kind, e.Cause)
 			}
 		}
@@ -596,7 +596,7 @@ func TestFactoryFailuresGiveTheLeaseUpWithoutCrashing(t *testing.T) {
 				checkExactlyOnce(t, j.records(), 0, 20)
 				released := 0
 				for _, e := range h.leaseEvents() {
-					if e.Kind == consumer.LeaseReleased && !errors.Is(e.Cause, lease.ErrStopping) {
+					if e.Kind == consumer.LeaseReleased && !errors.Is(e.Cause, consumer.ErrStopping) {
 						released++
 					}
 				}

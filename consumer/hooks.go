@@ -97,7 +97,9 @@ func (k LeaseEventKind) String() string {
 type LeaseEvent struct {
 	ShardID string
 	Kind    LeaseEventKind
-	// Cause is why processing stopped (for LeaseLost and LeaseReleased).
+	// Cause is why processing stopped (for LeaseLost and LeaseReleased):
+	// it matches ErrStopping or ErrHandoffRequested for a graceful release,
+	// and lease.ErrLeaseLost (ErrLeaseExpired among others) for a loss.
 	Cause error
 	// Since is, for LeaseAcquired, when the write that took the lease was
 	// sent: the lease became this worker's at some moment between Since

@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/internal/leasing"
 	"github.com/kclgo/kcl/internal/retrieval"
-	"github.com/kclgo/kcl/lease"
 )
 
 // Option configures the Worker. Options are applied in order and validated
@@ -55,7 +55,12 @@ type config struct {
 	logger           *zap.Logger
 	initial          checkpoint.Position
 	initialTimestamp time.Time
-	leaseOptions     []lease.Option
+	leaseDuration    time.Duration
+	renewInterval    time.Duration // 0: leaseDuration / 3
+	takeInterval     time.Duration
+	assignmentPoll   time.Duration
+	handoffTimeout   time.Duration // 0: leaseDuration
+	maxLeases        int
 	shardSync        time.Duration
 	parentPoll       time.Duration
 	maxRecords       int
@@ -94,6 +99,22 @@ func defaultConfig() config {
 		prefetchBatches:  retrieval.DefaultMaxBatches,
 		prefetchBytes:    retrieval.DefaultMaxBytes,
 		shutdownTimeout:  defaultShutdownTimeout,
+		leaseDuration:    leasing.DefaultLeaseDuration,
+		takeInterval:     leasing.DefaultTakeInterval,
+		assignmentPoll:   leasing.DefaultAssignmentPollInterval,
+	}
+}
+
+// leasingOptions maps the lease options onto the coordinator's.
+func (c *config) leasingOptions() []leasing.Option {
+	return []leasing.Option{
+		leasing.WithLeaseDuration(c.leaseDuration),
+		leasing.WithRenewInterval(c.renewInterval),
+		leasing.WithTakeInterval(c.takeInterval),
+		leasing.WithAssignmentPollInterval(c.assignmentPoll),
+		leasing.WithHandoffTimeout(c.handoffTimeout),
+		leasing.WithMaxLeases(c.maxLeases),
+		leasing.WithShutdownTimeout(c.shutdownTimeout),
 	}
 }
 
@@ -244,12 +265,53 @@ func WithInitialTimestamp(t time.Time) Option {
 	return func(c *config) { c.initial, c.initialTimestamp = checkpoint.AtTimestamp, t }
 }
 
-// WithLeaseOptions passes options to the lease coordinator: lease duration,
-// take and renew intervals, maximum leases per worker (see the lease
-// package). The Worker sets the coordinator's logger and shutdown timeout
-// itself; options given here come after and win.
-func WithLeaseOptions(opts ...lease.Option) Option {
-	return func(c *config) { c.leaseOptions = append(c.leaseOptions, opts...) }
+// WithLeaseDuration sets how long a lease stays valid without renewal (KCL's
+// failoverTimeMillis): a crashed worker's shards are taken over within
+// about this long plus WithTakeInterval. The default is 10 seconds, KCL's,
+// so that kcl workers sharing a lease table with Java KCL workers never take
+// a lease its Java holder still counts as valid; a fleet of kcl workers only
+// may lower it (at the cost of more renewal writes: one per lease per
+// duration/3).
+func WithLeaseDuration(d time.Duration) Option {
+	return func(c *config) { c.leaseDuration = d }
+}
+
+// WithRenewInterval sets how often held leases are renewed; it must be less
+// than half the lease duration, so that one failed renewal is retried before
+// the lease expires. The default is a third of the lease duration.
+func WithRenewInterval(d time.Duration) Option {
+	return func(c *config) { c.renewInterval = d }
+}
+
+// WithTakeInterval sets how often the Worker reads the whole lease table to
+// take unowned and expired leases and to rebalance the fleet; each pass is
+// one table scan. The Worker also wakes at the earliest instant an observed
+// lease can expire, so crash failover does not wait for the next pass. The
+// default is 2 seconds.
+func WithTakeInterval(d time.Duration) Option {
+	return func(c *config) { c.takeInterval = d }
+}
+
+// WithAssignmentPollInterval sets how often the Worker checks for leases
+// handed to it (by a peer that stops gracefully, or at the end of a handoff
+// it asked for) through the lease table's owner index, when the store has
+// one (dynamolease does). The default is 500 milliseconds.
+func WithAssignmentPollInterval(d time.Duration) Option {
+	return func(c *config) { c.assignmentPoll = d }
+}
+
+// WithHandoffTimeout sets how long the Worker waits for a peer to hand over a
+// lease it asked for (to balance the fleet) before taking it anyway. It must
+// be at least the lease duration: only then has an unresponsive holder
+// stopped by its own clock. The default is the lease duration.
+func WithHandoffTimeout(d time.Duration) Option {
+	return func(c *config) { c.handoffTimeout = d }
+}
+
+// WithMaxLeases caps how many leases the Worker holds at once (KCL's
+// maxLeasesForWorker). The default, 0, means no cap.
+func WithMaxLeases(n int) Option {
+	return func(c *config) { c.maxLeases = n }
 }
 
 // WithShardSyncInterval sets how often the Worker lists the stream's shards

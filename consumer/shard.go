@@ -16,6 +16,7 @@ import (
 	"github.com/kclgo/kcl/deaggregate"
 	"github.com/kclgo/kcl/hashkey"
 	"github.com/kclgo/kcl/internal/awserr"
+	"github.com/kclgo/kcl/internal/leasing"
 	"github.com/kclgo/kcl/internal/retrieval"
 	"github.com/kclgo/kcl/internal/shardsync"
 	"github.com/kclgo/kcl/lease"
@@ -25,7 +26,7 @@ import (
 // wait for its parents to the last batch.
 type shardRun struct {
 	w       *Worker
-	h       *lease.Held
+	h       *leasing.Held
 	l       lease.Lease // as acquired
 	shardID string
 	log     *zap.Logger
@@ -43,7 +44,7 @@ type shardRun struct {
 	children atomic.Pointer[[]string]
 }
 
-func newShardRun(w *Worker, h *lease.Held) *shardRun {
+func newShardRun(w *Worker, h *leasing.Held) *shardRun {
 	l := h.Lease()
 	id := l.Key
 	if l.ShardID != "" {
@@ -529,7 +530,7 @@ func (s *shardRun) lost(pctx context.Context, err error) LeaseEvent {
 // shard's children, as the Worker writes it: it may be the last write this
 // worker makes to the lease (a handoff completes with it).
 type shardWriter struct {
-	h        *lease.Held
+	h        *leasing.Held
 	hooks    *hooks
 	shardID  string
 	children *atomic.Pointer[[]string]

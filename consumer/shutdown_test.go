@@ -391,7 +391,7 @@ func TestGracefulStopHandsLeasesToALivePeer(t *testing.T) {
 		// Leases never expire during the test: they move only by handoff
 		// and by assignment at the stop.
 		opts := []consumer.Option{consumer.WithCheckpointPolicy(consumer.CheckpointAfterEachBatch()),
-			consumer.WithLeaseOptions(lease.WithLeaseDuration(time.Hour), lease.WithRenewInterval(time.Second))}
+			consumer.WithLeaseDuration(time.Hour), consumer.WithRenewInterval(time.Second)}
 		putRange(f, 0, 20, 16)
 		r1 := start(t, newWorker(t, f, store, factory(j, store, nil), "w1", opts...))
 		waitFor(t, "20 records", time.Minute, func() bool { return j.count() >= 20 })
@@ -429,7 +429,7 @@ func TestGracefulStopRacingAHandoffRequestCompletesIt(t *testing.T) {
 		// Renewals (which would reveal the handoff request) never come
 		// during the test.
 		opts := []consumer.Option{consumer.WithCheckpointPolicy(consumer.CheckpointAfterEachBatch()),
-			consumer.WithLeaseOptions(lease.WithLeaseDuration(time.Hour))}
+			consumer.WithLeaseDuration(time.Hour)}
 		putRange(f, 0, 20, 16)
 		r1 := start(t, newWorker(t, f, store, factory(j, store, nil), "w1", opts...))
 		waitFor(t, "20 records", time.Minute, func() bool { return j.count() >= 20 })

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kclgo/kcl/internal/awserr"
 	"github.com/kclgo/kcl/internal/backoff"
+	"github.com/kclgo/kcl/internal/leasing"
 	"github.com/kclgo/kcl/internal/retrieval"
 	"github.com/kclgo/kcl/lease"
 )
@@ -43,6 +44,24 @@ var (
 	ErrShutdownTimeout = errors.New("consumer: shutdown timeout")
 )
 
+// Why the Worker stopped processing a shard: the causes of a processor
+// context's cancellation and of LeaseEvent.Cause. Branch on them with
+// errors.Is.
+var (
+	// ErrStopping means the Worker is stopping gracefully and releases the
+	// lease after the in-flight batch and the final checkpoint.
+	ErrStopping = leasing.ErrStopping
+	// ErrHandoffRequested means another worker asked for the lease to
+	// balance the fleet; the lease is handed over after the in-flight batch
+	// and the final checkpoint.
+	ErrHandoffRequested = leasing.ErrHandoffRequested
+	// ErrLeaseExpired means the Worker could not renew the lease within the
+	// lease duration and must assume another worker has taken it. It
+	// matches lease.ErrLeaseLost, as does a renewal fenced off by another
+	// worker.
+	ErrLeaseExpired = leasing.ErrExpired
+)
+
 // Worker consumes one Kinesis stream as one member of a fleet: it takes a
 // fair share of the stream's shard leases from the lease table, runs a
 // Processor for each, follows resharding, and releases its leases when it
@@ -57,7 +76,7 @@ type Worker struct {
 	store   lease.Store
 	factory Factory
 	cfg     config
-	coord   *lease.Coordinator
+	coord   *leasing.Coordinator
 	log     *zap.Logger
 
 	streamName string
@@ -128,10 +147,12 @@ func New(api KinesisAPI, store lease.Store, stream string, f Factory, opts ...Op
 	}
 	log := cfg.logger.With(zap.String("stream", name), zap.String("worker_id", cfg.workerID))
 	// The coordinator adds worker_id itself.
-	lopts := append([]lease.Option{lease.WithLogger(cfg.logger.With(zap.String("stream", name))), lease.WithShutdownTimeout(cfg.shutdownTimeout)}, cfg.leaseOptions...)
-	coord, err := lease.NewCoordinator(store, cfg.workerID, lopts...)
-	if err != nil {
-		return nil, configErr("WithLeaseOptions", "%v", err)
+	lopts := append(cfg.leasingOptions(), leasing.WithLogger(cfg.logger.With(zap.String("stream", name))))
+	coord, err := leasing.NewCoordinator(store, cfg.workerID, lopts...)
+	if oe := (*leasing.OptionError)(nil); errors.As(err, &oe) {
+		return nil, configErr(oe.Option, "%s", oe.Reason)
+	} else if err != nil {
+		return nil, configErr("lease options", "%v", err)
 	}
 	return &Worker{
 		api: api, store: store, factory: f, cfg: cfg, coord: coord, log: log,
@@ -229,7 +250,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	coordDone := make(chan struct{})
 	go func() {
 		defer close(coordDone)
-		_ = w.coord.Run(runCtx, func(h *lease.Held) {
+		_ = w.coord.Run(runCtx, func(h *leasing.Held) {
 			active.Add(1)
 			shards.Go(func() {
 				defer active.Add(-1)
@@ -331,7 +352,7 @@ func (w *Worker) retry(ctx context.Context, op string, f func() error) error {
 }
 
 // consume runs the shard of one acquired lease, then gives the lease back.
-func (w *Worker) consume(base context.Context, h *lease.Held) {
+func (w *Worker) consume(base context.Context, h *leasing.Held) {
 	s := newShardRun(w, h)
 	w.cfg.hooks.leaseChanged(LeaseEvent{ShardID: s.shardID, Kind: LeaseAcquired, Since: h.AcquiredAt()})
 	ev := s.run(base)

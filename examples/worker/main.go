@@ -72,7 +72,6 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/testkit/kinesismock"
 )
@@ -151,11 +150,9 @@ func run() int {
 		consumer.WithInitialPosition(pos),
 		consumer.WithCheckpointPolicy(policy),
 		consumer.WithShutdownTimeout(*shutdownTimeout),
-		consumer.WithLeaseOptions(
-			lease.WithLeaseDuration(*leaseDuration),
-			lease.WithTakeInterval(*leaseDuration/4),
-			lease.WithAssignmentPollInterval(200*time.Millisecond),
-		),
+		consumer.WithLeaseDuration(*leaseDuration),
+		consumer.WithTakeInterval(*leaseDuration/4),
+		consumer.WithAssignmentPollInterval(200*time.Millisecond),
 		consumer.WithHooks(out),
 	}
 	if *id != "" {

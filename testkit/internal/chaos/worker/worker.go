@@ -41,7 +41,6 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
 )
 
@@ -131,11 +130,9 @@ func Main(args []string, stderr io.Writer) int {
 		consumer.WithIdleTime(*idle),
 		consumer.WithShardSyncInterval(*shardSync),
 		consumer.WithParentPollInterval(200*time.Millisecond),
-		consumer.WithLeaseOptions(
-			lease.WithLeaseDuration(*leaseDuration),
-			lease.WithTakeInterval(*leaseDuration/4),
-			lease.WithAssignmentPollInterval(200*time.Millisecond),
-		),
+		consumer.WithLeaseDuration(*leaseDuration),
+		consumer.WithTakeInterval(*leaseDuration/4),
+		consumer.WithAssignmentPollInterval(200*time.Millisecond),
 		consumer.WithHooks(rec),
 	)
 	if err != nil {

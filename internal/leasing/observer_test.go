@@ -1,6 +1,7 @@
-package lease
+package leasing
 
 import (
+	"github.com/kclgo/kcl/lease"
 	"testing"
 	"time"
 )
@@ -9,11 +10,11 @@ func TestObserver(t *testing.T) {
 	const d = 10 * time.Second
 	t0 := time.Now()
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	l := Lease{Key: "k", Owner: "a", Counter: 5}
+	l := lease.Lease{Key: "k", Owner: "a", Counter: 5}
 
 	t.Run("a lease seen for the first time is not expired, however old its counter", func(t *testing.T) {
 		o := NewObserver(d)
-		o.Observe(at(0), []Lease{l})
+		o.Observe(at(0), []lease.Lease{l})
 		if o.Expired(at(9.9), l) {
 			t.Fatal("expired before a full duration of observation")
 		}
@@ -23,10 +24,10 @@ func TestObserver(t *testing.T) {
 	})
 	t.Run("a counter change restarts the clock at the observation that saw it", func(t *testing.T) {
 		o := NewObserver(d)
-		o.Observe(at(0), []Lease{l})
+		o.Observe(at(0), []lease.Lease{l})
 		renewed := l
 		renewed.Counter++
-		o.Observe(at(8), []Lease{renewed})
+		o.Observe(at(8), []lease.Lease{renewed})
 		if o.Expired(at(17.9), renewed) {
 			t.Fatal("expired less than a duration after the renewal was observed")
 		}
@@ -36,17 +37,17 @@ func TestObserver(t *testing.T) {
 	})
 	t.Run("an owner change restarts the clock even with an equal counter", func(t *testing.T) {
 		o := NewObserver(d)
-		o.Observe(at(0), []Lease{l})
+		o.Observe(at(0), []lease.Lease{l})
 		moved := l
 		moved.Owner = "b"
-		o.Observe(at(5), []Lease{moved})
+		o.Observe(at(5), []lease.Lease{moved})
 		if o.Expired(at(14), moved) {
 			t.Fatal("expired before a duration under the new owner")
 		}
 	})
 	t.Run("a lease that differs from the last observation is not judged expired", func(t *testing.T) {
 		o := NewObserver(d)
-		o.Observe(at(0), []Lease{l})
+		o.Observe(at(0), []lease.Lease{l})
 		newer := l
 		newer.Counter++
 		if o.Expired(at(60), newer) {
@@ -55,27 +56,27 @@ func TestObserver(t *testing.T) {
 	})
 	t.Run("unowned leases are never expired", func(t *testing.T) {
 		o := NewObserver(d)
-		free := Lease{Key: "k"}
-		o.Observe(at(0), []Lease{free})
+		free := lease.Lease{Key: "k"}
+		o.Observe(at(0), []lease.Lease{free})
 		if o.Expired(at(60), free) {
 			t.Fatal("an unowned lease was judged expired")
 		}
 	})
 	t.Run("leases missing from a snapshot are forgotten", func(t *testing.T) {
 		o := NewObserver(d)
-		o.Observe(at(0), []Lease{l})
+		o.Observe(at(0), []lease.Lease{l})
 		o.Observe(at(1), nil)
-		o.Observe(at(9), []Lease{l})
+		o.Observe(at(9), []lease.Lease{l})
 		if o.Expired(at(12), l) {
 			t.Fatal("the clock was not restarted for a lease that disappeared and came back")
 		}
 	})
 	t.Run("next expiry is the earliest deadline among other workers' leases", func(t *testing.T) {
 		o := NewObserver(d)
-		mine := Lease{Key: "m", Owner: "me", Counter: 1}
-		a := Lease{Key: "a", Owner: "a", Counter: 1}
-		b := Lease{Key: "b", Owner: "b", Counter: 1}
-		o.Observe(at(0), []Lease{mine, a})
+		mine := lease.Lease{Key: "m", Owner: "me", Counter: 1}
+		a := lease.Lease{Key: "a", Owner: "a", Counter: 1}
+		b := lease.Lease{Key: "b", Owner: "b", Counter: 1}
+		o.Observe(at(0), []lease.Lease{mine, a})
 		o.ObserveOne(at(3), b)
 		next, ok := o.NextExpiry(at(1), "me")
 		if !ok || !next.Equal(at(10)) {

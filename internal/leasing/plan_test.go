@@ -1,7 +1,8 @@
-package lease
+package leasing
 
 import (
 	"fmt"
+	"github.com/kclgo/kcl/lease"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -11,10 +12,10 @@ import (
 
 // leases builds n leases with keys shard-000.., owned as owners says
 // (owners[i] for lease i, "" = unowned; missing entries are unowned).
-func leases(n int, owners ...string) []Lease {
-	ls := make([]Lease, n)
+func leases(n int, owners ...string) []lease.Lease {
+	ls := make([]lease.Lease, n)
 	for i := range ls {
-		ls[i] = Lease{Key: fmt.Sprintf("shard-%03d", i), Counter: int64(i), Checkpoint: checkpoint.TrimHorizon}
+		ls[i] = lease.Lease{Key: fmt.Sprintf("shard-%03d", i), Counter: int64(i), Checkpoint: checkpoint.TrimHorizon}
 		if i < len(owners) {
 			ls[i].Owner = owners[i]
 		}
@@ -30,7 +31,7 @@ func repeat(owner string, n int) []string {
 	return s
 }
 
-func keys(ls []Lease) []string {
+func keys(ls []lease.Lease) []string {
 	out := make([]string, len(ls))
 	for i, l := range ls {
 		out[i] = l.Key
@@ -160,8 +161,8 @@ func heldAll(keys ...string) func(string) bool {
 	return func(k string) bool { return slices.Contains(keys, k) }
 }
 
-func ownedBy(owner string) func(Lease) bool {
-	return func(l Lease) bool { return l.Owner == owner }
+func ownedBy(owner string) func(lease.Lease) bool {
+	return func(l lease.Lease) bool { return l.Owner == owner }
 }
 
 // TestPlanTakesConverges simulates taker passes in which every handoff is
@@ -185,7 +186,7 @@ func TestPlanTakesConverges(t *testing.T) {
 			for _, w := range workers {
 				p := PlanTakes(PlanInput{Self: w, Leases: table, Held: ownedByWorker(table, w), Rand: r})
 				for _, l := range append(p.Take, p.Handoff...) {
-					i := slices.IndexFunc(table, func(x Lease) bool { return x.Key == l.Key })
+					i := slices.IndexFunc(table, func(x lease.Lease) bool { return x.Key == l.Key })
 					table[i].Owner = w
 				}
 			}
@@ -205,7 +206,7 @@ func TestPlanTakesConverges(t *testing.T) {
 	}
 }
 
-func ownedByWorker(table []Lease, w string) func(string) bool {
+func ownedByWorker(table []lease.Lease, w string) func(string) bool {
 	return func(k string) bool {
 		for _, l := range table {
 			if l.Key == k {

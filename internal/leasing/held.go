@@ -1,8 +1,9 @@
-package lease
+package leasing
 
 import (
 	"context"
 	"errors"
+	"github.com/kclgo/kcl/lease"
 	"sync"
 	"time"
 
@@ -15,7 +16,7 @@ var (
 	// ErrExpired means the holder could not renew the lease within the lease
 	// duration, so it must assume another worker took it. It matches
 	// ErrLeaseLost.
-	ErrExpired error = &wrapSentinel{msg: "lease: not renewed within the lease duration", parent: ErrLeaseLost}
+	ErrExpired error = &wrapSentinel{msg: "lease: not renewed within the lease duration", parent: lease.ErrLeaseLost}
 	// ErrHandoffRequested means another worker asked for the lease: finish
 	// the in-flight batch, checkpoint, then call Done to hand it over.
 	ErrHandoffRequested = errors.New("lease: handoff requested")
@@ -57,7 +58,7 @@ type Held struct {
 
 	// mu guards the fields below; it is never held across I/O.
 	mu        sync.Mutex
-	lease     Lease
+	lease     lease.Lease
 	renewedAt time.Time // start of the last write that proved ownership
 	// acquiredAt is the start of the write (or read) that acquired the
 	// lease; it never changes.
@@ -66,7 +67,7 @@ type Held struct {
 	doneOnce   bool
 }
 
-func newHeld(c *Coordinator, parent context.Context, l Lease, provenAt time.Time) *Held {
+func newHeld(c *Coordinator, parent context.Context, l lease.Lease, provenAt time.Time) *Held {
 	ctx, cancel := context.WithCancelCause(parent)
 	h := &Held{
 		c: c, key: l.Key, ctx: ctx, cancel: cancel,
@@ -104,7 +105,7 @@ func (h *Held) Key() string { return h.key }
 func (h *Held) AcquiredAt() time.Time { return h.acquiredAt }
 
 // Lease returns the lease as last written or read by this worker.
-func (h *Held) Lease() Lease {
+func (h *Held) Lease() lease.Lease {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.lease.Clone()
@@ -161,7 +162,7 @@ func (h *Held) WriteCheckpoint(ctx context.Context, cp, pending checkpoint.Posit
 		return err
 	}
 	defer h.releaseToken()
-	u := CheckpointUpdate{Checkpoint: cp, PendingCheckpoint: pending, PendingCheckpointState: pendingState}
+	u := lease.CheckpointUpdate{Checkpoint: cp, PendingCheckpoint: pending, PendingCheckpointState: pendingState}
 	return h.checkpointLocked(ctx, u, true)
 }
 
@@ -172,7 +173,7 @@ func (h *Held) WriteShardEnd(ctx context.Context, childShardIDs []string) error 
 		return err
 	}
 	defer h.releaseToken()
-	u := CheckpointUpdate{Checkpoint: checkpoint.ShardEnd}
+	u := lease.CheckpointUpdate{Checkpoint: checkpoint.ShardEnd}
 	if len(childShardIDs) > 0 {
 		u.ChildShardIDs = childShardIDs
 	}
@@ -183,7 +184,7 @@ func (h *Held) WriteShardEnd(ctx context.Context, childShardIDs []string) error 
 // fenced off because a handoff was requested since the last renewal, it adopts
 // the handoff state and retries once: the outgoing owner's final checkpoint is
 // exactly what a handoff waits for.
-func (h *Held) checkpointLocked(ctx context.Context, u CheckpointUpdate, retry bool) error {
+func (h *Held) checkpointLocked(ctx context.Context, u lease.CheckpointUpdate, retry bool) error {
 	h.mu.Lock()
 	now := time.Now()
 	if !h.validLocked(now) {
@@ -214,7 +215,7 @@ func (h *Held) checkpointLocked(ctx context.Context, u CheckpointUpdate, retry b
 		h.c.stats.checkpoints.Add(1)
 		return nil
 	}
-	if !errors.Is(err, ErrConflict) {
+	if !errors.Is(err, lease.ErrConflict) {
 		return err
 	}
 	if retry {
@@ -226,7 +227,7 @@ func (h *Held) checkpointLocked(ctx context.Context, u CheckpointUpdate, retry b
 		}
 	}
 	h.mu.Lock()
-	h.loseLocked(ErrLeaseLost)
+	h.loseLocked(lease.ErrLeaseLost)
 	h.mu.Unlock()
 	return err
 }
@@ -248,7 +249,7 @@ const (
 func (h *Held) reconcile(ctx context.Context, c int64) reconcileResult {
 	cur, err := h.c.store.Get(ctx, h.key)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, lease.ErrNotFound) {
 			return reconcileLost
 		}
 		return reconcileUnknown
@@ -315,7 +316,7 @@ func (h *Held) renew(ctx context.Context) {
 		h.provedLocked(start)
 		h.mu.Unlock()
 		h.c.stats.renewals.Add(1)
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, lease.ErrConflict):
 		switch h.reconcile(ctx, l.Counter) {
 		case reconcileHandoff:
 			h.c.log.Info("handoff requested", zapKey(h.key))
@@ -324,7 +325,7 @@ func (h *Held) renew(ctx context.Context) {
 			return // the next renewal retries with what we know
 		}
 		h.mu.Lock()
-		h.loseLocked(ErrLeaseLost)
+		h.loseLocked(lease.ErrLeaseLost)
 		h.mu.Unlock()
 		h.c.stats.lost.Add(1)
 		h.c.log.Info("lease lost", zapKey(h.key))
@@ -379,7 +380,7 @@ func (h *Held) Done(ctx context.Context) error {
 		return h.checkpointLocked(ctx, keepCheckpoint(l), false)
 	default:
 		err := h.c.giveUp(ctx, l)
-		if errors.Is(err, ErrConflict) && !l.Finished() && h.reconcile(ctx, l.Counter) == reconcileHandoff {
+		if errors.Is(err, lease.ErrConflict) && !l.Finished() && h.reconcile(ctx, l.Counter) == reconcileHandoff {
 			// A peer asked for the lease after our last renewal: hand it
 			// over now, with the checkpoint as it is, rather than leave the
 			// peer waiting for the handoff timeout.
@@ -397,8 +398,8 @@ func (h *Held) Done(ctx context.Context) error {
 
 // keepCheckpoint is the update that rewrites l's checkpoint and pending
 // checkpoint unchanged: written to complete a handoff without moving them.
-func keepCheckpoint(l Lease) CheckpointUpdate {
-	return CheckpointUpdate{
+func keepCheckpoint(l lease.Lease) lease.CheckpointUpdate {
+	return lease.CheckpointUpdate{
 		Checkpoint:             l.Checkpoint,
 		PendingCheckpoint:      l.PendingCheckpoint,
 		PendingCheckpointState: l.PendingCheckpointState,

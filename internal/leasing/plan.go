@@ -1,7 +1,8 @@
-package lease
+package leasing
 
 import (
 	"cmp"
+	"github.com/kclgo/kcl/lease"
 	"math/rand/v2"
 	"slices"
 )
@@ -11,10 +12,10 @@ type PlanInput struct {
 	// Self is this worker's id.
 	Self string
 	// Leases is a snapshot of the whole table.
-	Leases []Lease
+	Leases []lease.Lease
 	// Expired reports whether a lease owned by another worker has expired
 	// (see Observer.Expired).
-	Expired func(Lease) bool
+	Expired func(lease.Lease) bool
 	// Held reports whether this process currently holds (or is acquiring) the
 	// lease. A lease that names Self as owner but is not held — left by an
 	// earlier process that used the same worker id — is available.
@@ -35,14 +36,14 @@ type Plan struct {
 	Workers int
 	// Take lists available leases (unowned, expired, or stale leases of our
 	// own id) to take now, most urgent first.
-	Take []Lease
+	Take []lease.Lease
 	// Spare lists the other available leases, in the same order: a taker
 	// whose take of a lease in Take is fenced off by a faster worker tries
 	// the next spare instead, without waiting for another pass.
-	Spare []Lease
+	Spare []lease.Lease
 	// Handoff lists leases owned by over-loaded workers to ask for, used only
 	// when too few leases are available to reach Target.
-	Handoff []Lease
+	Handoff []lease.Lease
 }
 
 // PlanTakes decides what one taker pass should do. It is a pure function.
@@ -59,7 +60,7 @@ type Plan struct {
 func PlanTakes(in PlanInput) Plan {
 	expired := in.Expired
 	if expired == nil {
-		expired = func(Lease) bool { return false }
+		expired = func(lease.Lease) bool { return false }
 	}
 	held := in.Held
 	if held == nil {
@@ -67,8 +68,8 @@ func PlanTakes(in PlanInput) Plan {
 	}
 
 	counts := map[string]int{in.Self: 0}
-	var available []Lease
-	byOwner := map[string][]Lease{}
+	var available []lease.Lease
+	byOwner := map[string][]lease.Lease{}
 	active := 0
 	for _, l := range in.Leases {
 		if l.Finished() {
@@ -110,7 +111,7 @@ func PlanTakes(in PlanInput) Plan {
 	// Expired leases first (their shards are being processed by nobody and
 	// have waited longest), then unowned ones; shuffled within each group.
 	shuffle(in.Rand, available)
-	slices.SortStableFunc(available, func(a, b Lease) int {
+	slices.SortStableFunc(available, func(a, b lease.Lease) int {
 		return cmp.Compare(rankAvailable(a), rankAvailable(b))
 	})
 	n := min(need, len(available))
@@ -166,15 +167,15 @@ func PlanTakes(in PlanInput) Plan {
 	return p
 }
 
-func rankAvailable(l Lease) int {
+func rankAvailable(l lease.Lease) int {
 	if l.Owner == "" {
 		return 1
 	}
 	return 0 // expired, or a stale lease of our own id
 }
 
-func shuffle(r *rand.Rand, ls []Lease) {
-	slices.SortFunc(ls, func(a, b Lease) int { return cmp.Compare(a.Key, b.Key) })
+func shuffle(r *rand.Rand, ls []lease.Lease) {
+	slices.SortFunc(ls, func(a, b lease.Lease) int { return cmp.Compare(a.Key, b.Key) })
 	if r == nil {
 		return
 	}

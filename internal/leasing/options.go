@@ -1,4 +1,4 @@
-package lease
+package leasing
 
 import (
 	"fmt"
@@ -45,7 +45,8 @@ func defaultOptions() options {
 	}
 }
 
-// Option configures a Coordinator.
+// Option configures a Coordinator. The consumer package maps its own
+// options onto these; they are not part of kcl's API.
 type Option func(*options)
 
 // WithLeaseDuration sets how long a lease stays valid without renewal
@@ -95,39 +96,52 @@ func WithLogger(l *zap.Logger) Option { return func(o *options) { o.logger = l }
 // reproducible simulations). Default: a randomly seeded source.
 func WithRand(r *rand.Rand) Option { return func(o *options) { o.rand = r } }
 
+// OptionError reports an invalid option: Option names it with its value,
+// Reason says what is wrong.
+type OptionError struct {
+	Option string
+	Reason string
+}
+
+func (e *OptionError) Error() string { return "leasing: " + e.Option + ": " + e.Reason }
+
+func optErr(option string, value any, reason string, args ...any) error {
+	return &OptionError{Option: fmt.Sprintf("%s(%v)", option, value), Reason: fmt.Sprintf(reason, args...)}
+}
+
 func (o *options) validate() error {
 	if o.leaseDuration <= 0 {
-		return fmt.Errorf("lease: WithLeaseDuration(%v): must be positive", o.leaseDuration)
+		return optErr("WithLeaseDuration", o.leaseDuration, "must be positive")
 	}
 	if o.renewInterval == 0 {
 		o.renewInterval = o.leaseDuration / 3
 	}
 	if o.renewInterval <= 0 || o.renewInterval >= o.leaseDuration/2 {
-		return fmt.Errorf("lease: WithRenewInterval(%v): must be positive and less than half the lease duration (%v)", o.renewInterval, o.leaseDuration)
+		return optErr("WithRenewInterval", o.renewInterval, "must be positive and less than half the lease duration (%v)", o.leaseDuration)
 	}
 	if o.takeInterval <= 0 {
-		return fmt.Errorf("lease: WithTakeInterval(%v): must be positive", o.takeInterval)
+		return optErr("WithTakeInterval", o.takeInterval, "must be positive")
 	}
 	if o.pollInterval <= 0 {
-		return fmt.Errorf("lease: WithAssignmentPollInterval(%v): must be positive", o.pollInterval)
+		return optErr("WithAssignmentPollInterval", o.pollInterval, "must be positive")
 	}
 	if o.handoffTimeout == 0 {
 		o.handoffTimeout = o.leaseDuration
 	}
 	if o.handoffTimeout < o.leaseDuration {
-		return fmt.Errorf("lease: WithHandoffTimeout(%v): must be at least the lease duration (%v)", o.handoffTimeout, o.leaseDuration)
+		return optErr("WithHandoffTimeout", o.handoffTimeout, "must be at least the lease duration (%v)", o.leaseDuration)
 	}
 	if o.shutdownTimeout <= 0 {
-		return fmt.Errorf("lease: WithShutdownTimeout(%v): must be positive", o.shutdownTimeout)
+		return optErr("WithShutdownTimeout", o.shutdownTimeout, "must be positive")
 	}
 	if o.maxLeases < 0 {
-		return fmt.Errorf("lease: WithMaxLeases(%d): must not be negative", o.maxLeases)
+		return optErr("WithMaxLeases", o.maxLeases, "must not be negative")
 	}
 	if o.renewConcurrency <= 0 {
-		return fmt.Errorf("lease: WithRenewConcurrency(%d): must be positive", o.renewConcurrency)
+		return optErr("WithRenewConcurrency", o.renewConcurrency, "must be positive")
 	}
 	if o.logger == nil {
-		return fmt.Errorf("lease: WithLogger(nil): use zap.NewNop() for no logging")
+		return &OptionError{Option: "WithLogger(nil)", Reason: "use zap.NewNop() for no logging"}
 	}
 	if o.rand == nil {
 		o.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))

@@ -1,4 +1,4 @@
-package lease_test
+package leasing_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/internal/leasing"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/testkit/testenv"
@@ -134,7 +135,7 @@ func TestFailoverTimingsOnDynamoDBLocal(t *testing.T) {
 	table := dynamoTable(t)
 	const shards = 8
 	f := newFleetOn(t, dynamoStore(t, table), shards)
-	d := lease.DefaultLeaseDuration
+	d := leasing.DefaultLeaseDuration
 
 	a := f.startOn(dynamoStore(t, table), "a")
 	waitReal(t, 10*time.Second, func() bool { return f.holding("a") == shards })
@@ -166,8 +167,8 @@ func TestFailoverTimingsOnDynamoDBLocal(t *testing.T) {
 	if failover < d {
 		t.Errorf("crash: c took over %v after b's last renewal, before the lease duration %v", failover, d)
 	}
-	if failover > d+2*lease.DefaultTakeInterval+3*time.Second {
-		t.Errorf("crash: failover took %v, want about %v", failover, d+lease.DefaultTakeInterval)
+	if failover > d+2*leasing.DefaultTakeInterval+3*time.Second {
+		t.Errorf("crash: failover took %v, want about %v", failover, d+leasing.DefaultTakeInterval)
 	}
 	f.checkNoOverlap()
 	if n := f.holding("b"); n != 0 {

@@ -1,4 +1,4 @@
-package lease_test
+package leasing_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/internal/leasing"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/memlease"
 )
@@ -128,7 +129,7 @@ type fleet struct {
 type worker struct {
 	id     string
 	store  *workerStore
-	coord  *lease.Coordinator
+	coord  *leasing.Coordinator
 	cancel context.CancelFunc
 	done   chan struct{}
 	// stubborn consumers never call Done (a processor that hangs).
@@ -167,16 +168,16 @@ func (f *fleet) leases() []lease.Lease {
 	return ls
 }
 
-func (f *fleet) start(id string, opts ...lease.Option) *worker {
+func (f *fleet) start(id string, opts ...leasing.Option) *worker {
 	return f.startOn(f.store, id, opts...)
 }
 
 // startOn starts a worker whose coordinator uses store, a view of the
 // fleet's table of its own (its own client, say).
-func (f *fleet) startOn(store sharedStore, id string, opts ...lease.Option) *worker {
+func (f *fleet) startOn(store sharedStore, id string, opts ...leasing.Option) *worker {
 	w := &worker{id: id, store: &workerStore{sharedStore: store}, done: make(chan struct{})}
-	opts = append([]lease.Option{lease.WithRand(rand.New(rand.NewPCG(uint64(len(id)), 7)))}, opts...)
-	c, err := lease.NewCoordinator(w.store, id, opts...)
+	opts = append([]leasing.Option{leasing.WithRand(rand.New(rand.NewPCG(uint64(len(id)), 7)))}, opts...)
+	c, err := leasing.NewCoordinator(w.store, id, opts...)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func (f *fleet) startOn(store sharedStore, id string, opts ...lease.Option) *wor
 	f.mu.Unlock()
 	go func() {
 		defer close(w.done)
-		if err := c.Run(ctx, func(h *lease.Held) { go f.consume(w, h) }); err != nil {
+		if err := c.Run(ctx, func(h *leasing.Held) { go f.consume(w, h) }); err != nil {
 			f.t.Errorf("%s: Run: %v", id, err)
 		}
 	}()
@@ -198,7 +199,7 @@ func (f *fleet) startOn(store sharedStore, id string, opts ...lease.Option) *wor
 // consume plays a shard consumer: it "processes" while the lease's context
 // is live, then writes a final checkpoint and calls Done, unless the worker is
 // stubborn or crashed.
-func (f *fleet) consume(w *worker, h *lease.Held) {
+func (f *fleet) consume(w *worker, h *leasing.Held) {
 	key := h.Key()
 	f.mu.Lock()
 	if f.processing[key] == nil {
@@ -220,7 +221,7 @@ func (f *fleet) consume(w *worker, h *lease.Held) {
 		return
 	}
 	cause := context.Cause(h.Context())
-	if errors.Is(cause, lease.ErrHandoffRequested) || errors.Is(cause, lease.ErrStopping) {
+	if errors.Is(cause, leasing.ErrHandoffRequested) || errors.Is(cause, leasing.ErrStopping) {
 		ctx := context.Background()
 		// A final checkpoint, as a processor's shutdown hook would write.
 		_ = h.WriteCheckpoint(ctx, h.Lease().Checkpoint, checkpoint.Position{}, nil)
@@ -358,7 +359,7 @@ func TestCrashFailover(t *testing.T) {
 		})
 		a.crash()
 		took := waitFor(t, 30*time.Second, func() bool { return f.count("b") == 8 && f.holding("b") == 8 })
-		d := lease.DefaultLeaseDuration
+		d := leasing.DefaultLeaseDuration
 		t.Logf("crash failover: b owns all leases %v after a's last renewal (lease duration %v)", took, d)
 		if took > d+2*time.Second {
 			t.Errorf("failover took %v after the last renewal, want ≤ %v", took, d+2*time.Second)
@@ -437,7 +438,7 @@ func TestJoinReachesFairShareByHandoff(t *testing.T) {
 		if took > 10*time.Second {
 			t.Errorf("join took %v, want ≤ 10s", took)
 		}
-		for _, w := range []*lease.Coordinator{a.coord, b.coord, c.coord} {
+		for _, w := range []*leasing.Coordinator{a.coord, b.coord, c.coord} {
 			if s := w.Stats(); s.ForcedTakes != 0 {
 				t.Errorf("%s: %d forced takes; every handoff should have been granted", w.WorkerID(), s.ForcedTakes)
 			}
@@ -461,8 +462,8 @@ func TestHandoffTimeoutTakesFromUnresponsiveOwner(t *testing.T) {
 		b := f.start("b")
 		took := waitFor(t, 30*time.Second, func() bool { return f.holding("b") == 2 })
 		t.Logf("handoff from an unresponsive owner completed after %v", took)
-		if took < lease.DefaultLeaseDuration {
-			t.Errorf("took over after %v, before the lease duration %v: the old owner may still process", took, lease.DefaultLeaseDuration)
+		if took < leasing.DefaultLeaseDuration {
+			t.Errorf("took over after %v, before the lease duration %v: the old owner may still process", took, leasing.DefaultLeaseDuration)
 		}
 		if s := b.coord.Stats(); s.ForcedTakes != 2 {
 			t.Errorf("b: %d forced takes, want 2", s.ForcedTakes)
@@ -486,24 +487,24 @@ func TestHolderDropsLeaseItCannotRenew(t *testing.T) {
 		if err := store.Create(t.Context(), lease.Lease{Key: "s", Checkpoint: checkpoint.TrimHorizon}); err != nil {
 			t.Fatal(err)
 		}
-		c, err := lease.NewCoordinator(store, "a")
+		c, err := leasing.NewCoordinator(store, "a")
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(t.Context())
-		got := make(chan *lease.Held, 1)
+		got := make(chan *leasing.Held, 1)
 		done := make(chan struct{})
-		go func() { defer close(done); _ = c.Run(ctx, func(h *lease.Held) { got <- h }) }()
+		go func() { defer close(done); _ = c.Run(ctx, func(h *leasing.Held) { got <- h }) }()
 		h := <-got
 		start := time.Now()
 		failing.Store(true)
 		<-h.Context().Done()
 		lived := time.Since(start)
-		if cause := context.Cause(h.Context()); !errors.Is(cause, lease.ErrExpired) || !errors.Is(cause, lease.ErrLeaseLost) {
+		if cause := context.Cause(h.Context()); !errors.Is(cause, leasing.ErrExpired) || !errors.Is(cause, lease.ErrLeaseLost) {
 			t.Errorf("cause = %v, want ErrExpired (an ErrLeaseLost)", cause)
 		}
-		if lived > lease.DefaultLeaseDuration {
-			t.Errorf("lease kept %v after renewals started failing, want ≤ %v", lived, lease.DefaultLeaseDuration)
+		if lived > leasing.DefaultLeaseDuration {
+			t.Errorf("lease kept %v after renewals started failing, want ≤ %v", lived, leasing.DefaultLeaseDuration)
 		}
 		err = h.WriteCheckpoint(t.Context(), checkpoint.TrimHorizon, checkpoint.Position{}, nil)
 		if !errors.Is(err, lease.ErrLeaseLost) {
@@ -518,44 +519,44 @@ func TestNewCoordinatorRejectsBadOptions(t *testing.T) {
 	store := memlease.New()
 	tests := []struct {
 		name string
-		opts []lease.Option
+		opts []leasing.Option
 	}{
-		{"a renew interval of half the lease duration leaves no retry", []lease.Option{lease.WithLeaseDuration(10 * time.Second), lease.WithRenewInterval(5 * time.Second)}},
-		{"a handoff timeout below the lease duration is unsafe", []lease.Option{lease.WithHandoffTimeout(time.Second)}},
-		{"a zero take interval would spin", []lease.Option{lease.WithTakeInterval(0)}},
-		{"a negative lease cap is meaningless", []lease.Option{lease.WithMaxLeases(-1)}},
-		{"a nil logger is refused", []lease.Option{lease.WithLogger(nil)}},
+		{"a renew interval of half the lease duration leaves no retry", []leasing.Option{leasing.WithLeaseDuration(10 * time.Second), leasing.WithRenewInterval(5 * time.Second)}},
+		{"a handoff timeout below the lease duration is unsafe", []leasing.Option{leasing.WithHandoffTimeout(time.Second)}},
+		{"a zero take interval would spin", []leasing.Option{leasing.WithTakeInterval(0)}},
+		{"a negative lease cap is meaningless", []leasing.Option{leasing.WithMaxLeases(-1)}},
+		{"a nil logger is refused", []leasing.Option{leasing.WithLogger(nil)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := lease.NewCoordinator(store, "w", tt.opts...); err == nil {
+			if _, err := leasing.NewCoordinator(store, "w", tt.opts...); err == nil {
 				t.Fatal("NewCoordinator accepted invalid options")
 			}
 		})
 	}
-	if _, err := lease.NewCoordinator(store, ""); err == nil {
+	if _, err := leasing.NewCoordinator(store, ""); err == nil {
 		t.Error("NewCoordinator accepted an empty worker id")
 	}
-	if _, err := lease.NewCoordinator(nil, "w"); err == nil {
+	if _, err := leasing.NewCoordinator(nil, "w"); err == nil {
 		t.Error("NewCoordinator accepted a nil store")
 	}
 }
 
 // holdOne runs a coordinator over store holding its single lease "s" and
 // returns the Held; the coordinator stops at the end of the test.
-func holdOne(t *testing.T, store lease.Store) *lease.Held {
+func holdOne(t *testing.T, store lease.Store) *leasing.Held {
 	t.Helper()
 	if err := store.Create(t.Context(), lease.Lease{Key: "s", Checkpoint: checkpoint.TrimHorizon}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := lease.NewCoordinator(store, "a")
+	c, err := leasing.NewCoordinator(store, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan *lease.Held, 1)
+	got := make(chan *leasing.Held, 1)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx, func(h *lease.Held) { got <- h }) }()
+	go func() { defer close(done); _ = c.Run(ctx, func(h *leasing.Held) { got <- h }) }()
 	h := <-got
 	t.Cleanup(func() {
 		cancel()
@@ -578,7 +579,7 @@ func TestRenewThatLandedDespiteAnErrorKeepsTheLease(t *testing.T) {
 		h := holdOne(t, store)
 		// Through the lost response, the next renewal is fenced off by our
 		// own landed write, the re-read adopts it, and renewals go on.
-		time.Sleep(3 * lease.DefaultLeaseDuration)
+		time.Sleep(3 * leasing.DefaultLeaseDuration)
 		synctest.Wait()
 		if !h.Valid() || h.Context().Err() != nil {
 			t.Fatalf("lease dropped after a renewal whose response was lost: %v", context.Cause(h.Context()))
@@ -639,7 +640,7 @@ func TestMalformedItemsDoNotStopTheCoordinator(t *testing.T) {
 		f := newFleetOn(t, malformedStore{memlease.New()}, 4)
 		a := f.start("a")
 		waitFor(t, 5*time.Second, func() bool { return f.holding("a") == 4 })
-		time.Sleep(3 * lease.DefaultLeaseDuration) // many passes, each seeing the bad item
+		time.Sleep(3 * leasing.DefaultLeaseDuration) // many passes, each seeing the bad item
 		synctest.Wait()
 		if n := f.holding("a"); n != 4 {
 			t.Fatalf("holding %d of the 4 readable leases after passes that saw a malformed item", n)

@@ -1,10 +1,11 @@
-package lease
+package leasing
 
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kclgo/kcl/lease"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,7 @@ var ErrAlreadyRunning = errors.New("lease: coordinator already running")
 // A Coordinator is created with NewCoordinator, which starts nothing, and
 // driven by Run.
 type Coordinator struct {
-	store Store
+	store lease.Store
 	self  string
 	opts  options
 	log   *zap.Logger
@@ -50,9 +51,9 @@ type incoming struct {
 // NewCoordinator returns a Coordinator for the worker with the given id over
 // store. The id must be unique in the fleet and stable for the life of the
 // process. It validates the options and starts nothing.
-func NewCoordinator(store Store, workerID string, opts ...Option) (*Coordinator, error) {
+func NewCoordinator(store lease.Store, workerID string, opts ...Option) (*Coordinator, error) {
 	if store == nil {
-		return nil, errors.New("lease: nil Store")
+		return nil, errors.New("lease: nil lease.Store")
 	}
 	if workerID == "" {
 		return nil, errors.New("lease: empty worker id")
@@ -171,7 +172,7 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs Liveness, onAcquir
 	c.stats.passes.Add(1)
 	leases, err := c.store.List(ctx)
 	if err != nil {
-		var me *MalformedError
+		var me *lease.MalformedError
 		if !errors.As(err, &me) {
 			c.log.Warn("list leases failed", zapErr(err))
 			return false
@@ -182,7 +183,7 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs Liveness, onAcquir
 	}
 	now := time.Now()
 	obs.Observe(now, leases)
-	expired := func(l Lease) bool { return obs.Expired(now, l) }
+	expired := func(l lease.Lease) bool { return obs.Expired(now, l) }
 
 	c.completeStrandedHandoffs(ctx, leases)
 
@@ -221,7 +222,7 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs Liveness, onAcquir
 				break
 			}
 			c.log.Debug("take failed", zapKey(l.Key), zapErr(err))
-			if !errors.Is(err, ErrConflict) {
+			if !errors.Is(err, lease.ErrConflict) {
 				break
 			}
 			if len(spare) == 0 {
@@ -258,7 +259,7 @@ func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held))
 	}
 	c.mu.Unlock()
 
-	if ol, ok := c.store.(OwnerLister); ok {
+	if ol, ok := c.store.(lease.OwnerLister); ok {
 		keys, err := ol.ListOwned(ctx, c.self)
 		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 			c.log.Debug("list owned leases failed", zapErr(err))
@@ -274,7 +275,7 @@ func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held))
 		start := time.Now()
 		cur, err := c.store.Get(ctx, key)
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, lease.ErrNotFound):
 			c.dropIncoming(key)
 			continue
 		case err != nil:
@@ -283,7 +284,7 @@ func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held))
 		}
 		if cur.Owner != c.self {
 			c.dropIncoming(key) // someone else took it
-			c.completeStrandedHandoffs(ctx, []Lease{cur})
+			c.completeStrandedHandoffs(ctx, []lease.Lease{cur})
 			continue
 		}
 		if !cur.InHandoff() {
@@ -322,7 +323,7 @@ func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held))
 // do not hold: a lease assigned to us that we had not picked up yet when
 // another worker asked for it. We are not processing it, so its checkpoint
 // stands and the handoff can complete at once instead of timing out.
-func (c *Coordinator) completeStrandedHandoffs(ctx context.Context, leases []Lease) {
+func (c *Coordinator) completeStrandedHandoffs(ctx context.Context, leases []lease.Lease) {
 	for _, l := range leases {
 		if l.CheckpointOwner != c.self || l.Owner == c.self {
 			continue
@@ -359,7 +360,7 @@ func (c *Coordinator) holdsOrReceives(key string) bool {
 
 // acquire registers a lease we now own (proven at provenAt) and hands it to
 // onAcquire.
-func (c *Coordinator) acquire(base context.Context, l Lease, provenAt time.Time, onAcquire func(*Held)) {
+func (c *Coordinator) acquire(base context.Context, l lease.Lease, provenAt time.Time, onAcquire func(*Held)) {
 	h := newHeld(c, base, l, provenAt)
 	c.mu.Lock()
 	delete(c.incoming, l.Key)
@@ -384,10 +385,10 @@ func (c *Coordinator) forget(h *Held) {
 
 // giveUp releases l after its user is done: to the least-loaded live peer
 // during a graceful stop when the store has an owner index, else to nobody.
-func (c *Coordinator) giveUp(ctx context.Context, l Lease) error {
+func (c *Coordinator) giveUp(ctx context.Context, l lease.Lease) error {
 	var peer string
 	c.mu.Lock()
-	if _, ok := c.store.(OwnerLister); ok && c.stopping && !l.Finished() {
+	if _, ok := c.store.(lease.OwnerLister); ok && c.stopping && !l.Finished() {
 		peer = c.leastLoadedPeerLocked()
 		if peer != "" {
 			c.peers[peer]++
@@ -489,7 +490,7 @@ func (c *Coordinator) refreshPeers(base context.Context) {
 	ctx, cancel := context.WithTimeout(base, c.opts.leaseDuration/2)
 	defer cancel()
 	leases, err := c.store.List(ctx)
-	var me *MalformedError
+	var me *lease.MalformedError
 	if err != nil && !errors.As(err, &me) {
 		c.log.Warn("list leases before stop failed; using the last pass's peers", zapErr(err))
 		return
@@ -508,7 +509,7 @@ func (c *Coordinator) refreshPeers(base context.Context) {
 // releaseAssigned releases, every assignment poll interval until ctx is done,
 // the leases that name us as owner but that we do not hold.
 func (c *Coordinator) releaseAssigned(ctx context.Context) {
-	ol, ok := c.store.(OwnerLister)
+	ol, ok := c.store.(lease.OwnerLister)
 	if !ok {
 		return
 	}

@@ -1,4 +1,4 @@
-package lease_test
+package leasing_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/internal/leasing"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/memlease"
 )
@@ -68,11 +69,11 @@ func (c simConfig) name() string { return fmt.Sprintf("%dworkers_%v", c.workers,
 
 func TestSimulation(t *testing.T) {
 	sizes := []int{10}
-	durations := []time.Duration{lease.DefaultLeaseDuration}
+	durations := []time.Duration{leasing.DefaultLeaseDuration}
 	steady := 8 * time.Second // three renewals at the default lease duration
 	if *simFull {
 		sizes = []int{10, 50, 100}
-		durations = []time.Duration{lease.DefaultLeaseDuration, 10 * time.Second}
+		durations = []time.Duration{leasing.DefaultLeaseDuration, 10 * time.Second}
 		steady = 80 * time.Second // a whole number of renew intervals at 8 s and 10 s leases, and of take intervals
 		// The coordinators' table scans allocate most; collecting less
 		// often cuts the full run's CPU time by a fifth.
@@ -248,9 +249,9 @@ func (s *sim) start() *worker {
 	s.next++
 	ws := &workerStore{sharedStore: s.store}
 	w := &worker{id: id, store: ws, done: make(chan struct{})}
-	c, err := lease.NewCoordinator(&simStore{workerStore: ws, s: s, id: id}, id,
-		lease.WithLeaseDuration(s.cfg.leaseDuration),
-		lease.WithRand(rand.New(rand.NewPCG(s.seed, uint64(s.next)))))
+	c, err := leasing.NewCoordinator(&simStore{workerStore: ws, s: s, id: id}, id,
+		leasing.WithLeaseDuration(s.cfg.leaseDuration),
+		leasing.WithRand(rand.New(rand.NewPCG(s.seed, uint64(s.next)))))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func (s *sim) start() *worker {
 	s.live = append(s.live, w)
 	go func() {
 		defer close(w.done)
-		if err := c.Run(ctx, func(h *lease.Held) { go s.consume(w, h) }); err != nil {
+		if err := c.Run(ctx, func(h *leasing.Held) { go s.consume(w, h) }); err != nil {
 			s.t.Errorf("%s: Run: %v", id, err)
 		}
 	}()
@@ -274,7 +275,7 @@ func (s *sim) start() *worker {
 // checkpoint committed for it, "processes" while the lease's context is live,
 // and on a handoff or a graceful stop writes a final checkpoint one record
 // further and calls Done, as a processor's shutdown hook would.
-func (s *sim) consume(w *worker, h *lease.Held) {
+func (s *sim) consume(w *worker, h *leasing.Held) {
 	key := h.Key()
 	seq := seqOf(h.Lease().Checkpoint)
 	now := time.Now()
@@ -312,7 +313,7 @@ func (s *sim) consume(w *worker, h *lease.Held) {
 		return
 	}
 	cause := context.Cause(h.Context())
-	if !errors.Is(cause, lease.ErrHandoffRequested) && !errors.Is(cause, lease.ErrStopping) {
+	if !errors.Is(cause, leasing.ErrHandoffRequested) && !errors.Is(cause, leasing.ErrStopping) {
 		return
 	}
 	ctx := context.Background()
@@ -627,7 +628,7 @@ func (s *sim) leave(k int) simEvent {
 		// again by it (it lingers two assignment polls) and taken on a
 		// survivor's next pass: the single-stop target does not apply.
 		e.scenario = fmt.Sprintf("%d leave at once %d→%d", k, n, n-k)
-		e.target = 2*lease.DefaultAssignmentPollInterval + lease.DefaultTakeInterval
+		e.target = 2*leasing.DefaultAssignmentPollInterval + leasing.DefaultTakeInterval
 		e.note += fmt.Sprintf("; %d assigned to a worker that was itself stopping", toStopping)
 	}
 	if expired > 0 {
@@ -808,8 +809,8 @@ func TestConcurrentGracefulStopsHandOverPromptly(t *testing.T) {
 			}
 		}
 		took := waitFor(t, 30*time.Second, func() bool { return f.holding("c") == 9 })
-		if took > lease.DefaultTakeInterval || stranded > 0 {
-			t.Errorf("c processes all leases %v after a and b stopped (want ≤ %v); %d leases were left owned by a stopped worker (want 0)", took, lease.DefaultTakeInterval, stranded)
+		if took > leasing.DefaultTakeInterval || stranded > 0 {
+			t.Errorf("c processes all leases %v after a and b stopped (want ≤ %v); %d leases were left owned by a stopped worker (want 0)", took, leasing.DefaultTakeInterval, stranded)
 		}
 		f.checkNoOverlap()
 		c.stop()
@@ -838,8 +839,8 @@ func TestHandoffFromAnOwnerThatHasNotPickedUpItsLease(t *testing.T) {
 		}
 		c := f.start("c") // its first pass asks b for two leases before b has polled
 		took := waitFor(t, 30*time.Second, func() bool { return f.holding("b") == 2 && f.holding("c") == 2 })
-		if took > lease.DefaultTakeInterval || c.coord.Stats().ForcedTakes != 0 {
-			t.Errorf("c processes its share %v after joining, with %d forced takes; want ≤ %v and none", took, c.coord.Stats().ForcedTakes, lease.DefaultTakeInterval)
+		if took > leasing.DefaultTakeInterval || c.coord.Stats().ForcedTakes != 0 {
+			t.Errorf("c processes its share %v after joining, with %d forced takes; want ≤ %v and none", took, c.coord.Stats().ForcedTakes, leasing.DefaultTakeInterval)
 		}
 		f.checkNoOverlap()
 		b.stop()

@@ -1,6 +1,10 @@
-package lease
+package leasing
 
-import "time"
+import (
+	"time"
+
+	"github.com/kclgo/kcl/lease"
+)
 
 // Liveness judges whether other workers' leases have expired. It is the seam
 // for liveness models: the Coordinator uses an Observer (KCL's model: every
@@ -9,9 +13,9 @@ import "time"
 // are used by one goroutine, the taker.
 type Liveness interface {
 	// Observe records a snapshot of the whole table read at now.
-	Observe(now time.Time, leases []Lease)
+	Observe(now time.Time, leases []lease.Lease)
 	// Expired reports whether l, owned by another worker, has expired at now.
-	Expired(now time.Time, l Lease) bool
+	Expired(now time.Time, l lease.Lease) bool
 	// NextExpiry returns the earliest future time at which an observed lease
 	// of another worker than self would expire, if any.
 	NextExpiry(now time.Time, self string) (time.Time, bool)
@@ -48,7 +52,7 @@ func NewObserver(leaseDuration time.Duration) *Observer {
 // from the last observation restarts its clock at now: the change happened at
 // or before now, so measuring from now can only make expiry later, never
 // earlier. Leases absent from the snapshot are forgotten.
-func (o *Observer) Observe(now time.Time, leases []Lease) {
+func (o *Observer) Observe(now time.Time, leases []lease.Lease) {
 	keep := make(map[string]observation, len(leases))
 	for _, l := range leases {
 		obs, ok := o.seen[l.Key]
@@ -61,7 +65,7 @@ func (o *Observer) Observe(now time.Time, leases []Lease) {
 }
 
 // ObserveOne records a single lease read at now (for example by a Get).
-func (o *Observer) ObserveOne(now time.Time, l Lease) {
+func (o *Observer) ObserveOne(now time.Time, l lease.Lease) {
 	obs, ok := o.seen[l.Key]
 	if !ok || obs.counter != l.Counter || obs.owner != l.Owner {
 		o.seen[l.Key] = observation{counter: l.Counter, owner: l.Owner, since: now}
@@ -72,7 +76,7 @@ func (o *Observer) ObserveOne(now time.Time, l Lease) {
 // not been renewed for the lease duration by now. Unowned leases are never
 // "expired" (they are simply available). A lease never observed is not
 // expired: a new process must watch a lease for a full duration first.
-func (o *Observer) Expired(now time.Time, l Lease) bool {
+func (o *Observer) Expired(now time.Time, l lease.Lease) bool {
 	if l.Owner == "" {
 		return false
 	}
