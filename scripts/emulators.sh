@@ -34,7 +34,7 @@
 #   kinesis-tls/{cert.pem,key.pem,server.json}  ddblocal/LoopbackDynamoDBLocal.class
 #
 # Requirements: bash, curl, Node.js 20 + npm, Java 17+ (java and javac). openssl is optional.
-# See /work/shared/EMULATORS.md for why these emulators and their quirks.
+# DESIGN.md ("Local emulators") says why these emulators, and the quirks tests live with.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
