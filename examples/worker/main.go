@@ -151,8 +151,8 @@ func run() int {
 		consumer.WithCheckpointPolicy(policy),
 		consumer.WithShutdownTimeout(*shutdownTimeout),
 		consumer.WithLeaseDuration(*leaseDuration),
-		consumer.WithTakeInterval(*leaseDuration/4),
-		consumer.WithAssignmentPollInterval(200*time.Millisecond),
+		consumer.WithTakeInterval(*leaseDuration / 4),
+		consumer.WithAssignmentPollInterval(200 * time.Millisecond),
 		consumer.WithHooks(out),
 	}
 	if *id != "" {
