@@ -9,13 +9,13 @@
 // numbers, with the initial-position sentinels below every record and
 // SHARD_END above.
 //
-// A Checkpointer is what a record processor is given to report progress. It
-// validates each checkpoint as KCL does, serializes the writes, and hands
-// them to a Writer: the lease holder, which fences each write with the lease
-// counter. Errors to branch on: ErrInvalid (with ErrBeforeLast,
-// ErrBeyondDelivered and *ParseError) for a checkpoint that is the caller's
-// mistake, and the lease package's ErrLeaseLost, passed through from the
-// Writer, for a lease that was lost.
+// Record processors checkpoint through consumer.Checkpointer, which validates
+// each checkpoint as KCL does: never below the last checkpoint, never beyond
+// the last record delivered to the processor. The errors it returns for a
+// checkpoint that is the caller's mistake are defined here so that they can
+// be branched on: ErrInvalid, matched by ErrBeforeLast, ErrBeyondDelivered
+// and every *ParseError. A lost lease is reported with the lease package's
+// ErrLeaseLost.
 //
 // The package is a leaf: it imports no other package of this module.
 package checkpoint

@@ -51,7 +51,8 @@ type Batch struct {
 	// Checkpointer records how far the processor has got in the shard. It is
 	// the same for every batch of one lease, may be used from any goroutine,
 	// and may be kept after ProcessRecords returns (until the lease ends).
-	Checkpointer *checkpoint.Checkpointer
+	// Its bound is the last record of the batches delivered so far.
+	Checkpointer *Checkpointer
 }
 
 // ChildShard is a shard that a closed shard was split or merged into.

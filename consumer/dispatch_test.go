@@ -13,6 +13,7 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/internal/backoff"
+	"github.com/kclgo/kcl/internal/checkpointing"
 )
 
 type nopWriter struct{}
@@ -30,7 +31,7 @@ func testBatch() *Batch {
 			{Data: []byte("c"), PartitionKey: "k1", SequenceNumber: "105"},
 		},
 		MillisBehindLatest: 3 * time.Second,
-		Checkpointer:       checkpoint.NewCheckpointer(nopWriter{}, checkpoint.TrimHorizon, checkpoint.Position{}, nil),
+		Checkpointer:       &Checkpointer{t: checkpointing.New(nopWriter{}, checkpoint.TrimHorizon, checkpoint.Position{}, nil)},
 	}
 }
 

@@ -2,8 +2,19 @@
 // stream, as Amazon's Kinesis Client Library does.
 //
 // A Processor is one method, ProcessRecords, given a Batch of user records of
-// one shard and the shard's checkpoint.Checkpointer; ProcessorFunc adapts a
-// function to it. A Factory creates one Processor per shard lease.
+// one shard and the shard's Checkpointer; ProcessorFunc adapts a function to
+// it. A Factory creates one Processor per shard lease.
+//
+// # Checkpoints
+//
+// A Checkpointer offers what KCL's RecordProcessorCheckpointer offers:
+// Checkpoint (at the last delivered record), CheckpointAt (at a given
+// record), Prepare and PreparedCheckpoint.Commit (two-phase), Last and
+// Pending. It can only cover records the Worker has delivered: the Worker
+// alone moves that bound, before each batch. Instead of checkpointing, or as
+// well, a processor may let the Worker checkpoint for it (CheckpointPolicy).
+// Positions and the errors to branch on (checkpoint.ErrInvalid and the
+// errors that match it) are in package checkpoint.
 //
 // # Optional interfaces
 //

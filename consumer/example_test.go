@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
 )
 
@@ -19,33 +18,23 @@ func ExampleProcessorFunc() {
 		return b.Checkpointer.Checkpoint(ctx)
 	})
 
-	// The Worker would call this; here we call it by hand.
-	cp := checkpoint.NewCheckpointer(discard{}, checkpoint.TrimHorizon, checkpoint.Position{}, nil)
-	last, _ := checkpoint.At("1001", 0)
-	cp.Delivered(last)
+	// The Worker would call this, with a Batch whose Checkpointer it created
+	// for the shard's lease. Called by hand there is no lease, so the
+	// checkpoint fails (and the Worker would deliver the batch again).
 	b := &consumer.Batch{
 		ShardID: "shardId-000000000000",
 		Records: []consumer.Record{
 			{PartitionKey: "user-1", SequenceNumber: "1000", Data: []byte("hello")},
 			{PartitionKey: "user-2", SequenceNumber: "1001", Data: []byte("world")},
 		},
-		Checkpointer: cp,
 	}
 	if err := p.ProcessRecords(context.Background(), b); err != nil {
 		fmt.Println(err)
 	}
-	fmt.Println("checkpoint:", cp.Last())
 	// Output:
 	// user-1 1000/0: hello
 	// user-2 1001/0: world
-	// checkpoint: 1001/0
-}
-
-// discard stands in for the lease, which fences each checkpoint write.
-type discard struct{}
-
-func (discard) WriteCheckpoint(context.Context, checkpoint.Position, checkpoint.Position, []byte) error {
-	return nil
+	// consumer: Checkpointer not created by a Worker; it holds no lease
 }
 
 // counter is a processor with a lifecycle hook: it implements the optional
@@ -59,7 +48,7 @@ func (c *counter) ProcessRecords(_ context.Context, b *consumer.Batch) error {
 
 // ShardEnded is called after the last batch of a closed shard. The Worker
 // writes the SHARD_END checkpoint itself once it returns nil.
-func (c *counter) ShardEnded(_ context.Context, _ *checkpoint.Checkpointer) error {
+func (c *counter) ShardEnded(_ context.Context, _ *consumer.Checkpointer) error {
 	fmt.Println("shard ended after", c.n, "records")
 	return nil
 }

@@ -623,7 +623,7 @@ func TestShardEndedErrorDelaysShardEndAndRedeliversTheLastBatch(t *testing.T) {
 		}
 		putRange(f, 10, 20, 2)
 		w := newWorker(t, f, store, factory(j, store, func(p *proc) {
-			p.ended = func(ctx context.Context, cp *checkpoint.Checkpointer) error {
+			p.ended = func(ctx context.Context, cp *consumer.Checkpointer) error {
 				if ends.next() == 1 {
 					return errors.New("not yet")
 				}

@@ -126,8 +126,8 @@ type proc struct {
 	// only if the call returns nil.
 	batch    func(ctx context.Context, b *consumer.Batch) error
 	init     func(ctx context.Context, in consumer.InitInput) error
-	ended    func(ctx context.Context, cp *checkpoint.Checkpointer) error
-	shutdown func(ctx context.Context, cp *checkpoint.Checkpointer) error
+	ended    func(ctx context.Context, cp *consumer.Checkpointer) error
+	shutdown func(ctx context.Context, cp *consumer.Checkpointer) error
 	lost     func(ctx context.Context)
 }
 
@@ -152,7 +152,7 @@ func (p *proc) Initialize(ctx context.Context, in consumer.InitInput) error {
 	return nil
 }
 
-func (p *proc) ShardEnded(ctx context.Context, cp *checkpoint.Checkpointer) error {
+func (p *proc) ShardEnded(ctx context.Context, cp *consumer.Checkpointer) error {
 	p.j.event("ended", p.info.ShardID)
 	if p.ended != nil {
 		return p.ended(ctx, cp)
@@ -160,7 +160,7 @@ func (p *proc) ShardEnded(ctx context.Context, cp *checkpoint.Checkpointer) erro
 	return nil
 }
 
-func (p *proc) ShutdownRequested(ctx context.Context, cp *checkpoint.Checkpointer) error {
+func (p *proc) ShutdownRequested(ctx context.Context, cp *consumer.Checkpointer) error {
 	p.j.event("shutdown", p.info.ShardID)
 	if p.shutdown != nil {
 		return p.shutdown(ctx, cp)

@@ -83,7 +83,7 @@ type InitInput struct {
 	// checkpointed yet. Records are delivered from just after it.
 	Checkpoint checkpoint.Position
 	// PendingCheckpoint is a checkpoint a previous owner prepared but did not
-	// commit (see checkpoint.Checkpointer.Prepare), or the zero Position.
+	// commit (see Checkpointer.Prepare), or the zero Position.
 	PendingCheckpoint checkpoint.Position
 	// PendingState is the application state stored with PendingCheckpoint,
 	// or nil. The processor may keep it; it is its own copy.
@@ -102,13 +102,14 @@ type Initializer interface {
 // ShardEnder is implemented by a Processor that wants to know when it has
 // processed every record of a closed (split or merged) shard. The Worker
 // calls ShardEnded after the last batch (the one with AtShardEnd set)
-// returned nil. The processor may checkpoint, but need not: when ShardEnded
-// returns nil the Worker writes the SHARD_END checkpoint itself, so that the
+// returned nil, with the shard's Checkpointer, whose last delivered position
+// is now SHARD_END. The processor may checkpoint, but need not: when
+// ShardEnded returns nil the Worker writes the SHARD_END checkpoint itself, so that the
 // child shards can start. An error means the processor has not finished: the
 // Worker does not write SHARD_END, and the shard's records are delivered
 // again from the last checkpoint later.
 type ShardEnder interface {
-	ShardEnded(ctx context.Context, cp *checkpoint.Checkpointer) error
+	ShardEnded(ctx context.Context, cp *Checkpointer) error
 }
 
 // LeaseLoser is implemented by a Processor that wants to know when the Worker
@@ -124,10 +125,11 @@ type LeaseLoser interface {
 // checkpoint before the Worker gives up the lease while still holding it:
 // on a graceful stop, or when another worker asks for the shard to balance
 // load. The Worker calls ShutdownRequested after the in-flight batch has
-// finished and then applies the CheckpointPolicy and releases the lease. An
-// error is reported but does not keep the lease.
+// finished, with the shard's Checkpointer (bounded by the last batch
+// delivered), and then applies the CheckpointPolicy and releases the lease.
+// An error is reported but does not keep the lease.
 type ShutdownRequester interface {
-	ShutdownRequested(ctx context.Context, cp *checkpoint.Checkpointer) error
+	ShutdownRequested(ctx context.Context, cp *Checkpointer) error
 }
 
 var (

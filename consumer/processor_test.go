@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-
-	"github.com/kclgo/kcl/checkpoint"
 )
 
 func TestProcessorFuncCallsTheFunctionWithItsArguments(t *testing.T) {
@@ -52,17 +50,17 @@ type (
 	fullProcessor  struct{ plainProcessor }
 )
 
-func (plainProcessor) ProcessRecords(context.Context, *Batch) error             { return nil }
-func (initProcessor) Initialize(context.Context, InitInput) error               { return nil }
-func (endProcessor) ShardEnded(context.Context, *checkpoint.Checkpointer) error { return nil }
-func (lostProcessor) LeaseLost(context.Context)                                 {}
-func (stopProcessor) ShutdownRequested(context.Context, *checkpoint.Checkpointer) error {
+func (plainProcessor) ProcessRecords(context.Context, *Batch) error  { return nil }
+func (initProcessor) Initialize(context.Context, InitInput) error    { return nil }
+func (endProcessor) ShardEnded(context.Context, *Checkpointer) error { return nil }
+func (lostProcessor) LeaseLost(context.Context)                      {}
+func (stopProcessor) ShutdownRequested(context.Context, *Checkpointer) error {
 	return nil
 }
-func (fullProcessor) Initialize(context.Context, InitInput) error                { return nil }
-func (fullProcessor) ShardEnded(context.Context, *checkpoint.Checkpointer) error { return nil }
-func (fullProcessor) LeaseLost(context.Context)                                  {}
-func (fullProcessor) ShutdownRequested(context.Context, *checkpoint.Checkpointer) error {
+func (fullProcessor) Initialize(context.Context, InitInput) error     { return nil }
+func (fullProcessor) ShardEnded(context.Context, *Checkpointer) error { return nil }
+func (fullProcessor) LeaseLost(context.Context)                       {}
+func (fullProcessor) ShutdownRequested(context.Context, *Checkpointer) error {
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/kclgo/kcl/deaggregate"
 	"github.com/kclgo/kcl/hashkey"
 	"github.com/kclgo/kcl/internal/awserr"
+	"github.com/kclgo/kcl/internal/checkpointing"
 	"github.com/kclgo/kcl/internal/leasing"
 	"github.com/kclgo/kcl/internal/retrieval"
 	"github.com/kclgo/kcl/internal/shardsync"
@@ -30,7 +31,8 @@ type shardRun struct {
 	l       lease.Lease // as acquired
 	shardID string
 	log     *zap.Logger
-	cp      *checkpoint.Checkpointer
+	tr      *checkpointing.Tracker // checkpoint bounds; only the Worker raises them
+	cp      *Checkpointer          // the processor's view of tr
 	proc    Processor
 	pol     dispatchPolicy
 	// stop is the held lease's context: done when the shard must stop
@@ -161,7 +163,8 @@ func (s *shardRun) start(pctx context.Context) error {
 		last = checkpoint.TrimHorizon
 	}
 	wr := &shardWriter{h: s.h, hooks: &s.w.cfg.hooks, shardID: s.shardID, children: &s.children}
-	s.cp = checkpoint.NewCheckpointer(wr, last, s.l.PendingCheckpoint, s.l.PendingCheckpointState)
+	s.tr = checkpointing.New(wr, last, s.l.PendingCheckpoint, s.l.PendingCheckpointState)
+	s.cp = &Checkpointer{t: s.tr}
 	s.l.Checkpoint = last
 
 	init, ok := proc.(Initializer)
@@ -343,11 +346,11 @@ func (s *shardRun) process(pctx context.Context, rb retrieval.Batch) (ev LeaseEv
 	if n := len(b.Records); n > 0 {
 		r := &b.Records[n-1]
 		if p, err := checkpoint.At(r.SequenceNumber, r.SubSequenceNumber); err == nil {
-			s.cp.Delivered(p)
+			s.tr.Delivered(p)
 		}
 	}
 	if rb.ShardEnd {
-		s.cp.AtShardEnd()
+		s.tr.AtShardEnd()
 	}
 	start := time.Now()
 	out, err := deliver(pctx, s.proc, b, s.pol)
@@ -405,7 +408,7 @@ func (s *shardRun) autoCheckpoint(ctx context.Context, final bool) error {
 	default:
 		return nil
 	}
-	err := s.cp.Checkpoint(ctx)
+	err := s.tr.Checkpoint(ctx)
 	if err != nil {
 		s.log.Warn("checkpoint failed", zap.Error(err))
 	}
@@ -469,7 +472,7 @@ func (s *shardRun) shardEnd(pctx context.Context, childIDs []string) LeaseEvent 
 			return LeaseEvent{Kind: LeaseReleased, Cause: err}
 		}
 	}
-	if s.cp.Last().Kind() == checkpoint.KindShardEnd {
+	if s.tr.Last().Kind() == checkpoint.KindShardEnd {
 		// The processor wrote SHARD_END itself, with the children (see
 		// shardWriter). The write may have completed a handoff: the lease
 		// is no longer ours to write again.
@@ -524,6 +527,8 @@ func (s *shardRun) lost(pctx context.Context, err error) LeaseEvent {
 	}
 	return LeaseEvent{Kind: LeaseLost, Cause: err}
 }
+
+var _ checkpointing.Writer = (*shardWriter)(nil)
 
 // shardWriter writes the processor's checkpoints through the held lease
 // and reports them to CheckpointHooks. A SHARD_END is written with the

@@ -55,7 +55,7 @@ func TestGracefulStopLetsTheInFlightBatchFinish(t *testing.T) {
 				j.event("batch", p.info.ShardID)
 				return nil
 			}
-			p.shutdown = func(ctx context.Context, cp *checkpoint.Checkpointer) error {
+			p.shutdown = func(ctx context.Context, cp *consumer.Checkpointer) error {
 				shutdownErr = cp.Checkpoint(ctx)
 				return shutdownErr
 			}
@@ -746,7 +746,7 @@ func TestAFailingShutdownRequestedStillReleasesTheLease(t *testing.T) {
 		j := &journal{}
 		putRange(f, 0, 5, 2)
 		r := start(t, newWorker(t, f, store, factory(j, store, func(p *proc) {
-			p.shutdown = func(context.Context, *checkpoint.Checkpointer) error { panic("shutdown bug") }
+			p.shutdown = func(context.Context, *consumer.Checkpointer) error { panic("shutdown bug") }
 		}), "w1", consumer.WithCheckpointPolicy(consumer.CheckpointAfterEachBatch())))
 		waitFor(t, "5 records", time.Minute, func() bool { return j.hasAll(0, 5) })
 		if err := r.stop(); err != nil {

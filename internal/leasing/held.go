@@ -151,12 +151,12 @@ func (h *Held) loseLocked(cause error) {
 }
 
 // WriteCheckpoint writes a checkpoint (and optionally a prepared pending
-// checkpoint with state) fenced by the lease counter. It implements
-// checkpoint.Writer. It fails with an error matching ErrLeaseLost if the lease
-// is no longer held, if it has not been renewed within the lease duration, or
-// if the write is fenced off. During a handoff it writes the outgoing owner's
-// final checkpoint, which completes the handoff: later writes fail with
-// ErrLeaseLost.
+// checkpoint with state) fenced by the lease counter. The Worker's checkpoint
+// tracker writes through it. It fails with an error matching ErrLeaseLost if
+// the lease is no longer held, if it has not been renewed within the lease
+// duration, or if the write is fenced off. During a handoff it writes the
+// outgoing owner's final checkpoint, which completes the handoff: later
+// writes fail with ErrLeaseLost.
 func (h *Held) WriteCheckpoint(ctx context.Context, cp, pending checkpoint.Position, pendingState []byte) error {
 	if err := h.acquireToken(ctx); err != nil {
 		return err
@@ -405,6 +405,3 @@ func keepCheckpoint(l lease.Lease) lease.CheckpointUpdate {
 		PendingCheckpointState: l.PendingCheckpointState,
 	}
 }
-
-// Held is the lease side of a checkpoint.Checkpointer.
-var _ checkpoint.Writer = (*Held)(nil)

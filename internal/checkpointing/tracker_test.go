@@ -1,4 +1,4 @@
-package checkpoint
+package checkpointing
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ func (w write) String() string {
 
 // recorder is a fake Writer that records every write it accepts. It fails
 // with err when err is set, blocks until unblock is closed when it is set, and
-// notes overlapping calls, which a Checkpointer must never make.
+// notes overlapping calls, which a Tracker must never make.
 type recorder struct {
 	unblock chan struct{}
 
@@ -69,13 +69,13 @@ func (r *recorder) recorded() []write {
 
 func TestCheckpointValidation(t *testing.T) {
 	p := func(seq string, sub uint64) Position { return mustAt(t, seq, sub) }
-	at := func(seq string, sub uint64) func(context.Context, *Checkpointer) error {
-		return func(ctx context.Context, c *Checkpointer) error { return c.CheckpointAt(ctx, seq, sub) }
+	at := func(seq string, sub uint64) func(context.Context, *Tracker) error {
+		return func(ctx context.Context, c *Tracker) error { return c.CheckpointAt(ctx, seq, sub) }
 	}
-	position := func(q Position) func(context.Context, *Checkpointer) error {
-		return func(ctx context.Context, c *Checkpointer) error { return c.CheckpointPosition(ctx, q) }
+	position := func(q Position) func(context.Context, *Tracker) error {
+		return func(ctx context.Context, c *Tracker) error { return c.CheckpointPosition(ctx, q) }
 	}
-	delivered := func(ctx context.Context, c *Checkpointer) error { return c.Checkpoint(ctx) }
+	delivered := func(ctx context.Context, c *Tracker) error { return c.Checkpoint(ctx) }
 
 	tests := []struct {
 		name       string
@@ -83,7 +83,7 @@ func TestCheckpointValidation(t *testing.T) {
 		pending    Position
 		delivered  []Position
 		atShardEnd bool
-		call       func(context.Context, *Checkpointer) error
+		call       func(context.Context, *Tracker) error
 		wantErr    error // nil: success
 		wantWrites []write
 		wantLast   Position // zero: the initial last
@@ -249,7 +249,7 @@ func TestCheckpointValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := &recorder{}
-			c := NewCheckpointer(w, tt.last, tt.pending, nil)
+			c := New(w, tt.last, tt.pending, nil)
 			for _, d := range tt.delivered {
 				c.Delivered(d)
 			}
@@ -299,24 +299,13 @@ func checkErr(t *testing.T, err, want error) {
 	}
 }
 
-func TestOutOfRangeErrorsAreDistinct(t *testing.T) {
-	if errors.Is(ErrBeforeLast, ErrBeyondDelivered) || errors.Is(ErrBeyondDelivered, ErrBeforeLast) {
-		t.Error("ErrBeforeLast and ErrBeyondDelivered match each other")
-	}
-	for _, err := range []error{ErrBeforeLast, ErrBeyondDelivered} {
-		if !errors.Is(err, ErrInvalid) {
-			t.Errorf("%v does not match ErrInvalid", err)
-		}
-	}
-}
-
 func TestPrepareAndCommit(t *testing.T) {
 	ctx := t.Context()
 	p := func(seq string, sub uint64) Position { return mustAt(t, seq, sub) }
 
 	t.Run("prepare stores a pending checkpoint and commit makes it the checkpoint", func(t *testing.T) {
 		w := &recorder{}
-		c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+		c := New(w, p("50", 0), Position{}, nil)
 		c.Delivered(p("100", 0))
 		pr, err := c.Prepare(ctx, "80", 1, []byte("txn-7"))
 		if err != nil {
@@ -351,7 +340,7 @@ func TestPrepareAndCommit(t *testing.T) {
 
 	t.Run("commit fails with ErrBeforeLast once a later checkpoint passed it", func(t *testing.T) {
 		w := &recorder{}
-		c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+		c := New(w, p("50", 0), Position{}, nil)
 		c.Delivered(p("100", 0))
 		pr, err := c.Prepare(ctx, "80", 0, nil)
 		if err != nil {
@@ -368,7 +357,7 @@ func TestPrepareAndCommit(t *testing.T) {
 
 	t.Run("commit after a checkpoint at the same position writes nothing", func(t *testing.T) {
 		w := &recorder{}
-		c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+		c := New(w, p("50", 0), Position{}, nil)
 		c.Delivered(p("100", 0))
 		pr, _ := c.Prepare(ctx, "80", 0, nil)
 		if err := c.CheckpointAt(ctx, "80", 0); err != nil {
@@ -381,7 +370,7 @@ func TestPrepareAndCommit(t *testing.T) {
 
 	t.Run("prepare at the last checkpoint writes nothing, as in KCL", func(t *testing.T) {
 		w := &recorder{}
-		c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+		c := New(w, p("50", 0), Position{}, nil)
 		pr, err := c.Prepare(ctx, "50", 0, []byte("s"))
 		if err != nil {
 			t.Fatal(err)
@@ -396,7 +385,7 @@ func TestPrepareAndCommit(t *testing.T) {
 
 	t.Run("a second prepare replaces the first", func(t *testing.T) {
 		w := &recorder{}
-		c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+		c := New(w, p("50", 0), Position{}, nil)
 		c.Delivered(p("100", 0))
 		first, _ := c.Prepare(ctx, "70", 0, []byte("a"))
 		second, err := c.Prepare(ctx, "80", 0, []byte("b"))
@@ -427,7 +416,7 @@ func TestPrepareAndCommit(t *testing.T) {
 
 	t.Run("prepare validates like a checkpoint", func(t *testing.T) {
 		w := &recorder{}
-		c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+		c := New(w, p("50", 0), Position{}, nil)
 		c.Delivered(p("100", 0))
 		for _, tc := range []struct {
 			seq  string
@@ -453,7 +442,7 @@ func TestPrepareAndCommit(t *testing.T) {
 
 	t.Run("prepare at the last record of a closed shard prepares SHARD_END", func(t *testing.T) {
 		w := &recorder{}
-		c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+		c := New(w, p("50", 0), Position{}, nil)
 		c.Delivered(p("100", 0))
 		c.AtShardEnd()
 		pr, err := c.Prepare(ctx, "100", 0, nil)
@@ -467,10 +456,10 @@ func TestPrepareAndCommit(t *testing.T) {
 
 	t.Run("state is copied in and out", func(t *testing.T) {
 		initial := []byte("old")
-		c := NewCheckpointer(&recorder{}, p("50", 0), p("60", 0), initial)
+		c := New(&recorder{}, p("50", 0), p("60", 0), initial)
 		initial[0] = 'X'
 		if _, state := c.Pending(); string(state) != "old" {
-			t.Errorf("NewCheckpointer kept the caller's slice: %q", state)
+			t.Errorf("New kept the caller's slice: %q", state)
 		}
 		c.Delivered(p("100", 0))
 		state := []byte("new")
@@ -486,7 +475,7 @@ func TestPrepareAndCommit(t *testing.T) {
 	})
 
 	t.Run("the pending checkpoint from the previous owner is reported", func(t *testing.T) {
-		c := NewCheckpointer(&recorder{}, p("50", 0), p("80", 0), []byte("prev"))
+		c := New(&recorder{}, p("50", 0), p("80", 0), []byte("prev"))
 		if got, state := c.Pending(); got != p("80", 0) || !bytes.Equal(state, []byte("prev")) {
 			t.Errorf("Pending() = %v, %q", got, state)
 		}
@@ -504,7 +493,7 @@ func TestWriterErrorPassesThrough(t *testing.T) {
 	ctx := t.Context()
 	p := func(seq string, sub uint64) Position { return mustAt(t, seq, sub) }
 	w := &recorder{}
-	c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+	c := New(w, p("50", 0), Position{}, nil)
 	c.Delivered(p("100", 0))
 	w.failWith(fmt.Errorf("store: conditional check failed: %w", errFenced))
 
@@ -544,7 +533,7 @@ func TestDoneContext(t *testing.T) {
 
 	t.Run("a cancelled context fails before writing", func(t *testing.T) {
 		w := &recorder{}
-		c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+		c := New(w, p("50", 0), Position{}, nil)
 		c.Delivered(p("100", 0))
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
@@ -560,7 +549,7 @@ func TestDoneContext(t *testing.T) {
 	})
 
 	t.Run("the cancellation cause is reported too", func(t *testing.T) {
-		c := NewCheckpointer(&recorder{}, p("50", 0), Position{}, nil)
+		c := New(&recorder{}, p("50", 0), Position{}, nil)
 		c.Delivered(p("100", 0))
 		ctx, cancel := context.WithCancelCause(t.Context())
 		cancel(errFenced)
@@ -571,7 +560,7 @@ func TestDoneContext(t *testing.T) {
 	})
 
 	t.Run("a no-op checkpoint succeeds even with a cancelled context", func(t *testing.T) {
-		c := NewCheckpointer(&recorder{}, p("50", 0), Position{}, nil)
+		c := New(&recorder{}, p("50", 0), Position{}, nil)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		if err := c.Checkpoint(ctx); err != nil {
@@ -588,7 +577,7 @@ func TestWaitingBehindAWrite(t *testing.T) {
 	t.Run("readers and Delivered do not wait for a write in flight", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			w := &recorder{unblock: make(chan struct{})}
-			c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+			c := New(w, p("50", 0), Position{}, nil)
 			c.Delivered(p("100", 0))
 			done := make(chan error)
 			go func() { done <- c.CheckpointAt(t.Context(), "80", 0) }()
@@ -614,7 +603,7 @@ func TestWaitingBehindAWrite(t *testing.T) {
 	t.Run("a checkpoint waiting behind a write gives up when its context ends", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			w := &recorder{unblock: make(chan struct{})}
-			c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+			c := New(w, p("50", 0), Position{}, nil)
 			c.Delivered(p("100", 0))
 			done := make(chan error)
 			go func() { done <- c.CheckpointAt(t.Context(), "80", 0) }()
@@ -638,7 +627,7 @@ func TestWaitingBehindAWrite(t *testing.T) {
 	t.Run("a checkpoint overtaken while it waited is re-validated and refused", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			w := &recorder{unblock: make(chan struct{})}
-			c := NewCheckpointer(w, p("50", 0), Position{}, nil)
+			c := New(w, p("50", 0), Position{}, nil)
 			c.Delivered(p("100", 0))
 			first := make(chan error)
 			go func() { first <- c.CheckpointAt(t.Context(), "80", 0) }()
@@ -675,7 +664,7 @@ func TestConcurrentCheckpoints(t *testing.T) {
 	maxPos := mustAt(t, seqAt(goroutines*perRoutine-1), 0)
 
 	w := &recorder{}
-	c := NewCheckpointer(w, TrimHorizon, Position{}, nil)
+	c := New(w, TrimHorizon, Position{}, nil)
 	c.Delivered(maxPos)
 	ctx := t.Context()
 
@@ -745,7 +734,7 @@ func TestConcurrentCheckpoints(t *testing.T) {
 
 func TestAtShardEndTwiceKeepsTheLastRecord(t *testing.T) {
 	w := &recorder{}
-	c := NewCheckpointer(w, mustAt(t, "50", 0), Position{}, nil)
+	c := New(w, mustAt(t, "50", 0), Position{}, nil)
 	c.Delivered(mustAt(t, "100", 2))
 	c.AtShardEnd()
 	c.AtShardEnd()
