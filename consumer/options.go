@@ -114,7 +114,6 @@ func (c *config) leasingOptions() []leasing.Option {
 		leasing.WithAssignmentPollInterval(c.assignmentPoll),
 		leasing.WithHandoffTimeout(c.handoffTimeout),
 		leasing.WithMaxLeases(c.maxLeases),
-		leasing.WithShutdownTimeout(c.shutdownTimeout),
 	}
 }
 

@@ -189,7 +189,7 @@ func (f *fleet) startOn(store sharedStore, id string, opts ...leasing.Option) *w
 	f.mu.Unlock()
 	go func() {
 		defer close(w.done)
-		if err := c.Run(ctx, func(h *leasing.Held) { go f.consume(w, h) }); err != nil {
+		if err := c.Run(ctx, drainAfter(ctx), func(h *leasing.Held) { go f.consume(w, h) }); err != nil {
 			f.t.Errorf("%s: Run: %v", id, err)
 		}
 	}()
@@ -229,6 +229,17 @@ func (f *fleet) consume(w *worker, h *leasing.Held) {
 			f.t.Errorf("%s: Done(%s): %v", w.id, key, err)
 		}
 	}
+}
+
+// shutdownTimeout is the deadline of a test worker's graceful stop.
+const shutdownTimeout = 20 * time.Second
+
+// drainAfter returns the drain context a Worker gives Coordinator.Run: it
+// outlives ctx and is cancelled shutdownTimeout after ctx is done.
+func drainAfter(ctx context.Context) context.Context {
+	drain, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	context.AfterFunc(ctx, func() { time.AfterFunc(shutdownTimeout, cancel) })
+	return drain
 }
 
 // stop stops a worker gracefully and waits for Run to return.
@@ -494,7 +505,7 @@ func TestHolderDropsLeaseItCannotRenew(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		got := make(chan *leasing.Held, 1)
 		done := make(chan struct{})
-		go func() { defer close(done); _ = c.Run(ctx, func(h *leasing.Held) { got <- h }) }()
+		go func() { defer close(done); _ = c.Run(ctx, drainAfter(ctx), func(h *leasing.Held) { got <- h }) }()
 		h := <-got
 		start := time.Now()
 		failing.Store(true)
@@ -556,7 +567,7 @@ func holdOne(t *testing.T, store lease.Store) *leasing.Held {
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan *leasing.Held, 1)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx, func(h *leasing.Held) { got <- h }) }()
+	go func() { defer close(done); _ = c.Run(ctx, drainAfter(ctx), func(h *leasing.Held) { got <- h }) }()
 	h := <-got
 	t.Cleanup(func() {
 		cancel()
