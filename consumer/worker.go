@@ -297,7 +297,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-run.Done()
 	began := time.Now()
 	w.log.Info("stopping", zap.Duration("shutdown_timeout", w.cfg.shutdownTimeout))
+	fired := make(chan struct{})
 	deadline := time.AfterFunc(w.cfg.shutdownTimeout, func() {
+		defer close(fired)
 		if n := shards.atDeadline(); n > 0 {
 			w.log.Error("shutdown timeout: processors still running; their leases are left to expire and Run waits for them to return",
 				zap.Int("shards", n), zap.Duration("shutdown_timeout", w.cfg.shutdownTimeout))
@@ -305,7 +307,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		endDrain(ErrShutdownTimeout)
 	})
 	_ = g.Wait() // a coordinator error already went to fail
-	deadline.Stop()
+	if !deadline.Stop() {
+		<-fired // the deadline passed: its callback, too, returns before Run
+	}
 
 	var errs []error
 	if cause := context.Cause(run); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
