@@ -520,7 +520,7 @@ func checkNoWorkerGoroutines(t *testing.T) {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "kcl/consumer.(*") || strings.Contains(g, "kcl/lease.(*") || strings.Contains(g, "kcl/internal/retrieval.") {
+		if strings.Contains(g, "kcl/consumer.(*") || strings.Contains(g, "kcl/internal/leasing.") || strings.Contains(g, "kcl/internal/retrieval.") {
 			t.Errorf("goroutine left after Run returned:\n%s", g)
 		}
 	}

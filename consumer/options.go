@@ -114,7 +114,6 @@ func (c *config) leasingOptions() []leasing.Option {
 		leasing.WithAssignmentPollInterval(c.assignmentPoll),
 		leasing.WithHandoffTimeout(c.handoffTimeout),
 		leasing.WithMaxLeases(c.maxLeases),
-		leasing.WithShutdownTimeout(c.shutdownTimeout),
 	}
 }
 
@@ -394,9 +393,11 @@ func (c *config) efo() bool { return c.efoName != "" || c.efoARN != "" }
 
 // WithShutdownTimeout bounds a graceful stop: after Run's context is
 // cancelled, processors have this long to finish their in-flight batch,
-// checkpoint and return from ShutdownRequested. Processors still running
-// then have their context cancelled, and their leases are left to expire.
-// The default is 20 seconds.
+// checkpoint and return from ShutdownRequested. At this deadline processors
+// still running have their context cancelled with ErrShutdownTimeout, the
+// Worker writes nothing more to the lease table, and their leases are left
+// to expire; Run returns once they have returned (see Worker.Run). It is
+// the stop's one deadline. The default is 20 seconds.
 func WithShutdownTimeout(d time.Duration) Option {
 	return func(c *config) { c.shutdownTimeout = d }
 }

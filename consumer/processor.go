@@ -116,7 +116,8 @@ type ShardEnder interface {
 // lost the shard's lease (another worker took it, or it could not be
 // renewed). No checkpoint can be written any more, so LeaseLost is given no
 // Checkpointer; it is for releasing resources. The Worker calls it last, on
-// the shard's goroutine, with a context bounded by its shutdown timeout.
+// the shard's goroutine, with a context bounded by its shutdown timeout and
+// cancelled at the shutdown deadline of a graceful stop (see Worker.Run).
 type LeaseLoser interface {
 	LeaseLost(ctx context.Context)
 }

@@ -44,6 +44,9 @@ type shardRun struct {
 	// last batch is delivered, so that a SHARD_END the processor writes
 	// itself carries them (see shardWriter).
 	children atomic.Pointer[[]string]
+	// drain is Run's drain context, ended at the shutdown deadline (see
+	// Worker.Run).
+	drain context.Context
 }
 
 func newShardRun(w *Worker, h *leasing.Held) *shardRun {
@@ -63,13 +66,14 @@ func newShardRun(w *Worker, h *leasing.Held) *shardRun {
 }
 
 // run processes the shard until it ends, the lease is lost or given up, and
-// returns the lease event that describes why it stopped. base is cancelled
-// when the shutdown timeout passes.
-func (s *shardRun) run(base context.Context) LeaseEvent {
+// returns the lease event that describes why it stopped. drain is Run's
+// drain context, cancelled at the shutdown deadline.
+func (s *shardRun) run(drain context.Context) LeaseEvent {
+	s.drain = drain
 	// pctx is the processor's context: cancelled only when the lease is lost
-	// (or the shutdown timeout passes), so that a graceful stop or handoff
+	// (or at the shutdown deadline), so that a graceful stop or handoff
 	// lets the in-flight batch finish.
-	pctx, cancel := context.WithCancelCause(base)
+	pctx, cancel := context.WithCancelCause(drain)
 	defer cancel(nil)
 	unwatch := context.AfterFunc(s.stop, func() {
 		if cause := context.Cause(s.stop); errors.Is(cause, lease.ErrLeaseLost) {
@@ -449,7 +453,7 @@ func (s *shardRun) createChildren(ctx context.Context, children []types.ChildSha
 			s.log.Info("child lease deferred until its other parent has a lease", zap.String("child", c.Key), zap.Strings("missing", missing))
 			continue
 		}
-		err := s.w.retry(ctx, "lease table", func() error {
+		err := s.w.retry(ctx, leaseTable, "lease table Create", func() error {
 			err := s.w.store.Create(ctx, c)
 			if errors.Is(err, lease.ErrAlreadyExists) {
 				return nil
@@ -480,7 +484,7 @@ func (s *shardRun) shardEnd(pctx context.Context, childIDs []string) LeaseEvent 
 		s.w.requestSync()
 		return LeaseEvent{Kind: LeaseShardEnded}
 	}
-	err := s.w.retry(pctx, "lease table", func() error {
+	err := s.w.retry(pctx, leaseTable, "lease table WriteShardEnd", func() error {
 		start := time.Now()
 		err := s.h.WriteShardEnd(pctx, childIDs)
 		s.w.cfg.hooks.checkpointed(CheckpointInfo{ShardID: s.shardID, Position: checkpoint.ShardEnd, Duration: time.Since(start), Err: err})
@@ -521,7 +525,9 @@ func (s *shardRun) lost(pctx context.Context, err error) LeaseEvent {
 	}
 	s.log.Info("lease lost", zap.Error(err))
 	if ll, ok := s.proc.(LeaseLoser); ok {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(pctx), s.w.cfg.shutdownTimeout)
+		// pctx is done; LeaseLost gets a context of its own, bounded by the
+		// shutdown timeout and by the shutdown deadline.
+		ctx, cancel := context.WithTimeout(s.drain, s.w.cfg.shutdownTimeout)
 		defer cancel()
 		_ = protect(func() error { ll.LeaseLost(ctx); return nil })
 	}

@@ -172,13 +172,21 @@ func TestCheckpointPolicyOnGracefulStop(t *testing.T) {
 	}
 }
 
+// TestShutdownTimeoutBoundsTheStop: at the shutdown deadline the
+// processors' contexts are cancelled with ErrShutdownTimeout, nothing more is
+// written to the lease table (the lease is left to expire), and Run returns
+// an error matching ErrShutdownTimeout — but only once every processor has
+// returned, however long one that ignores its context takes.
 func TestShutdownTimeoutBoundsTheStop(t *testing.T) {
+	const timeout = 5 * time.Second
 	tests := []struct {
-		name      string
-		honourCtx bool
+		name string
+		// ignoreFor is how long after the deadline the processor ignores
+		// its cancelled context; 0 returns as soon as it is cancelled.
+		ignoreFor time.Duration
 	}{
-		{"a processor that ignores its context", false},
-		{"a processor that returns when its context is cancelled", true},
+		{"a processor that returns when its context is cancelled", 0},
+		{"a processor that ignores its context for a while after the deadline", 30 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,43 +195,46 @@ func TestShutdownTimeoutBoundsTheStop(t *testing.T) {
 				store := memlease.New()
 				j := &journal{}
 				entered := make(chan struct{})
-				release := make(chan struct{})
-				causes := make(chan error, 1)
 				var once sync.Once
+				var cause error
+				var running atomicBool // a ProcessRecords call is running
 				putRange(f, 0, 5, 2)
 				w := newWorker(t, f, store, factory(j, store, func(p *proc) {
 					p.batch = func(ctx context.Context, b *consumer.Batch) error {
+						running.set(true)
+						defer running.set(false)
 						once.Do(func() { close(entered) })
-						if tt.honourCtx {
-							<-ctx.Done()
-							causes <- context.Cause(ctx)
-							<-release
-							return ctx.Err()
-						}
-						<-release
-						return nil
+						<-ctx.Done()
+						cause = context.Cause(ctx)
+						time.Sleep(tt.ignoreFor)
+						return ctx.Err()
 					}
-				}), "w1", consumer.WithShutdownTimeout(5*time.Second))
+				}), "w1", consumer.WithShutdownTimeout(timeout))
 				r := start(t, w)
 				<-entered
 				stopped := time.Now()
 				r.cancel()
-				waitFor(t, "Run to return", time.Minute, r.returned)
+				waitFor(t, "Run to return", 5*time.Minute, r.returned)
+				if running.get() {
+					t.Fatal("Run returned while ProcessRecords was running")
+				}
+				checkNoWorkerGoroutines(t)
 				if !errors.Is(r.err, consumer.ErrShutdownTimeout) {
 					t.Errorf("Run: %v, want ErrShutdownTimeout", r.err)
 				}
-				if d := r.ended.Sub(stopped); d < 5*time.Second || d > 7*time.Second {
-					t.Errorf("Run returned %v after the stop, want the 5s timeout (and at most 1s more)", d)
+				if d, want := r.ended.Sub(stopped), timeout+tt.ignoreFor; d < want || d > want+time.Second {
+					t.Errorf("Run returned %v after the stop, want %v: the deadline, then the processor's return", d, want)
 				}
-				close(release)
-				time.Sleep(time.Minute) // let the abandoned processor finish
-				if tt.honourCtx {
-					if cause := <-causes; !errors.Is(cause, consumer.ErrShutdownTimeout) {
-						t.Errorf("processor context cancelled with %v, want ErrShutdownTimeout", cause)
-					}
+				if !errors.Is(cause, consumer.ErrShutdownTimeout) {
+					t.Errorf("processor context cancelled with %v, want ErrShutdownTimeout", cause)
 				}
 				if got := j.eventsOf("shutdown"); len(got) != 0 {
-					t.Errorf("ShutdownRequested called for %v after the timeout", got)
+					t.Errorf("ShutdownRequested called for %v after the deadline", got)
+				}
+				// Nothing is written after the deadline: the lease is not
+				// released under (or after) a processor that overran it.
+				if l := leaseMap(store)[shard0]; l.Owner != "w1" {
+					t.Errorf("lease owner %q after the deadline, want w1 (left to expire)", l.Owner)
 				}
 			})
 		})

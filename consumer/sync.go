@@ -102,7 +102,7 @@ func jitter(d time.Duration) time.Duration {
 func (w *Worker) syncShards(ctx context.Context) (holes bool, err error) {
 	var existing []lease.Lease
 	read := time.Now() // when the table was read; see cleanable
-	err = w.retry(ctx, "lease table", func() error {
+	err = w.retry(ctx, leaseTable, "lease table List", func() error {
 		var err error
 		existing, err = w.store.List(ctx)
 		var bad *lease.MalformedError
@@ -132,7 +132,7 @@ func (w *Worker) syncShards(ctx context.Context) (holes bool, err error) {
 	}
 	created := 0
 	for _, l := range shardsync.NewLeases(shards, existing, w.cfg.initial) {
-		err := w.retry(ctx, "lease table", func() error { return w.store.Create(ctx, l) })
+		err := w.retry(ctx, leaseTable, "lease table Create", func() error { return w.store.Create(ctx, l) })
 		switch {
 		case err == nil:
 			created++
@@ -147,7 +147,7 @@ func (w *Worker) syncShards(ctx context.Context) (holes bool, err error) {
 	}
 	deleted := 0
 	for _, l := range w.cleanable(read, existing) {
-		err := w.retry(ctx, "lease table", func() error { return w.store.Delete(ctx, l) })
+		err := w.retry(ctx, leaseTable, "lease table Delete", func() error { return w.store.Delete(ctx, l) })
 		switch {
 		case err == nil:
 			deleted++
@@ -210,7 +210,7 @@ func (w *Worker) listShards(ctx context.Context, filter *types.ShardFilter) ([]t
 			in.ShardFilter = filter
 		}
 		var out *kinesis.ListShardsOutput
-		err := w.retry(ctx, "ListShards", func() error {
+		err := w.retry(ctx, kinesisStream, "ListShards", func() error {
 			var err error
 			out, err = w.api.ListShards(ctx, in)
 			return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kclgo/kcl/internal/awserr"
 	"github.com/kclgo/kcl/internal/backoff"
@@ -203,12 +204,27 @@ func (w *Worker) ID() string { return w.cfg.workerID }
 // Run first checks the stream and lists its shards, creating leases for
 // shards the application has not processed (see WithInitialPosition), and
 // returns at once if either fails for good. It then runs the lease
-// coordinator and, per lease it acquires, a goroutine that waits until the
-// shard's parents are processed, creates the Processor and feeds it
-// batches. A graceful stop (ctx cancelled) stops taking leases and
+// coordinator, the shard-sync loop and, per lease it acquires, a goroutine
+// that waits until the shard's parents are processed, creates the Processor
+// and feeds it batches.
+//
+// A graceful stop (ctx cancelled, or a fatal error) stops taking leases and
 // fetching, lets each in-flight batch finish, calls ShutdownRequested,
-// applies the checkpoint policy and releases the leases, all within the
-// shutdown timeout (WithShutdownTimeout).
+// applies the checkpoint policy and releases the leases. It is bounded by
+// one deadline, the shutdown timeout (WithShutdownTimeout) after the stop
+// began. At the deadline the Worker stops renewing its leases and writes
+// nothing more to the lease table: the leases still held are left to
+// expire, and the contexts of processors still running are cancelled with
+// cause ErrShutdownTimeout.
+//
+// Run returns only after every goroutine it started has returned, processors
+// included: once it has returned, no Processor method is running or will be
+// called. A processor that ignores its cancelled context therefore delays
+// Run past the deadline, for as long as it runs (Go cannot stop a
+// goroutine); Run logs the number of such processors at the deadline and
+// each one as it returns. When the deadline passed with processors running,
+// Run's error matches ErrShutdownTimeout. A program that cannot trust its
+// processors to return bounds its own exit.
 //
 // Run may be called once; a second call returns ErrAlreadyRunning.
 func (w *Worker) Run(ctx context.Context) error {
@@ -232,7 +248,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return startErr(ctx, err)
 	}
 
-	runCtx, stopRun := context.WithCancelCause(ctx)
+	// run ends taking leases, shard sync and fetching: it is cancelled with
+	// ctx, or with the cause of a fatal error (fail).
+	run, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
 	w.fail = func(err error) {
 		w.failOnce.Do(func() {
@@ -240,58 +258,99 @@ func (w *Worker) Run(ctx context.Context) error {
 			stopRun(err)
 		})
 	}
-	// Processing contexts derive from base, which outlives ctx during the
-	// graceful stop and is cancelled when the shutdown timeout passes.
-	base, cancelBase := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancelBase(errors.New("consumer: Run returned"))
+	// drain is the context of the held leases and everything done under
+	// them: renewals, the processors, the final checkpoints and the lease
+	// releases. It is the Worker's one context detached from ctx
+	// (context.WithoutCancel), because cancelling ctx must begin the
+	// graceful stop, not abort its final checkpoints and releases. The
+	// shutdown deadline cancels it with ErrShutdownTimeout; Run's return
+	// cancels it in any case.
+	drain, endDrain := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer endDrain(errRunReturned)
 
-	var shards sync.WaitGroup
-	var active atomic.Int64
-	coordDone := make(chan struct{})
-	go func() {
-		defer close(coordDone)
-		_ = w.coord.Run(runCtx, func(h *leasing.Held) {
-			active.Add(1)
-			shards.Go(func() {
-				defer active.Add(-1)
-				w.consume(base, h)
+	// The tree: the coordinator (whose Run joins its own renewer), the
+	// shard-sync loop and one goroutine per acquired lease, all joined by
+	// g.Wait below.
+	var g errgroup.Group
+	var shards shardCount
+	g.Go(func() error {
+		err := w.coord.Run(run, drain, func(h *leasing.Held) {
+			// Called on the coordinator's goroutine, which is in g: g's
+			// count is positive, so Go may be called during g.Wait.
+			shards.start()
+			g.Go(func() error {
+				defer shards.end()
+				w.consume(drain, h)
+				return nil
 			})
 		})
-	}()
-	syncDone := make(chan struct{})
-	go func() {
-		defer close(syncDone)
-		w.syncLoop(runCtx)
-	}()
-
-	<-runCtx.Done()
-	w.log.Info("stopping")
-	forced := time.AfterFunc(w.cfg.shutdownTimeout, func() { cancelBase(ErrShutdownTimeout) })
-	defer forced.Stop()
-	<-coordDone
-	<-syncDone
-	allDone := make(chan struct{})
-	go func() {
-		shards.Wait()
-		close(allDone)
-	}()
-	var err error
-	select {
-	case <-allDone:
-	case <-base.Done():
-		// Processors that ignore their context get one more second.
-		select {
-		case <-allDone:
-			err = fmt.Errorf("%w: processors did not finish within %v", ErrShutdownTimeout, w.cfg.shutdownTimeout)
-		case <-time.After(time.Second):
-			err = fmt.Errorf("%w: %d processors still running after %v; their leases expire", ErrShutdownTimeout, active.Load(), w.cfg.shutdownTimeout)
+		if err != nil {
+			w.fail(fmt.Errorf("consumer: lease coordinator: %w", err))
 		}
+		return err
+	})
+	g.Go(func() error {
+		w.syncLoop(run)
+		return nil
+	})
+
+	<-run.Done()
+	began := time.Now()
+	w.log.Info("stopping", zap.Duration("shutdown_timeout", w.cfg.shutdownTimeout))
+	fired := make(chan struct{})
+	deadline := time.AfterFunc(w.cfg.shutdownTimeout, func() {
+		defer close(fired)
+		if n := shards.atDeadline(); n > 0 {
+			w.log.Error("shutdown timeout: processors still running; their leases are left to expire and Run waits for them to return",
+				zap.Int("shards", n), zap.Duration("shutdown_timeout", w.cfg.shutdownTimeout))
+		}
+		endDrain(ErrShutdownTimeout)
+	})
+	_ = g.Wait() // a coordinator error already went to fail
+	if !deadline.Stop() {
+		<-fired // the deadline passed: its callback, too, returns before Run
 	}
-	if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
+
+	var errs []error
+	if cause := context.Cause(run); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		errs = append(errs, cause)
+	}
+	if n := shards.late(); n > 0 {
+		errs = append(errs, fmt.Errorf("%w: %d processors still ran at the deadline (%v); the last returned %v after the stop began",
+			ErrShutdownTimeout, n, w.cfg.shutdownTimeout, time.Since(began).Round(time.Millisecond)))
 	}
 	w.log.Info("stopped")
-	return err
+	return errors.Join(errs...)
+}
+
+// errRunReturned is the cause with which drain ends when Run returns
+// before the deadline.
+var errRunReturned = errors.New("consumer: Run returned")
+
+// shardCount counts the shard goroutines running, and those still running
+// at the shutdown deadline.
+type shardCount struct {
+	mu      sync.Mutex
+	running int
+	overran int // running at the deadline
+}
+
+func (c *shardCount) start() { c.mu.Lock(); c.running++; c.mu.Unlock() }
+func (c *shardCount) end()   { c.mu.Lock(); c.running--; c.mu.Unlock() }
+
+// atDeadline records and returns the shards running at the deadline.
+func (c *shardCount) atDeadline() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.overran = c.running
+	return c.overran
+}
+
+// late returns how many shards were running at the deadline.
+func (c *shardCount) late() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.overran
 }
 
 // startErr is what Run returns when its start failed with err: nil if ctx
@@ -313,7 +372,7 @@ func (w *Worker) describe(ctx context.Context) error {
 	} else {
 		in.StreamName = &w.streamName
 	}
-	return w.retry(ctx, "DescribeStreamSummary", func() error {
+	return w.retry(ctx, kinesisStream, "DescribeStreamSummary", func() error {
 		out, err := w.api.DescribeStreamSummary(ctx, in)
 		if err != nil {
 			return err
@@ -325,22 +384,61 @@ func (w *Worker) describe(ctx context.Context) error {
 	})
 }
 
-// retry calls f until it succeeds, ctx ends, or it fails with an error that
-// retrying cannot fix, which it returns classified: a missing stream wraps
-// ErrStreamNotFound.
-func (w *Worker) retry(ctx context.Context, op string, f func() error) error {
+// resource is what a call the Worker retries addresses. It decides what an
+// error means, by type, never by message: a NotFound from Kinesis is the
+// stream gone, while the lease store's errors keep their own meaning (a
+// missing lease table among them).
+type resource uint8
+
+const (
+	// kinesisStream is a Kinesis call about the Worker's stream.
+	kinesisStream resource = iota + 1
+	// leaseTable is a lease store call.
+	leaseTable
+)
+
+// verdict is what retry does about an error.
+type verdict uint8
+
+const (
+	retryIt    verdict = iota + 1 // back off and call again
+	stopped                       // ctx ended: return its cause
+	streamGone                    // the stream does not exist: ErrStreamNotFound
+	giveUp                        // retrying cannot fix it: return it
+)
+
+// judge classifies an error of a call to res. ctxDone reports whether the
+// caller's context has ended.
+func judge(res resource, err error, ctxDone bool) verdict {
+	k := awserr.Classify(err)
+	switch {
+	case k.Retryable(), res == leaseTable && errors.Is(err, lease.ErrThrottled):
+		return retryIt
+	case k == awserr.Canceled, ctxDone:
+		return stopped
+	case res == kinesisStream && k == awserr.NotFound:
+		return streamGone
+	default:
+		return giveUp
+	}
+}
+
+// retry calls f, a call named op to res, until it succeeds, ctx ends, or it
+// fails with an error that retrying cannot fix, which it returns
+// classified: a missing stream wraps ErrStreamNotFound.
+func (w *Worker) retry(ctx context.Context, res resource, op string, f func() error) error {
 	pol := backoff.New(retryBase, retryMax, nil)
 	for attempt := 0; ; attempt++ {
 		err := f()
 		if err == nil {
 			return nil
 		}
-		switch k := awserr.Classify(err); {
-		case k.Retryable() || errors.Is(err, lease.ErrThrottled):
+		switch judge(res, err, ctx.Err() != nil) {
+		case retryIt:
 			w.log.Warn("retrying", zap.String("op", op), zap.Int("attempt", attempt+1), zap.Error(err))
-		case k == awserr.Canceled || ctx.Err() != nil:
+		case stopped:
 			return context.Cause(ctx)
-		case k == awserr.NotFound && op != "lease table":
+		case streamGone:
 			return fmt.Errorf("%w: %s: %s: %w", ErrStreamNotFound, w.streamName, op, err)
 		default:
 			return fmt.Errorf("consumer: %s: %w", op, err)
@@ -352,13 +450,17 @@ func (w *Worker) retry(ctx context.Context, op string, f func() error) error {
 }
 
 // consume runs the shard of one acquired lease, then gives the lease back.
-func (w *Worker) consume(base context.Context, h *leasing.Held) {
+// drain is Run's drain context: the final checkpoint and the release are
+// made under it, so after the shutdown deadline they are not made and the
+// lease is left to expire.
+func (w *Worker) consume(drain context.Context, h *leasing.Held) {
 	s := newShardRun(w, h)
 	w.cfg.hooks.leaseChanged(LeaseEvent{ShardID: s.shardID, Kind: LeaseAcquired, Since: h.AcquiredAt()})
-	ev := s.run(base)
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(base), w.cfg.shutdownTimeout)
-	defer cancel()
-	if err := h.Done(dctx); err != nil {
+	ev := s.run(drain)
+	if errors.Is(context.Cause(drain), ErrShutdownTimeout) {
+		s.log.Warn("processing returned after the shutdown deadline; the lease is left to expire")
+	}
+	if err := h.Done(drain); err != nil {
 		s.log.Warn("giving up the lease failed; it will expire", zap.Error(err))
 	}
 	ev.ShardID = s.shardID

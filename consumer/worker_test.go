@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
@@ -406,6 +407,32 @@ func TestRunReturnsAPermanentLeaseTableError(t *testing.T) {
 	})
 }
 
+// A lease store that reports a missing table with DynamoDB's
+// ResourceNotFoundException (as a store of the user's own may pass it
+// through) stops Run with that error, not with ErrStreamNotFound: NotFound
+// means the stream only when Kinesis said it.
+func TestRunDoesNotTakeAMissingLeaseTableForAMissingStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		missing := &ddbtypes.ResourceNotFoundException{Message: aws.String("Requested resource not found")}
+		f := fakekinesis.New(fakekinesis.WithStream(streamName, 1))
+		store := memlease.New(memlease.WithFault(func(op memlease.Op, key string) error {
+			if op == memlease.OpList {
+				return missing
+			}
+			return nil
+		}))
+		w := newWorker(t, f, store, factory(&journal{}, store, nil), "w1")
+		err := w.Run(t.Context())
+		if errors.Is(err, consumer.ErrStreamNotFound) {
+			t.Fatalf("Run: %v, reported as the stream missing", err)
+		}
+		var got *ddbtypes.ResourceNotFoundException
+		if !errors.As(err, &got) {
+			t.Fatalf("Run: %v, want the store's ResourceNotFoundException", err)
+		}
+	})
+}
+
 func TestRunStopsWithAnErrorWhenTheLeaseTableFailsLater(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		boom := errors.New("table deleted")
@@ -424,8 +451,12 @@ func TestRunStopsWithAnErrorWhenTheLeaseTableFailsLater(t *testing.T) {
 		waitFor(t, "5 records", time.Minute, func() bool { return j.count() >= 5 })
 		broken.set(true)
 		waitFor(t, "Run to return", time.Minute, r.returned)
+		checkNoWorkerGoroutines(t)
 		if !errors.Is(r.err, boom) {
 			t.Fatalf("Run: %v, want the store's error", r.err)
+		}
+		if errors.Is(r.err, consumer.ErrShutdownTimeout) {
+			t.Errorf("Run: %v; the graceful stop after the error did not need the deadline", r.err)
 		}
 	})
 }

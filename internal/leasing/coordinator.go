@@ -85,38 +85,42 @@ func (c *Coordinator) WorkerID() string { return c.self }
 // on a goroutine of its own). Processing of a Held lease must stop when its
 // Context is done; its user then calls Done.
 //
-// Graceful stop: the coordinator stops taking leases, cancels every held
-// lease's context with cause ErrStopping, keeps renewing them while their
-// users finish and checkpoint, and releases each lease when its user calls
-// Done — assigning it straight to the least-loaded live peer when the store
-// can tell that peer quickly (an OwnerLister), so the peer resumes within the
-// assignment poll interval rather than after an expiry. Leases whose users
-// have not called Done within the shutdown timeout are left to expire.
+// drain is the life of the held leases: their contexts derive from it, and
+// renewals and the graceful stop run under it. It must outlive ctx (the
+// caller derives it with context.WithoutCancel) and is the caller's
+// shutdown deadline: the coordinator has no timer of its own.
 //
-// Run may be called once.
-func (c *Coordinator) Run(ctx context.Context, onAcquire func(*Held)) error {
+// Graceful stop (ctx done): the coordinator stops taking leases, cancels
+// every held lease's context with cause ErrStopping, keeps renewing them
+// while their users finish and checkpoint, and releases each lease when its
+// user calls Done — assigning it straight to the least-loaded live peer when
+// the store can tell that peer quickly (an OwnerLister), so the peer resumes
+// within the assignment poll interval rather than after an expiry. Run
+// returns when every user has called Done and a short linger has passed, or
+// as soon as drain is done: renewals then stop, and the leases whose users
+// have not called Done are left to expire.
+//
+// Run returns after every goroutine it started has returned. It may be
+// called once.
+func (c *Coordinator) Run(ctx, drain context.Context, onAcquire func(*Held)) error {
 	if onAcquire == nil {
 		return errors.New("lease: Run: nil onAcquire")
 	}
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
-	// Held leases outlive ctx during the graceful stop: their contexts and
-	// the renewer derive from base, which is detached from ctx's
-	// cancellation and cancelled when Run returns.
-	base, cancelBase := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancelBase(ErrStopping)
+	renewCtx, stopRenew := context.WithCancel(drain)
+	var g errgroup.Group
+	g.Go(func() error {
+		c.renewLoop(renewCtx)
+		return nil
+	})
 
-	renewCtx, stopRenew := context.WithCancel(base)
-	var wg sync.WaitGroup
-	wg.Go(func() { c.renewLoop(renewCtx) })
+	c.takeLoop(ctx, drain, onAcquire)
 
-	c.takeLoop(ctx, base, onAcquire)
-
-	c.stop(base)
+	c.stop(drain)
 	stopRenew()
-	wg.Wait()
-	return nil
+	return g.Wait()
 }
 
 // takeLoop runs taker passes every take interval, and earlier when an
@@ -428,11 +432,12 @@ func (c *Coordinator) leastLoadedPeerLocked() string {
 }
 
 // stop runs the graceful stop: ask every holder to finish, then wait for
-// their Done calls, bounded by the shutdown timeout. Meanwhile it keeps
-// watching for leases peers assign to us (a peer stopping at the same time
-// may pick us) and releases them, so they are not stranded until they expire.
-func (c *Coordinator) stop(base context.Context) {
-	c.refreshPeers(base)
+// their Done calls, until drain is done (the caller's shutdown deadline).
+// Meanwhile it keeps watching for leases peers assign to us (a peer stopping
+// at the same time may pick us) and releases them, so they are not stranded
+// until they expire.
+func (c *Coordinator) stop(drain context.Context) {
+	c.refreshPeers(drain)
 	c.mu.Lock()
 	c.stopping = true
 	hs := make([]*Held, 0, len(c.held))
@@ -449,23 +454,22 @@ func (c *Coordinator) stop(base context.Context) {
 		h.mu.Unlock()
 	}
 
-	pollCtx, stopPolling := context.WithCancel(base)
-	var wg sync.WaitGroup
-	wg.Go(func() { c.releaseAssigned(pollCtx) })
+	pollCtx, stopPolling := context.WithCancel(drain)
+	var g errgroup.Group
+	g.Go(func() error {
+		c.releaseAssigned(pollCtx)
+		return nil
+	})
 	defer func() {
 		stopPolling()
-		wg.Wait()
+		_ = g.Wait() // releaseAssigned returns no error
 	}()
 
-	timeout := time.NewTimer(c.opts.shutdownTimeout)
-	defer timeout.Stop()
 	for _, h := range hs {
 		select {
 		case <-h.done:
-		case <-timeout.C:
-			c.log.Warn("shutdown timeout: leases left to expire", zap.Int("leases", len(c.Holding())))
-			return
-		case <-base.Done():
+		case <-drain.Done():
+			c.log.Warn("shutdown deadline: leases left to expire", zap.Int("leases", len(c.Holding())), zap.NamedError("cause", context.Cause(drain)))
 			return
 		}
 	}
@@ -475,8 +479,7 @@ func (c *Coordinator) stop(base context.Context) {
 	defer linger.Stop()
 	select {
 	case <-linger.C:
-	case <-timeout.C:
-	case <-base.Done():
+	case <-drain.Done():
 	}
 }
 
@@ -486,8 +489,8 @@ func (c *Coordinator) stop(base context.Context) {
 // A peer stays a candidate only if the last pass saw it live and it still
 // owns a lease now; its count is the current one. If the read fails, the
 // last pass's peers stand.
-func (c *Coordinator) refreshPeers(base context.Context) {
-	ctx, cancel := context.WithTimeout(base, c.opts.leaseDuration/2)
+func (c *Coordinator) refreshPeers(drain context.Context) {
+	ctx, cancel := context.WithTimeout(drain, c.opts.leaseDuration/2)
 	defer cancel()
 	leases, err := c.store.List(ctx)
 	var me *lease.MalformedError

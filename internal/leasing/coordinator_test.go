@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -189,7 +190,7 @@ func (f *fleet) startOn(store sharedStore, id string, opts ...leasing.Option) *w
 	f.mu.Unlock()
 	go func() {
 		defer close(w.done)
-		if err := c.Run(ctx, func(h *leasing.Held) { go f.consume(w, h) }); err != nil {
+		if err := c.Run(ctx, drainAfter(ctx), func(h *leasing.Held) { go f.consume(w, h) }); err != nil {
 			f.t.Errorf("%s: Run: %v", id, err)
 		}
 	}()
@@ -229,6 +230,17 @@ func (f *fleet) consume(w *worker, h *leasing.Held) {
 			f.t.Errorf("%s: Done(%s): %v", w.id, key, err)
 		}
 	}
+}
+
+// shutdownTimeout is the deadline of a test worker's graceful stop.
+const shutdownTimeout = 20 * time.Second
+
+// drainAfter returns the drain context a Worker gives Coordinator.Run: it
+// outlives ctx and is cancelled shutdownTimeout after ctx is done.
+func drainAfter(ctx context.Context) context.Context {
+	drain, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	context.AfterFunc(ctx, func() { time.AfterFunc(shutdownTimeout, cancel) })
+	return drain
 }
 
 // stop stops a worker gracefully and waits for Run to return.
@@ -494,7 +506,7 @@ func TestHolderDropsLeaseItCannotRenew(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		got := make(chan *leasing.Held, 1)
 		done := make(chan struct{})
-		go func() { defer close(done); _ = c.Run(ctx, func(h *leasing.Held) { got <- h }) }()
+		go func() { defer close(done); _ = c.Run(ctx, drainAfter(ctx), func(h *leasing.Held) { got <- h }) }()
 		h := <-got
 		start := time.Now()
 		failing.Store(true)
@@ -556,7 +568,7 @@ func holdOne(t *testing.T, store lease.Store) *leasing.Held {
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan *leasing.Held, 1)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx, func(h *leasing.Held) { got <- h }) }()
+	go func() { defer close(done); _ = c.Run(ctx, drainAfter(ctx), func(h *leasing.Held) { got <- h }) }()
 	h := <-got
 	t.Cleanup(func() {
 		cancel()
@@ -646,5 +658,57 @@ func TestMalformedItemsDoNotStopTheCoordinator(t *testing.T) {
 			t.Fatalf("holding %d of the 4 readable leases after passes that saw a malformed item", n)
 		}
 		a.stop()
+	})
+}
+
+// TestGracefulStopIsBoundedByTheCallersDrainOnly: the coordinator has no
+// shutdown timer of its own. With a lease user that never calls Done, Run
+// keeps renewing the lease as long as drain lives, returns as soon as drain
+// is cancelled, leaves the lease to expire, and leaves no goroutine behind.
+func TestGracefulStopIsBoundedByTheCallersDrainOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := memlease.New()
+		if err := store.Create(t.Context(), lease.Lease{Key: "s", Checkpoint: checkpoint.TrimHorizon}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := leasing.NewCoordinator(store, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		drain, endDrain := context.WithCancelCause(context.WithoutCancel(ctx))
+		got := make(chan *leasing.Held, 1)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = c.Run(ctx, drain, func(h *leasing.Held) { got <- h }) }()
+		h := <-got
+		cancel()
+		<-h.Context().Done()
+		if cause := context.Cause(h.Context()); !errors.Is(cause, leasing.ErrStopping) {
+			t.Fatalf("held lease cancelled with %v, want ErrStopping", cause)
+		}
+		time.Sleep(time.Hour) // far past any shutdown timeout a coordinator might keep
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("Run returned while drain lives and a lease user has not called Done")
+		default:
+		}
+		if !h.Valid() {
+			t.Fatal("the lease was not renewed while its user finished")
+		}
+		deadline := errors.New("the caller's shutdown deadline")
+		endDrain(deadline)
+		<-done
+		if l, _ := store.Get(t.Context(), "s"); l.Owner != "a" {
+			t.Errorf("owner %q after the deadline, want a: a lease whose user has not called Done is left to expire", l.Owner)
+		}
+		synctest.Wait()
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "kcl/internal/leasing.(*") {
+				t.Errorf("goroutine left after Run returned:\n%s", g)
+			}
+		}
 	})
 }

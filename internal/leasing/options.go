@@ -17,7 +17,6 @@ const (
 	DefaultLeaseDuration          = 8 * time.Second
 	DefaultTakeInterval           = 2 * time.Second
 	DefaultAssignmentPollInterval = 500 * time.Millisecond
-	DefaultShutdownTimeout        = 20 * time.Second
 	DefaultRenewConcurrency       = 32
 )
 
@@ -27,7 +26,6 @@ type options struct {
 	takeInterval     time.Duration
 	pollInterval     time.Duration
 	handoffTimeout   time.Duration // 0: leaseDuration
-	shutdownTimeout  time.Duration
 	maxLeases        int
 	renewConcurrency int
 	logger           *zap.Logger
@@ -39,7 +37,6 @@ func defaultOptions() options {
 		leaseDuration:    DefaultLeaseDuration,
 		takeInterval:     DefaultTakeInterval,
 		pollInterval:     DefaultAssignmentPollInterval,
-		shutdownTimeout:  DefaultShutdownTimeout,
 		renewConcurrency: DefaultRenewConcurrency,
 		logger:           zap.NewNop(),
 	}
@@ -76,11 +73,6 @@ func WithAssignmentPollInterval(d time.Duration) Option {
 // duration: only then has the unresponsive owner stopped processing by its own
 // clock. Default: the lease duration.
 func WithHandoffTimeout(d time.Duration) Option { return func(o *options) { o.handoffTimeout = d } }
-
-// WithShutdownTimeout bounds the graceful stop: after Run's context is
-// cancelled, held leases whose users have not called Done within this time are
-// left to expire instead of being released. Default 20 s.
-func WithShutdownTimeout(d time.Duration) Option { return func(o *options) { o.shutdownTimeout = d } }
 
 // WithMaxLeases caps the leases this worker holds; 0 (the default) means no
 // cap.
@@ -130,9 +122,6 @@ func (o *options) validate() error {
 	}
 	if o.handoffTimeout < o.leaseDuration {
 		return optErr("WithHandoffTimeout", o.handoffTimeout, "must be at least the lease duration (%v)", o.leaseDuration)
-	}
-	if o.shutdownTimeout <= 0 {
-		return optErr("WithShutdownTimeout", o.shutdownTimeout, "must be positive")
 	}
 	if o.maxLeases < 0 {
 		return optErr("WithMaxLeases", o.maxLeases, "must not be negative")

@@ -264,7 +264,7 @@ func (s *sim) start() *worker {
 	s.live = append(s.live, w)
 	go func() {
 		defer close(w.done)
-		if err := c.Run(ctx, func(h *leasing.Held) { go s.consume(w, h) }); err != nil {
+		if err := c.Run(ctx, drainAfter(ctx), func(h *leasing.Held) { go s.consume(w, h) }); err != nil {
 			s.t.Errorf("%s: Run: %v", id, err)
 		}
 	}()
