@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -212,12 +211,15 @@ type ConfigError struct {
 	Value any
 	// Reason says what is wrong.
 	Reason string
+	// in is the struct of Field: "Config" (Shard's fields are promoted into
+	// it), "Polling" or "FanOut"; "" for an argument of NewReader.
+	in string
 }
 
 func (e *ConfigError) Error() string {
 	field := e.Field
-	if !strings.Contains(field, ".") {
-		field = "Config." + field // a field of Config; others are qualified
+	if e.in != "" {
+		field = e.in + "." + field
 	}
 	return fmt.Sprintf("retrieval: invalid %s %v: %s", field, e.Value, e.Reason)
 }
@@ -225,8 +227,8 @@ func (e *ConfigError) Error() string {
 // Is makes errors.Is(err, ErrInvalidConfig) true.
 func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
 
-func bad(field string, v any, reason string) error {
-	return &ConfigError{Field: field, Value: v, Reason: reason}
+func bad(in, field string, v any, reason string) error {
+	return &ConfigError{Field: field, Value: v, Reason: reason, in: in}
 }
 
 // withDefaults returns cfg with defaults applied, its mode's too, or the
@@ -236,7 +238,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return Config{}, err
 	}
 	if cfg.Mode == nil {
-		return Config{}, bad("Mode", nil, "required: Polling or FanOut")
+		return Config{}, bad("Config", "Mode", nil, "required: Polling or FanOut")
 	}
 	mode, err := cfg.Mode.withDefaults()
 	if err != nil {
@@ -247,13 +249,13 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.BackoffBase = DefaultBackoffBase
 	}
 	if cfg.BackoffBase < 0 {
-		return Config{}, bad("BackoffBase", cfg.BackoffBase, "must be positive")
+		return Config{}, bad("Config", "BackoffBase", cfg.BackoffBase, "must be positive")
 	}
 	if cfg.BackoffMax == 0 {
 		cfg.BackoffMax = max(DefaultBackoffMax, cfg.BackoffBase)
 	}
 	if cfg.BackoffMax < cfg.BackoffBase {
-		return Config{}, bad("BackoffMax", cfg.BackoffMax, "must be at least BackoffBase")
+		return Config{}, bad("Config", "BackoffMax", cfg.BackoffMax, "must be at least BackoffBase")
 	}
 	return cfg, nil
 }
@@ -261,27 +263,27 @@ func (cfg Config) withDefaults() (Config, error) {
 // validate returns the first problem of s.
 func (s *Shard) validate() error {
 	if s.StreamName == "" && s.StreamARN == "" {
-		return bad("StreamName", `""`, "StreamName or StreamARN is required")
+		return bad("Config", "StreamName", `""`, "StreamName or StreamARN is required")
 	}
 	if s.ShardID == "" {
-		return bad("ShardID", `""`, "required")
+		return bad("Config", "ShardID", `""`, "required")
 	}
 	if r := s.HashRange; r != nil && r.Start.Compare(r.End) > 0 {
-		return bad("HashRange", *r, "its start is greater than its end")
+		return bad("Config", "HashRange", *r, "its start is greater than its end")
 	}
 	switch s.Start.Kind() {
 	case checkpoint.KindSequence, checkpoint.KindTrimHorizon, checkpoint.KindLatest:
 		if !s.Timestamp.IsZero() {
-			return bad("Timestamp", s.Timestamp, "set without Start AT_TIMESTAMP")
+			return bad("Config", "Timestamp", s.Timestamp, "set without Start AT_TIMESTAMP")
 		}
 	case checkpoint.KindAtTimestamp:
 		if s.Timestamp.IsZero() {
-			return bad("Timestamp", s.Timestamp, "required with Start AT_TIMESTAMP")
+			return bad("Config", "Timestamp", s.Timestamp, "required with Start AT_TIMESTAMP")
 		}
 	case checkpoint.KindShardEnd:
-		return bad("Start", s.Start, "the shard is already finished")
+		return bad("Config", "Start", s.Start, "the shard is already finished")
 	default:
-		return bad("Start", s.Start, "required")
+		return bad("Config", "Start", s.Start, "required")
 	}
 	return nil
 }
@@ -291,44 +293,44 @@ func (p Polling) withDefaults() (Mode, error) {
 		p.MaxRecords = DefaultMaxRecords
 	}
 	if p.MaxRecords < 1 || p.MaxRecords > DefaultMaxRecords {
-		return nil, bad("MaxRecords", p.MaxRecords, "must be in [1, 10000]")
+		return nil, bad("Polling", "MaxRecords", p.MaxRecords, "must be in [1, 10000]")
 	}
 	if p.IdleTime == 0 {
 		p.IdleTime = DefaultIdleTime
 	}
 	if p.IdleTime < MinIdleTime {
-		return nil, bad("IdleTime", p.IdleTime, "must be at least 200ms (5 GetRecords calls per second per shard)")
+		return nil, bad("Polling", "IdleTime", p.IdleTime, "must be at least 200ms (5 GetRecords calls per second per shard)")
 	}
 	if p.MaxBatches == 0 {
 		p.MaxBatches = DefaultMaxBatches
 	}
 	if p.MaxBatches < 1 {
-		return nil, bad("MaxBatches", p.MaxBatches, "must be positive")
+		return nil, bad("Polling", "MaxBatches", p.MaxBatches, "must be positive")
 	}
 	if p.MaxBytes == 0 {
 		p.MaxBytes = DefaultMaxBytes
 	}
 	if p.MaxBytes < 1 {
-		return nil, bad("MaxBytes", p.MaxBytes, "must be positive")
+		return nil, bad("Polling", "MaxBytes", p.MaxBytes, "must be positive")
 	}
 	return p, nil
 }
 
 func (f FanOut) withDefaults() (Mode, error) {
 	if f.ConsumerARN == "" {
-		return nil, bad("ConsumerARN", `""`, "required")
+		return nil, bad("FanOut", "ConsumerARN", `""`, "required")
 	}
 	if f.Silence == 0 {
 		f.Silence = DefaultSilence
 	}
 	if f.Silence < 0 {
-		return nil, bad("Silence", f.Silence, "must be positive")
+		return nil, bad("FanOut", "Silence", f.Silence, "must be positive")
 	}
 	if f.EndCheck == 0 {
 		f.EndCheck = DefaultEndCheck
 	}
 	if f.EndCheck < 0 {
-		return nil, bad("EndCheck", f.EndCheck, "must be positive")
+		return nil, bad("FanOut", "EndCheck", f.EndCheck, "must be positive")
 	}
 	return f, nil
 }

@@ -72,3 +72,43 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("defaults %+v", c)
 	}
 }
+
+func TestNewReaderBuildsTheReaderOfTheMode(t *testing.T) {
+	shard := Shard{StreamName: "orders", ShardID: shard0, Start: checkpoint.TrimHorizon}
+	fk := fakekinesis.New()
+	if r, err := NewReader(fk, Config{Shard: shard, Mode: Polling{}}); err != nil {
+		t.Errorf("Polling: %v", err)
+	} else if _, ok := r.(*Fetcher); !ok {
+		t.Errorf("Polling built a %T, want a *Fetcher", r)
+	}
+	if r, err := NewReader(fk, Config{Shard: shard, Mode: FanOut{ConsumerARN: "arn:c"}}); err != nil {
+		t.Errorf("FanOut: %v", err)
+	} else if _, ok := r.(*Subscriber); !ok {
+		t.Errorf("FanOut built a %T, want a *Subscriber", r)
+	}
+	tests := []struct {
+		name  string
+		api   API
+		mode  Mode
+		field string
+	}{
+		{"a mode is required", fk, nil, "Mode"},
+		{"enhanced fan-out needs SubscribeToShard", noDescribe{fk}, FanOut{ConsumerARN: "arn:c"}, "api"},
+		{"a polling API is enough for polling", noDescribe{fk}, Polling{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := NewReader(tt.api, Config{Shard: shard, Mode: tt.mode})
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("NewReader: %v", err)
+				}
+				return
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, ErrInvalidConfig) || r != nil {
+				t.Fatalf("NewReader = %v, %v; want a ConfigError for %s", r, err, tt.field)
+			}
+		})
+	}
+}

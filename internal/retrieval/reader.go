@@ -81,7 +81,7 @@ const maxInvalidResults = 5
 // SubscribeAPI.
 func NewReader(api API, cfg Config) (Reader, error) {
 	if api == nil {
-		return nil, bad("api", nil, "required")
+		return nil, bad("", "api", nil, "required")
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -96,7 +96,7 @@ func NewReader(api API, cfg Config) (Reader, error) {
 	}
 	d, err := deaggregate.New(opts...)
 	if err != nil { // only for a hash range, which validate has checked
-		return nil, bad("HashRange", cfg.HashRange, err.Error())
+		return nil, bad("Config", "HashRange", cfg.HashRange, err.Error())
 	}
 	c := core{cfg: cfg, deagg: d}
 	switch m := cfg.Mode.(type) {
@@ -105,11 +105,11 @@ func NewReader(api API, cfg Config) (Reader, error) {
 	case FanOut:
 		sapi, ok := api.(SubscribeAPI)
 		if !ok {
-			return nil, bad("api", fmt.Sprintf("%T", api), "enhanced fan-out needs SubscribeToShard and ListShards")
+			return nil, bad("", "api", fmt.Sprintf("%T", api), "enhanced fan-out needs SubscribeToShard and ListShards")
 		}
 		return &Subscriber{core: c, api: sapi, fan: m}, nil
 	}
-	return nil, bad("Mode", cfg.Mode, "not Polling or FanOut") // unreachable: Mode is sealed
+	return nil, bad("Config", "Mode", cfg.Mode, "not Polling or FanOut") // unreachable: Mode is sealed
 }
 
 // core is what both Readers hold: the validated Config and the
