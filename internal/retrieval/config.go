@@ -237,6 +237,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	if err := cfg.Shard.validate(); err != nil {
 		return Config{}, err
 	}
+	if r := cfg.HashRange; r != nil {
+		hr := *r // the caller's (the lease's) may change; the Config may not
+		cfg.HashRange = &hr
+	}
 	if cfg.Mode == nil {
 		return Config{}, bad("Config", "Mode", nil, "required: Polling or FanOut")
 	}

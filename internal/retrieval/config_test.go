@@ -112,3 +112,16 @@ func TestNewReaderBuildsTheReaderOfTheMode(t *testing.T) {
 		})
 	}
 }
+
+func TestNewReaderKeepsItsOwnHashRange(t *testing.T) {
+	hr := hashkey.Range{End: hashkey.Max}
+	cfg := pollConfig{Config: Config{Shard: Shard{StreamName: "orders", ShardID: shard0, Start: checkpoint.Latest, HashRange: &hr}}}
+	f, err := newFetcher(fakekinesis.New(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.End = hashkey.Key{} // the lease's range changes after the Reader was built
+	if got := *f.cfg.HashRange; got != (hashkey.Range{End: hashkey.Max}) {
+		t.Errorf("the Reader's hash range followed the caller's: %v", got)
+	}
+}
