@@ -14,7 +14,6 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/deaggregate"
-	"github.com/kclgo/kcl/hashkey"
 	"github.com/kclgo/kcl/internal/awserr"
 	"github.com/kclgo/kcl/internal/checkpointing"
 	"github.com/kclgo/kcl/internal/leasing"
@@ -215,56 +214,40 @@ func protect(f func() error) (err error) {
 	return f()
 }
 
-// reader is what reads a shard: a polling retrieval.Fetcher or an
-// enhanced fan-out retrieval.Subscriber, which share Run's contract.
-type reader interface {
-	Run(ctx context.Context, out chan<- retrieval.Batch) error
-}
-
-// newReader returns the reader of the Worker's retrieval mode, starting at
-// the lease's checkpoint.
-func (s *shardRun) newReader() (reader, error) {
-	start, ts := s.l.Checkpoint, time.Time{}
-	if start.Kind() == checkpoint.KindAtTimestamp {
+// newReader returns the shard's reader in the Worker's retrieval mode,
+// starting at the lease's checkpoint.
+func (s *shardRun) newReader() (retrieval.Reader, error) {
+	shard := retrieval.Shard{ShardID: s.shardID, HashRange: s.l.HashRange, Start: s.l.Checkpoint}
+	if s.w.byARN {
+		shard.StreamARN = s.w.streamARN
+	} else {
+		shard.StreamName = s.w.streamName
+	}
+	if shard.Start.Kind() == checkpoint.KindAtTimestamp {
 		if s.w.cfg.initialTimestamp.IsZero() {
 			s.log.Warn("lease is at AT_TIMESTAMP but this worker has no WithInitialTimestamp; starting at TRIM_HORIZON")
-			start = checkpoint.TrimHorizon
+			shard.Start = checkpoint.TrimHorizon
 		} else {
-			ts = s.w.cfg.initialTimestamp
+			shard.Timestamp = s.w.cfg.initialTimestamp
 		}
 	}
-	var hr hashkey.Range
-	if s.l.HashRange != nil {
-		hr = *s.l.HashRange
+	cfg := retrieval.Config{
+		Shard: shard,
+		Mode:  s.w.readMode(),
+		OnError: func(e *deaggregate.RecordError) {
+			s.log.Warn("KPL aggregate passed through or dropped", zap.Error(e))
+		},
 	}
-	onError := func(e *deaggregate.RecordError) {
-		s.log.Warn("KPL aggregate passed through or dropped", zap.Error(e))
-	}
-	var hooks retrieval.Hooks
 	if len(s.w.cfg.hooks.fetch) > 0 {
 		h := &s.w.cfg.hooks
-		hooks.Call = func(c retrieval.CallInfo) {
+		cfg.Hooks.Call = func(c retrieval.CallInfo) {
 			h.fetched(FetchInfo{
 				ShardID: s.shardID, Op: c.Op, Duration: c.Duration, Records: c.Records, Bytes: c.Bytes,
 				MillisBehindLatest: c.MillisBehindLatest, Throttled: c.Kind == awserr.Throttled, Err: c.Err,
 			})
 		}
 	}
-	if s.w.cfg.efo() {
-		cfg := retrieval.SubscribeConfig{
-			ConsumerARN: s.w.consumerARN, ShardID: s.shardID, HashRange: hr,
-			Start: start, Timestamp: ts, OnError: onError, Hooks: hooks,
-		}
-		if s.w.byARN {
-			cfg.StreamARN = s.w.streamARN
-		} else {
-			cfg.StreamName = s.w.streamName
-		}
-		return retrieval.NewSubscriber(s.w.api.(retrieval.SubscribeAPI), cfg)
-	}
-	cfg := s.w.fetchConfig()
-	cfg.ShardID, cfg.HashRange, cfg.Start, cfg.Timestamp, cfg.OnError, cfg.Hooks = s.shardID, hr, start, ts, onError, hooks
-	return retrieval.New(s.w.api, cfg)
+	return retrieval.NewReader(s.w.api, cfg)
 }
 
 // loop fetches and delivers batches until the shard ends or must stop.

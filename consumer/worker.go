@@ -475,18 +475,17 @@ func (w *Worker) requestSync() {
 	}
 }
 
-// retrieval config shared by every shard.
-func (w *Worker) fetchConfig() retrieval.Config {
-	c := retrieval.Config{
+// readMode is how every shard of the Worker is read: enhanced fan-out
+// through the consumer Run registered, or polling with the Worker's
+// options. Only the shard (retrieval.Shard) differs between readers.
+func (w *Worker) readMode() retrieval.Mode {
+	if w.cfg.efo() {
+		return retrieval.FanOut{ConsumerARN: w.consumerARN}
+	}
+	return retrieval.Polling{
 		MaxRecords: w.cfg.maxRecords,
 		IdleTime:   w.cfg.idleTime,
 		MaxBatches: w.cfg.prefetchBatches,
 		MaxBytes:   w.cfg.prefetchBytes,
 	}
-	if w.byARN {
-		c.StreamARN = w.streamARN
-	} else {
-		c.StreamName = w.streamName
-	}
-	return c
 }

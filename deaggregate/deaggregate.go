@@ -58,7 +58,8 @@ type Option func(*options)
 
 type options struct {
 	hashRange  bool
-	start, end string
+	start, end string         // WithHashRange's bounds, parsed by New
+	keyRange   *hashkey.Range // WithKeyRange's range, nil after WithHashRange
 	onError    func(*RecordError)
 }
 
@@ -73,7 +74,16 @@ type options struct {
 // not a decimal number in [0, 2^128-1] or if start is greater than end.
 func WithHashRange(startingHashKey, endingHashKey string) Option {
 	return func(o *options) {
-		o.hashRange, o.start, o.end = true, startingHashKey, endingHashKey
+		o.hashRange, o.start, o.end, o.keyRange = true, startingHashKey, endingHashKey, nil
+	}
+}
+
+// WithKeyRange is [WithHashRange] for a range already parsed, such as a
+// lease's. [New] returns an error wrapping [hashkey.ErrInvalidRange] if
+// r.Start is greater than r.End.
+func WithKeyRange(r hashkey.Range) Option {
+	return func(o *options) {
+		o.hashRange, o.keyRange = true, &r
 	}
 }
 
@@ -108,14 +118,29 @@ func New(opts ...Option) (*Deaggregator, error) {
 	}
 	d := &Deaggregator{onError: o.onError}
 	if o.hashRange {
-		r, err := hashkey.ParseRange(o.start, o.end)
+		r, err := o.parseRange()
 		if err != nil {
-			return nil, fmt.Errorf("deaggregate: WithHashRange(%q, %q): %w", o.start, o.end, err)
+			return nil, err
 		}
 		// The whole key space filters nothing; skip hashing every key.
 		d.filter, d.hashRange = r != hashkey.Range{End: hashkey.Max}, r
 	}
 	return d, nil
+}
+
+// parseRange returns the range given to WithHashRange or WithKeyRange.
+func (o *options) parseRange() (hashkey.Range, error) {
+	if r := o.keyRange; r != nil {
+		if r.Start.Compare(r.End) > 0 {
+			return hashkey.Range{}, fmt.Errorf("deaggregate: WithKeyRange: %w: start %s is greater than end %s", hashkey.ErrInvalidRange, r.Start, r.End)
+		}
+		return *r, nil
+	}
+	r, err := hashkey.ParseRange(o.start, o.end)
+	if err != nil {
+		return hashkey.Range{}, fmt.Errorf("deaggregate: WithHashRange(%q, %q): %w", o.start, o.end, err)
+	}
+	return r, nil
 }
 
 // Stats are a Deaggregator's cumulative counters. Append adds to each

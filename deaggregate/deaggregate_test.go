@@ -276,6 +276,48 @@ func TestNewValidatesTheHashRange(t *testing.T) {
 	}
 }
 
+func TestWithKeyRangeFiltersAsWithHashRange(t *testing.T) {
+	agg := func(pk string) []byte {
+		b, err := aggregate.Marshal([]aggregate.UserRecord{{PartitionKey: pk, Data: []byte(pk)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	r := hashkey.Range{Start: hashkey.FromPartitionKey("in"), End: hashkey.FromPartitionKey("in")}
+	in := []types.Record{kinesisRecord("1", agg("in")), kinesisRecord("2", agg("out")), kinesisRecord("3", []byte("plain"))}
+	var parsed, typed collector
+	dp, err := New(WithHashRange(r.Start.String(), r.End.String()), WithErrorHandler(parsed.handle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dt, err := New(WithKeyRange(r), WithErrorHandler(typed.handle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, got := users(dp.Append(nil, in)), users(dt.Append(nil, in))
+	if len(want) != 2 || !slices.Equal(got, want) {
+		t.Fatalf("WithKeyRange kept %v, WithHashRange %v (want the outsider dropped by both)", got, want)
+	}
+	if len(typed.errs) != 1 || !errors.Is(typed.errs[0], ErrOutOfRange) || dt.Stats() != dp.Stats() {
+		t.Fatalf("WithKeyRange: errors %v, stats %+v; WithHashRange: stats %+v", typed.errs, dt.Stats(), dp.Stats())
+	}
+	// The later of the two options wins.
+	if d, err := New(WithKeyRange(hashkey.Range{Start: hashkey.Max}), WithHashRange("0", "1")); err != nil || d == nil {
+		t.Errorf("WithHashRange after an invalid WithKeyRange: %v", err)
+	}
+	if d, err := New(WithHashRange("1", "0"), WithKeyRange(r)); err != nil || d == nil {
+		t.Errorf("WithKeyRange after an invalid WithHashRange: %v", err)
+	}
+}
+
+func TestWithKeyRangeRejectsAStartAboveTheEnd(t *testing.T) {
+	d, err := New(WithKeyRange(hashkey.Range{Start: hashkey.Max}))
+	if d != nil || !errors.Is(err, hashkey.ErrInvalidRange) {
+		t.Fatalf("New = %v, %v; want an error wrapping hashkey.ErrInvalidRange", d, err)
+	}
+}
+
 func TestMixedBatchIsolatesBadRecords(t *testing.T) {
 	agg := func(pk string, n int) []byte {
 		rs := make([]aggregate.UserRecord, n)

@@ -59,7 +59,7 @@ func BenchmarkDecode(b *testing.B) {
 			for b.Loop() {
 				// A resumed fetcher filters until it passes the checkpoint.
 				d := decoder{deagg: deagg, start: start, skipping: true}
-				n += len(d.decode(out).Records)
+				n += len(d.decode(out.Records, out.MillisBehindLatest).Records)
 			}
 			if n != b.N*users {
 				b.Fatalf("decoded %d records in %d loops", n, b.N)
@@ -67,7 +67,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
 			b.ReportMetric(float64(testing.AllocsPerRun(10, func() {
 				d := decoder{deagg: deagg, start: start, skipping: true}
-				d.decode(out)
+				d.decode(out.Records, out.MillisBehindLatest)
 			}))/users, "allocs/record")
 		})
 	}
@@ -108,11 +108,11 @@ func BenchmarkRun(b *testing.B) {
 			api := &cannedAPI{out: &kinesis.GetRecordsOutput{Records: bc.in, NextShardIterator: aws.String("it"), MillisBehindLatest: aws.Int64(0)}}
 			cfg := config(nil)
 			cfg.MaxRecords = DefaultMaxRecords
-			f, err := New(api, cfg)
+			f, err := newFetcher(api, cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
-			f.cfg.IdleTime = 0 // no pacing: measure the work, not the wait
+			f.poll.IdleTime = 0 // no pacing: measure the work, not the wait
 			ctx, cancel := context.WithCancel(b.Context())
 			out := make(chan Batch)
 			done := make(chan error, 1)

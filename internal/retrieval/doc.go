@@ -1,11 +1,19 @@
-// Package retrieval fetches the records of one shard, for the Worker's
-// per-shard goroutine: by polling GetRecords ([Fetcher]) or through
-// enhanced fan-out ([Subscriber]). Both have the same Run contract.
+// Package retrieval reads the records of one shard, for the Worker's
+// per-shard goroutine: by polling GetRecords or through enhanced fan-out.
 //
-// A [Fetcher] is built with [New] from a [Config] (stream, shard, the
-// lease's checkpoint, pacing and buffering limits) and run with
-// [Fetcher.Run], which sends deaggregated, filtered [Batch]es on a channel
-// until the shard ends, the context is done or a non-retryable error occurs.
+// One contract covers both. [NewReader] builds a [Reader] from a [Config]:
+// the [Shard] (stream, shard id, hash range and the lease's checkpoint,
+// whatever the mode) and a [Mode], either [Polling] (pacing and
+// prefetch limits; the Reader is a [Fetcher]) or [FanOut] (the registered
+// consumer's ARN; a [Subscriber]). [Reader.Run] sends deaggregated,
+// filtered [Batch]es on a channel until the shard ends (a final Batch with
+// the children), the context is done or a non-retryable error occurs.
+//
+// Written once for both modes: the deaggregator with the shard's hash
+// range filter and the checkpoint filter (decode.go), the assembly of a
+// Batch from a GetRecords result or an event, the mapping of AWS errors to
+// what a reader does next (outcomeOf, over internal/awserr) and the retry
+// state (reader.go), and the start position (config.go).
 //
 // # Behaviour (and where it follows KCL)
 //
@@ -14,14 +22,14 @@
 //     dropped, so a half-processed KPL aggregate resumes at the next
 //     sub-record. Sentinels start at TRIM_HORIZON, LATEST or AT_TIMESTAMP.
 //   - Pacing: every GetRecords call (retries included) starts at least
-//     Config.IdleTime after the previous one started, whatever the previous
+//     Polling.IdleTime after the previous one started, whatever the previous
 //     one returned. KCL's PrefetchRecordsPublisher does the same
 //     (sleepBeforeNextCall sleeps idleMillisBetweenCalls minus the time since
 //     the last call, unconditionally, even after a full page). Skipping the
 //     wait after a full page would let a lagging consumer take the whole
 //     5-calls-per-second budget that every polling application of the
 //     shard shares; with IdleTime >= 200 ms a Fetcher never exceeds it.
-//   - Prefetch: at most Config.MaxBatches batches, or Config.MaxBytes bytes,
+//   - Prefetch: at most Polling.MaxBatches batches, or Polling.MaxBytes bytes,
 //     are held fetched but not yet received; no GetRecords call starts while
 //     either bound is reached (KCL's PrefetchCounters.waitForConsumer).
 //     Empty GetRecords results are not delivered.
@@ -57,11 +65,11 @@
 //
 // # Enhanced fan-out
 //
-// A [Subscriber] is built with [NewSubscriber] from a [SubscribeConfig]
-// (the registered consumer's ARN, as [EnsureConsumer] returns it, plus the
-// stream, shard and checkpoint) and run with [Subscriber.Run]. It reads
-// the shard with SubscribeToShard; what it delivers is what a Fetcher
-// would deliver (same deaggregation, filters and final batch).
+// A [Subscriber] is built by [NewReader] from a [FanOut] mode (the
+// registered consumer's ARN, as [EnsureConsumer] returns it) and the same
+// [Shard]. It reads the shard with SubscribeToShard; what it delivers is
+// what a Fetcher would deliver (same deaggregation, filters and final
+// batch).
 //
 //   - Positions: the first subscription starts at the checkpoint
 //     (AT_SEQUENCE_NUMBER, dropping user records at or before it, as
@@ -79,7 +87,7 @@
 //     the next one only when out has received the batch. Events whose
 //     records are all filtered out are not delivered.
 //   - Watchdog: a subscription that delivers no event for
-//     SubscribeConfig.Silence (default 30 s; KCL waits 60 s) is
+//     FanOut.Silence (default 30 s; KCL waits 60 s) is
 //     closed and replaced, after a backoff. The time the consumer takes to
 //     receive a batch does not count. A SubscribeToShard call is bounded by
 //     the same duration.
@@ -109,7 +117,7 @@
 //   - Closed shards that never end: kinesis-mock (and, should it ever
 //     happen, any service) may keep sending empty events with an unchanged
 //     continuation at the end of a closed shard, without ChildShards. When
-//     a subscription has done so for SubscribeConfig.EndCheck (default
+//     a subscription has done so for FanOut.EndCheck (default
 //     10 s), Run looks the shard up with ListShards; if it is closed
 //     (EndingSequenceNumber present: its value is not compared, since
 //     kinesis-mock's is bogus), Run closes the subscription and reads the

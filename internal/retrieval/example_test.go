@@ -12,8 +12,8 @@ import (
 	"github.com/kclgo/kcl/testkit/fakekinesis"
 )
 
-// A Worker's shard goroutine runs a Fetcher and processes batches until the
-// final one.
+// A Worker's shard goroutine builds a Reader for its lease (here a polling
+// one) and processes batches until the final one.
 func Example() {
 	ctx := context.Background()
 	fk := fakekinesis.New(fakekinesis.WithStream("orders", 1))
@@ -25,10 +25,13 @@ func Example() {
 		NewStartingHashKey: aws.String("170141183460469231731687303715884105728"),
 	})
 
-	f, err := retrieval.New(fk, retrieval.Config{
-		StreamName: "orders",
-		ShardID:    "shardId-000000000000",
-		Start:      checkpoint.TrimHorizon, // the lease's checkpoint
+	r, err := retrieval.NewReader(fk, retrieval.Config{
+		Shard: retrieval.Shard{
+			StreamName: "orders",
+			ShardID:    "shardId-000000000000",
+			Start:      checkpoint.TrimHorizon, // the lease's checkpoint
+		},
+		Mode: retrieval.Polling{}, // or retrieval.FanOut{ConsumerARN: ...}
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -36,7 +39,7 @@ func Example() {
 	}
 	out := make(chan retrieval.Batch)
 	errc := make(chan error, 1)
-	go func() { errc <- f.Run(ctx, out) }()
+	go func() { errc <- r.Run(ctx, out) }()
 	for b := range out {
 		for _, r := range b.Records {
 			fmt.Printf("%s ", r.Data)

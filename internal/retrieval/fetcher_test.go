@@ -32,7 +32,7 @@ func TestResumeInsideAggregate(t *testing.T) {
 		}
 		cfg := config(nil)
 		cfg.Start = cp
-		cfg.HashRange = hashkey.Range{Start: hashkey.Key{}, End: hashkey.Max}
+		cfg.HashRange = &hashkey.Range{Start: hashkey.Key{}, End: hashkey.Max}
 		r := start(t, mustNew(t, fk, cfg))
 		recs, _ := r.receive(t, 10)
 
@@ -492,7 +492,8 @@ func TestHashRangeFilter(t *testing.T) {
 		var reported []*deaggregate.RecordError
 		cfg := config(nil)
 		// A range holding no user record of the aggregate (only key 0).
-		cfg.HashRange, _ = hashkey.ParseRange("0", "1")
+		hr, _ := hashkey.ParseRange("0", "1")
+		cfg.HashRange = &hr
 		cfg.OnError = func(e *deaggregate.RecordError) {
 			mu.Lock()
 			defer mu.Unlock()

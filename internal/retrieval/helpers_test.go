@@ -60,14 +60,29 @@ func (c *calls) snapshot() []CallInfo {
 	return append([]CallInfo(nil), c.infos...)
 }
 
+// pollConfig is a Polling Config as the tests write it: the Config and its
+// mode's fields side by side (no names clash), joined by newFetcher.
+type pollConfig struct {
+	Config
+	Polling
+}
+
+// newFetcher builds the Fetcher of cfg with NewReader.
+func newFetcher(api API, cfg pollConfig) (*Fetcher, error) {
+	cfg.Mode = cfg.Polling
+	r, err := NewReader(api, cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*Fetcher), nil
+}
+
 // config returns a Config reading shard0 of testStream from TRIM_HORIZON at
 // the fastest pace, with c hooked.
-func config(c *calls) Config {
-	cfg := Config{
-		StreamName: testStream,
-		ShardID:    shard0,
-		Start:      checkpoint.TrimHorizon,
-		IdleTime:   MinIdleTime,
+func config(c *calls) pollConfig {
+	cfg := pollConfig{
+		Config:  Config{Shard: Shard{StreamName: testStream, ShardID: shard0, Start: checkpoint.TrimHorizon}},
+		Polling: Polling{IdleTime: MinIdleTime},
 	}
 	if c != nil {
 		cfg.Hooks.Call = c.hook
@@ -75,11 +90,11 @@ func config(c *calls) Config {
 	return cfg
 }
 
-func mustNew(t *testing.T, api API, cfg Config) *Fetcher {
+func mustNew(t *testing.T, api API, cfg pollConfig) *Fetcher {
 	t.Helper()
-	f, err := New(api, cfg)
+	f, err := newFetcher(api, cfg)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("NewReader: %v", err)
 	}
 	return f
 }
@@ -123,7 +138,7 @@ func start(t *testing.T, f *Fetcher) *running {
 func fetcherRunning() (string, bool) {
 	buf := make([]byte, 1<<20)
 	stacks := string(buf[:runtime.Stack(buf, true)])
-	return stacks, strings.Contains(stacks, "retrieval.(*Fetcher).Run") || strings.Contains(stacks, "retrieval.(*reader).")
+	return stacks, strings.Contains(stacks, "retrieval.(*Fetcher).Run") || strings.Contains(stacks, "retrieval.(*fetchState).")
 }
 
 // stop cancels Run and returns its error.

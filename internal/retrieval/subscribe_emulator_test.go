@@ -53,13 +53,10 @@ func TestSubscriberOnKinesisMock(t *testing.T) {
 
 			var calls []retrieval.CallInfo
 			callc := make(chan retrieval.CallInfo, 1000)
-			s, err := retrieval.NewSubscriber(efo, retrieval.SubscribeConfig{
-				ConsumerARN: consumerARN,
-				StreamName:  stream,
-				ShardID:     aws.ToString(shard.ShardId),
-				Start:       checkpoint.TrimHorizon,
-				EndCheck:    3 * time.Second,
-				Hooks:       retrieval.Hooks{Call: func(ci retrieval.CallInfo) { callc <- ci }},
+			s, err := retrieval.NewReader(efo, retrieval.Config{
+				Shard: retrieval.Shard{StreamName: stream, ShardID: aws.ToString(shard.ShardId), Start: checkpoint.TrimHorizon},
+				Mode:  retrieval.FanOut{ConsumerARN: consumerARN, EndCheck: 3 * time.Second},
+				Hooks: retrieval.Hooks{Call: func(ci retrieval.CallInfo) { callc <- ci }},
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -18,23 +18,17 @@ const maxEndCheckCalls = 100
 // findShard describes the Subscriber's shard with ListShards; nil when the
 // stream has no such shard (any more).
 func (r *subRun) findShard(ctx context.Context) (*types.Shard, error) {
-	cfg := &r.s.cfg
 	in := &kinesis.ListShardsInput{}
-	if cfg.StreamName != "" {
-		in.StreamName = &cfg.StreamName
-	}
-	if cfg.StreamARN != "" {
-		in.StreamARN = &cfg.StreamARN
-	}
+	in.StreamName, in.StreamARN = r.s.cfg.stream()
 	for {
 		start := time.Now()
 		res, err := r.s.api.ListShards(ctx, in)
-		r.hook(CallInfo{Op: "ListShards", Duration: time.Since(start), Err: err, Kind: awserr.Classify(err)})
+		r.s.hook(CallInfo{Op: "ListShards", Duration: time.Since(start), Err: err, Kind: awserr.Classify(err)})
 		if err != nil {
 			return nil, err
 		}
 		for i := range res.Shards {
-			if sh := &res.Shards[i]; sh.ShardId != nil && *sh.ShardId == cfg.ShardID {
+			if sh := &res.Shards[i]; sh.ShardId != nil && *sh.ShardId == r.s.cfg.ShardID {
 				return sh, nil
 			}
 		}
@@ -96,15 +90,13 @@ func (r *subRun) notFound(ctx context.Context, op string, err error) (done bool,
 
 // listFailed handles a ListShards failure while handling err from op.
 func (r *subRun) listFailed(ctx context.Context, op string, err, lerr error) (done bool, _ error) {
-	switch kind := awserr.Classify(lerr); {
-	case kind == awserr.NotFound:
-		return false, fmt.Errorf("%w: %s on shard %s: %w", ErrStreamNotFound, op, r.s.cfg.ShardID, err)
-	case kind.Retryable(), kind == awserr.Canceled:
-		werr := r.policy.Wait(ctx, r.failures)
-		r.failures++
-		return false, werr
+	switch outcomeOf(awserr.Classify(lerr)) {
+	case missing:
+		return false, r.retries.streamNotFound(op, err)
+	case retryLater, retryInUse:
+		return false, r.retries.backoff(ctx)
 	}
-	return false, fmt.Errorf("retrieval: %s on shard %s: %w (ListShards: %w)", op, r.s.cfg.ShardID, err, lerr)
+	return false, r.retries.callFailed(op, fmt.Errorf("%w (ListShards: %w)", err, lerr))
 }
 
 // confirmEnd reads the shard with GetRecords from the continuation point
@@ -114,18 +106,9 @@ func (r *subRun) listFailed(ctx context.Context, op string, err, lerr error) (do
 // empty results, or maxEndCheckCalls calls), it returns (false, nil) with
 // the continuation moved past what it delivered, and Run subscribes again.
 func (r *subRun) confirmEnd(ctx context.Context) (done bool, _ error) {
-	cfg := &r.s.cfg
-	c := Config{StreamName: cfg.StreamName, StreamARN: cfg.StreamARN, ShardID: cfg.ShardID, Start: cfg.Start, Timestamp: cfg.Timestamp}
-	in := c.startIterator()
-	if r.continuation != "" {
-		in = c.iteratorInput()
-		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
-		seq := r.continuation
-		in.StartingSequenceNumber = &seq
-	}
 	start := time.Now()
-	it, err := r.s.api.GetShardIterator(ctx, in)
-	r.hook(CallInfo{Op: "GetShardIterator", Duration: time.Since(start), Err: err, Kind: awserr.Classify(err)})
+	it, err := r.s.api.GetShardIterator(ctx, r.s.cfg.iteratorInput(r.continuation))
+	r.s.hook(CallInfo{Op: "GetShardIterator", Duration: time.Since(start), Err: err, Kind: awserr.Classify(err)})
 	if err != nil {
 		return r.endCheckFailed(ctx, "GetShardIterator", err)
 	}
@@ -139,23 +122,20 @@ func (r *subRun) confirmEnd(ctx context.Context) (done bool, _ error) {
 		}
 		start := time.Now()
 		res, err := r.s.api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iterator})
-		info := CallInfo{Op: "GetRecords", Duration: time.Since(start), Err: err, Kind: awserr.Classify(err)}
+		info := CallInfo{Op: "GetRecords", Err: err, Kind: awserr.Classify(err)}
 		if err == nil {
-			info.Records = len(res.Records)
-			info.Bytes = recordBytes(res.Records)
-			info.MillisBehindLatest = millis(res.MillisBehindLatest)
+			info = recordsInfo("GetRecords", 0, res.Records, res.MillisBehindLatest)
 		}
-		r.hook(info)
+		info.Duration = time.Since(start)
+		r.s.hook(info)
 		if err != nil {
 			return r.endCheckFailed(ctx, "GetRecords", err)
 		}
-		if (res.NextShardIterator == nil) == (len(res.ChildShards) == 0) {
+		b, ok := r.dec.batch(res.Records, res.MillisBehindLatest, res.NextShardIterator, res.ChildShards)
+		if !ok {
 			return false, r.invalidEvent(ctx)
 		}
-		b := r.dec.decode(res)
-		if res.NextShardIterator == nil {
-			b.ShardEnd = true
-			b.ChildShards = res.ChildShards
+		if b.ShardEnd {
 			return true, r.send(ctx, b)
 		}
 		if len(b.Records) > 0 {
@@ -163,11 +143,11 @@ func (r *subRun) confirmEnd(ctx context.Context) (done bool, _ error) {
 				return false, err
 			}
 		}
-		switch n := len(res.Records); {
-		case n > 0 && res.Records[n-1].SequenceNumber != nil:
-			r.continuation = *res.Records[n-1].SequenceNumber
+		switch seq := lastSequence(res.Records); {
+		case seq != "":
+			r.continuation = seq
 			caughtUp = 0
-		case n == 0 && info.MillisBehindLatest == 0:
+		case len(res.Records) == 0 && info.MillisBehindLatest == 0:
 			if caughtUp++; caughtUp == 2 {
 				return false, nil
 			}
@@ -184,16 +164,14 @@ func (r *subRun) endCheckFailed(ctx context.Context, op string, err error) (done
 	if ctx.Err() != nil {
 		return false, context.Cause(ctx)
 	}
-	switch kind := awserr.Classify(err); {
-	case kind == awserr.NotFound:
+	switch outcomeOf(awserr.Classify(err)) {
+	case missing:
 		if _, lerr := r.findShard(ctx); lerr != nil {
 			return r.listFailed(ctx, op, err, lerr)
 		}
 		return true, r.send(ctx, Batch{ShardEnd: true})
-	case kind.Retryable(), kind == awserr.Canceled, kind == awserr.ExpiredIterator:
-		werr := r.policy.Wait(ctx, r.failures)
-		r.failures++
-		return false, werr
+	case retryLater, retryInUse, iteratorExpired:
+		return false, r.retries.backoff(ctx)
 	}
-	return false, fmt.Errorf("retrieval: %s on shard %s: %w", op, r.s.cfg.ShardID, err)
+	return false, r.retries.callFailed(op, err)
 }

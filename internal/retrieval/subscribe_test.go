@@ -25,14 +25,29 @@ const subConsumerARN = "arn:aws:kinesis:us-east-1:123456789012:stream/" + testSt
 
 var _ SubscribeAPI = (*fakekinesis.Fake)(nil)
 
-// subConfig returns a SubscribeConfig reading shard0 of testStream from
+// fanConfig is a FanOut Config as the tests write it: the Config and its
+// mode's fields side by side (no names clash), joined by newSubscriber.
+type fanConfig struct {
+	Config
+	FanOut
+}
+
+// newSubscriber builds the Subscriber of cfg with NewReader.
+func newSubscriber(api SubscribeAPI, cfg fanConfig) (*Subscriber, error) {
+	cfg.Mode = cfg.FanOut
+	r, err := NewReader(api, cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*Subscriber), nil
+}
+
+// subConfig returns a FanOut Config reading shard0 of testStream from
 // TRIM_HORIZON, with c hooked.
-func subConfig(c *calls) SubscribeConfig {
-	cfg := SubscribeConfig{
-		ConsumerARN: subConsumerARN,
-		StreamName:  testStream,
-		ShardID:     shard0,
-		Start:       checkpoint.TrimHorizon,
+func subConfig(c *calls) fanConfig {
+	cfg := fanConfig{
+		Config: Config{Shard: Shard{StreamName: testStream, ShardID: shard0, Start: checkpoint.TrimHorizon}},
+		FanOut: FanOut{ConsumerARN: subConsumerARN},
 	}
 	if c != nil {
 		cfg.Hooks.Call = c.hook
@@ -40,11 +55,11 @@ func subConfig(c *calls) SubscribeConfig {
 	return cfg
 }
 
-func mustSubscriber(t *testing.T, api SubscribeAPI, cfg SubscribeConfig) *Subscriber {
+func mustSubscriber(t *testing.T, api SubscribeAPI, cfg fanConfig) *Subscriber {
 	t.Helper()
-	s, err := NewSubscriber(api, cfg)
+	s, err := newSubscriber(api, cfg)
 	if err != nil {
-		t.Fatalf("NewSubscriber: %v", err)
+		t.Fatalf("NewReader: %v", err)
 	}
 	return s
 }
@@ -280,7 +295,7 @@ func TestSubscriberResumesInsideAggregate(t *testing.T) {
 		}
 		cfg := subConfig(nil)
 		cfg.Start = cp
-		cfg.HashRange = hashkey.Range{Start: hashkey.Key{}, End: hashkey.Max}
+		cfg.HashRange = &hashkey.Range{Start: hashkey.Key{}, End: hashkey.Max}
 		r := startSub(t, mustSubscriber(t, fk, cfg))
 		recs, _ := r.receive(t, 10)
 		var got []string
@@ -678,39 +693,39 @@ func TestNewSubscriberValidatesConfig(t *testing.T) {
 	ok := subConfig(nil)
 	tests := []struct {
 		name  string
-		edit  func(*SubscribeConfig)
+		edit  func(*fanConfig)
 		field string
 	}{
-		{"a consumer ARN is required", func(c *SubscribeConfig) { c.ConsumerARN = "" }, "ConsumerARN"},
-		{"a stream is required", func(c *SubscribeConfig) { c.StreamName = "" }, "StreamName"},
-		{"a shard is required", func(c *SubscribeConfig) { c.ShardID = "" }, "ShardID"},
-		{"a start is required", func(c *SubscribeConfig) { c.Start = checkpoint.Position{} }, "Start"},
-		{"SHARD_END is not a start", func(c *SubscribeConfig) { c.Start = checkpoint.ShardEnd }, "Start"},
-		{"AT_TIMESTAMP needs a timestamp", func(c *SubscribeConfig) { c.Start = checkpoint.AtTimestamp }, "Timestamp"},
-		{"a negative silence is rejected", func(c *SubscribeConfig) { c.Silence = -time.Second }, "Silence"},
-		{"a negative end check is rejected", func(c *SubscribeConfig) { c.EndCheck = -time.Second }, "EndCheck"},
-		{"a backoff max below its base is rejected", func(c *SubscribeConfig) { c.BackoffBase, c.BackoffMax = time.Second, time.Millisecond }, "BackoffMax"},
+		{"a consumer ARN is required", func(c *fanConfig) { c.ConsumerARN = "" }, "ConsumerARN"},
+		{"a stream is required", func(c *fanConfig) { c.StreamName = "" }, "StreamName"},
+		{"a shard is required", func(c *fanConfig) { c.ShardID = "" }, "ShardID"},
+		{"a start is required", func(c *fanConfig) { c.Start = checkpoint.Position{} }, "Start"},
+		{"SHARD_END is not a start", func(c *fanConfig) { c.Start = checkpoint.ShardEnd }, "Start"},
+		{"AT_TIMESTAMP needs a timestamp", func(c *fanConfig) { c.Start = checkpoint.AtTimestamp }, "Timestamp"},
+		{"a negative silence is rejected", func(c *fanConfig) { c.Silence = -time.Second }, "Silence"},
+		{"a negative end check is rejected", func(c *fanConfig) { c.EndCheck = -time.Second }, "EndCheck"},
+		{"a backoff max below its base is rejected", func(c *fanConfig) { c.BackoffBase, c.BackoffMax = time.Second, time.Millisecond }, "BackoffMax"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := ok
 			tt.edit(&cfg)
-			_, err := NewSubscriber(fakekinesis.New(), cfg)
+			_, err := newSubscriber(fakekinesis.New(), cfg)
 			var ce *ConfigError
 			if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, ErrInvalidConfig) {
 				t.Fatalf("NewSubscriber returned %v, want a *ConfigError for %s", err, tt.field)
 			}
 		})
 	}
-	if _, err := NewSubscriber(nil, ok); err == nil {
+	if _, err := newSubscriber(nil, ok); err == nil {
 		t.Error("NewSubscriber accepted a nil API")
 	}
-	s, err := NewSubscriber(fakekinesis.New(), ok)
+	s, err := newSubscriber(fakekinesis.New(), ok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.cfg.Silence != DefaultSilence || s.cfg.EndCheck != DefaultEndCheck || s.cfg.BackoffBase != DefaultBackoffBase || s.cfg.BackoffMax != DefaultBackoffMax {
-		t.Errorf("defaults not applied: %+v", s.cfg)
+	if s.fan.Silence != DefaultSilence || s.fan.EndCheck != DefaultEndCheck || s.cfg.BackoffBase != DefaultBackoffBase || s.cfg.BackoffMax != DefaultBackoffMax {
+		t.Errorf("defaults not applied: %+v %+v", s.cfg, s.fan)
 	}
 }
 

@@ -418,12 +418,13 @@ func TestEFORenewals(t *testing.T) {
 	var runs sync.WaitGroup
 	for _, sh := range f.openShards(t) {
 		id := aws.ToString(sh.ShardId)
-		s, err := retrieval.NewSubscriber(kc, retrieval.SubscribeConfig{
-			ConsumerARN: consumerARN, StreamName: f.stream, ShardID: id,
-			Start: checkpoint.TrimHorizon, Hooks: retrieval.Hooks{Call: hook(id)},
+		s, err := retrieval.NewReader(kc, retrieval.Config{
+			Shard: retrieval.Shard{StreamName: f.stream, ShardID: id, Start: checkpoint.TrimHorizon},
+			Mode:  retrieval.FanOut{ConsumerARN: consumerARN},
+			Hooks: retrieval.Hooks{Call: hook(id)},
 		})
 		if err != nil {
-			t.Fatalf("NewSubscriber(%s): %v", id, err)
+			t.Fatalf("NewReader(%s): %v", id, err)
 		}
 		out := make(chan retrieval.Batch)
 		runs.Go(func() {
