@@ -25,7 +25,7 @@ lint:
 fuzz:
 	FUZZTIME='$(FUZZTIME)' scripts/fuzz.sh
 
-## bench: kcl's deaggregator against awslabs' via bench/run.sh, reported with benchstat (make bench COUNT=5)
+## bench: kcl's deaggregator against awslabs', and md5x against md5-simd, via bench/run.sh, with benchstat (make bench COUNT=5)
 bench:
 	BENCH='$(BENCH)' BENCHTIME='$(BENCHTIME)' COUNT='$(COUNT)' scripts/bench.sh
 
