@@ -175,6 +175,16 @@ var handoffTests = []test{
 		_, err = s.Take(t.Context(), h, workerC)
 		refused(t, s, "Take at the handoff's counter", err, done, lease.ErrConflict)
 	}},
+	{"a take at the handoff's counter ends the handoff and fences off the outgoing owner's final checkpoint", func(t *testing.T, s lease.Store) {
+		h := handedOff(t, s)
+		// The requester, tired of waiting, takes the lease at the counter
+		// the request left; the outgoing owner's final checkpoint, made
+		// from the same re-read lease, must then fail.
+		got, err := s.Take(t.Context(), h, workerB)
+		taken := applied(t, s, "Take", got, err, afterTake(h, workerB))
+		_, err = s.Checkpoint(t.Context(), h, lease.CheckpointUpdate{Checkpoint: at(t, seq56, 8)})
+		refused(t, s, "final Checkpoint after the Take", err, taken, lease.ErrLeaseLost)
+	}},
 	{"handing off to the lease's own owner is refused without a conflict and writes nothing", func(t *testing.T, s lease.Store) {
 		l := create(t, s, heldLease(t, key0, workerA))
 		_, err := s.Handoff(t.Context(), l, workerA)
