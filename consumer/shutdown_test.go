@@ -65,7 +65,7 @@ func TestGracefulStopLetsTheInFlightBatchFinish(t *testing.T) {
 		putRange(f, 5, 10, 2) // more records, fetched but never delivered
 		time.Sleep(3 * time.Second)
 		r.cancel()
-		// Longer than the lease duration (8s): the lease is renewed while
+		// Longer than the lease duration (10s): the lease is renewed while
 		// the batch finishes, so the final checkpoint still lands.
 		time.Sleep(15 * time.Second)
 		if r.returned() {

@@ -115,6 +115,9 @@ func (w *Worker) syncShards(ctx context.Context) (holes bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	if err := checkSingleStream(existing); err != nil {
+		return false, err // before any write: see checkSingleStream
+	}
 	var filter *types.ShardFilter
 	if len(existing) == 0 {
 		filter = w.initialFilter()

@@ -15,8 +15,8 @@ import (
 // Condition failures are reported with errors matching ErrConflict; for the
 // holder's own writes (Renew, Checkpoint, Release) they also match
 // ErrLeaseLost. Usage errors — Create with an empty key, Take with an empty
-// owner, Handoff to "" or of an unowned lease, Checkpoint with a zero position
-// — write nothing and return errors that do not match ErrConflict. Methods are
+// owner, Handoff to "", to the owner itself or of an unowned lease,
+// Checkpoint with a zero position — write nothing and return errors that do not match ErrConflict. Methods are
 // safe for concurrent use and honour ctx.
 type Store interface {
 	// Create writes l as a new lease if no lease with l.Key exists, and
@@ -52,8 +52,19 @@ type Store interface {
 	// Handoff asks the holder to hand the lease to another worker (KCL 3.x
 	// graceful handoff): if the stored counter equals l.Counter, the stored
 	// owner equals l.Owner and no handoff is in progress, it sets leaseOwner
-	// to to, checkpointOwner to l.Owner and increments the counter.
-	// It returns ErrConflict otherwise.
+	// to to and checkpointOwner to l.Owner, and leaves the counter as it is.
+	// It returns ErrConflict otherwise. Handing off to l.Owner itself is a
+	// usage error.
+	//
+	// The write is the one KCL 3.x's leader makes
+	// (DynamoDBLeaseRefresher.initiateGracefulLeaseHandoff), so that a Java
+	// holder keeps renewing (its renewals are conditioned on the counter
+	// only) and writes its final checkpoint instead of losing the lease.
+	// Fencing does not need the counter here: the holder's renewals and
+	// checkpoints are conditioned on leaseOwner too, so they fail once the
+	// owner changed; its final checkpoint, made with the lease as re-read,
+	// increments the counter; and every other write of the lease is
+	// conditioned on the counter.
 	Handoff(ctx context.Context, l Lease, to string) (Lease, error)
 
 	// Checkpoint records progress if the stored counter equals l.Counter and

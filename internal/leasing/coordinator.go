@@ -45,7 +45,15 @@ type Coordinator struct {
 // incoming is a lease handed to us whose outgoing owner has not yet written
 // its final checkpoint.
 type incoming struct {
-	since time.Time // when we asked for it, or first saw it handed to us
+	// since is when we asked for it, first saw it handed to us, or last saw
+	// its counter move; counter is the counter seen then. The request
+	// leaves the counter alone (as KCL 3.x's does) and a kcl holder stops
+	// renewing once it sees the request, but a Java holder keeps renewing
+	// until it hands over (up to its gracefulLeaseHandoffTimeoutMillis,
+	// 30 s): the handoff timeout runs only while the counter stands still,
+	// so a holder that still renews is never taken from.
+	since   time.Time
+	counter int64
 }
 
 // NewCoordinator returns a Coordinator for the worker with the given id over
@@ -198,7 +206,7 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs Liveness, onAcquir
 		case l.Finished() || l.Owner == "":
 		case l.Owner == c.self:
 			if _, ok := c.held[l.Key]; !ok && l.InHandoff() && c.incoming[l.Key] == nil {
-				c.incoming[l.Key] = &incoming{since: now}
+				c.incoming[l.Key] = &incoming{since: now, counter: l.Counter}
 			}
 		case !expired(l):
 			peers[l.Owner]++
@@ -247,7 +255,7 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs Liveness, onAcquir
 		c.stats.handoffsRequested.Add(1)
 		c.log.Info("handoff requested", zapKey(nl.Key), zap.String("from", l.Owner))
 		c.mu.Lock()
-		c.incoming[nl.Key] = &incoming{since: time.Now()}
+		c.incoming[nl.Key] = &incoming{since: time.Now(), counter: nl.Counter}
 		c.mu.Unlock()
 	}
 	return contended
@@ -257,9 +265,9 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs Liveness, onAcquir
 // index, the leases assigned to us by peers.
 func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held)) {
 	c.mu.Lock()
-	waiting := make(map[string]time.Time, len(c.incoming))
+	waiting := make(map[string]incoming, len(c.incoming))
 	for k, in := range c.incoming {
-		waiting[k] = in.since
+		waiting[k] = *in
 	}
 	c.mu.Unlock()
 
@@ -270,12 +278,12 @@ func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held))
 		}
 		for _, k := range keys {
 			if _, ok := waiting[k]; !ok && !c.holdsOrReceives(k) {
-				waiting[k] = time.Time{} // first seen now
+				waiting[k] = incoming{} // first seen now
 			}
 		}
 	}
 
-	for key, since := range waiting {
+	for key, in := range waiting {
 		start := time.Now()
 		cur, err := c.store.Get(ctx, key)
 		switch {
@@ -294,23 +302,33 @@ func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held))
 		if !cur.InHandoff() {
 			// Assigned to us, or the outgoing owner wrote its final
 			// checkpoint: the lease is ours as of this read.
-			if !since.IsZero() {
+			if !in.since.IsZero() {
 				c.stats.handoffsReceived.Add(1)
 			}
 			c.acquire(base, cur, start, onAcquire)
 			continue
 		}
-		if since.IsZero() {
+		if in.since.IsZero() || cur.Counter != in.counter {
+			// First seen, or the outgoing owner is still writing (a Java
+			// holder renews until it hands over): restart the clock, from
+			// after the read, so that it starts after the holder's last
+			// write began.
+			seen := time.Now()
 			c.mu.Lock()
-			c.incoming[key] = &incoming{since: start}
+			if c.incoming[key] != nil || in.since.IsZero() {
+				c.incoming[key] = &incoming{since: seen, counter: cur.Counter}
+			}
 			c.mu.Unlock()
 			continue
 		}
-		if time.Since(since) >= c.opts.handoffTimeout {
-			// The outgoing owner did not hand over in time. It stopped
-			// processing by its own clock no later than a lease duration
-			// after we asked (its renewals have failed since), and the
-			// handoff timeout is at least that long.
+		if time.Since(in.since) >= c.opts.handoffTimeout {
+			// The outgoing owner did not hand over in time, and wrote
+			// nothing since in.since. Its last write (renewal) started
+			// before in.since, so by its own clock it stopped processing a
+			// lease duration after that at the latest; the handoff timeout
+			// is at least that long. The take is conditioned on the
+			// counter it has kept since: a final checkpoint or any other
+			// write that lands first fences it off.
 			nl, err := c.store.Take(ctx, cur, c.self)
 			if err != nil {
 				c.log.Debug("forced take failed", zapKey(key), zapErr(err))

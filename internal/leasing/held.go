@@ -317,6 +317,9 @@ func (h *Held) renew(ctx context.Context) {
 		h.mu.Unlock()
 		h.c.stats.renewals.Add(1)
 	case errors.Is(err, lease.ErrConflict):
+		// A handoff request (ours or a KCL 3.x leader's) leaves the counter
+		// as it is: this renewal then failed on its owner condition. The
+		// re-read tells a request (checkpointOwner = us) from a loss.
 		switch h.reconcile(ctx, l.Counter) {
 		case reconcileHandoff:
 			h.c.log.Info("handoff requested", zapKey(h.key))

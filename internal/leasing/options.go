@@ -9,12 +9,20 @@ import (
 )
 
 // Defaults for a Coordinator. With them a crashed worker's leases are taken
-// within LeaseDuration + TakeInterval (10 s) after its last renewal, a
+// about LeaseDuration after its last renewal (at most LeaseDuration +
+// TakeInterval, 12 s; the taker wakes at the earliest observed expiry), a
 // gracefully stopped worker's leases within AssignmentPollInterval, and a
 // joining worker reaches its fair share in one taker pass plus the holders'
 // handoff time.
+//
+// DefaultLeaseDuration is KCL's failoverTimeMillis (10 s), not less: a Java
+// KCL worker counts its lease valid for its own failover time after its last
+// renewal, so a kcl worker sharing its table with a shorter duration would
+// take leases their Java holders still process. Failover stays fast by other
+// means: a short take interval and the expiry wake-up (KCL 2.x scans every
+// 2 × (failover + 25 ms) ≈ 20 s, hence its 20–40 s failovers).
 const (
-	DefaultLeaseDuration          = 8 * time.Second
+	DefaultLeaseDuration          = 10 * time.Second
 	DefaultTakeInterval           = 2 * time.Second
 	DefaultAssignmentPollInterval = 500 * time.Millisecond
 	DefaultRenewConcurrency       = 32
@@ -47,7 +55,7 @@ func defaultOptions() options {
 type Option func(*options)
 
 // WithLeaseDuration sets how long a lease stays valid without renewal
-// (KCL's failoverTimeMillis). Default 8 s.
+// (KCL's failoverTimeMillis). Default 10 s, KCL's: see DefaultLeaseDuration.
 func WithLeaseDuration(d time.Duration) Option { return func(o *options) { o.leaseDuration = d } }
 
 // WithRenewInterval sets how often held leases are renewed. It must be less

@@ -30,7 +30,9 @@
 // Take, Handoff, Checkpoint and Release are UpdateItems conditioned on
 // leaseCounter (and leaseOwner where the method says so) that SET and REMOVE
 // only the attributes they own, so attributes written by other KCL versions
-// survive; Delete is a DeleteItem conditioned on leaseCounter. Updates return
+// survive; all but Handoff increment leaseCounter (KCL 3.x's handoff request
+// leaves it alone, and so does this one, so that Java holders complete it);
+// Delete is a DeleteItem conditioned on leaseCounter. Updates return
 // the stored lease (ReturnValues ALL_NEW) and, when their condition fails, the
 // stored item (ReturnValuesOnConditionCheckFailure ALL_OLD), which the error
 // then describes.

@@ -286,12 +286,16 @@ func (s *Store) Take(ctx context.Context, l lease.Lease, owner string) (lease.Le
 	})
 }
 
-// Handoff starts a graceful handoff to worker to with one UpdateItem
-// conditioned on leaseCounter = l.Counter, leaseOwner = l.Owner and
-// attribute_not_exists(checkpointOwner): it sets leaseOwner to to,
-// checkpointOwner to l.Owner and increments the counter. (KCL 3.x does not
-// increment the counter here; package lease fences the outgoing owner with
-// it.) On a condition failure it returns an error matching lease.ErrConflict.
+// Handoff starts a graceful handoff to worker to with one UpdateItem that
+// sets leaseOwner to to and checkpointOwner to l.Owner and leaves
+// leaseCounter as it is — the write KCL 3.x's leader makes
+// (DynamoDBLeaseRefresher.initiateGracefulLeaseHandoff), so that a Java
+// holder keeps renewing and completes the handoff with its final checkpoint.
+// It is conditioned on leaseOwner = l.Owner and
+// attribute_not_exists(checkpointOwner), as KCL's, and also on
+// leaseCounter = l.Counter, so that a lease written since the caller read it
+// (a holder that reached SHARD_END, say) is not asked for. On a condition
+// failure it returns an error matching lease.ErrConflict.
 func (s *Store) Handoff(ctx context.Context, l lease.Lease, to string) (lease.Lease, error) {
 	switch {
 	case l.Key == "":
@@ -300,6 +304,8 @@ func (s *Store) Handoff(ctx context.Context, l lease.Lease, to string) (lease.Le
 		return lease.Lease{}, usage("handoff", l.Key, "the lease has no owner to hand off from")
 	case to == "":
 		return lease.Lease{}, usage("handoff", l.Key, "empty owner to hand off to")
+	case to == l.Owner:
+		return lease.Lease{}, usage("handoff", l.Key, "%q already owns the lease", to)
 	}
 	e := newExpr()
 	e.counterIs(l.Counter)
@@ -307,9 +313,8 @@ func (s *Store) Handoff(ctx context.Context, l lease.Lease, to string) (lease.Le
 	e.cond = append(e.cond, "attribute_not_exists("+e.n(attrCheckpointOwner)+")")
 	e.setS(attrLeaseOwner, to)
 	e.setS(attrCheckpointOwner, l.Owner)
-	e.bumpCounter()
 	return s.update(ctx, "handoff", l, e, lease.ErrConflict, func(cur lease.Lease) bool {
-		return cur.Owner == to && cur.CheckpointOwner == l.Owner && cur.Counter == l.Counter+1
+		return cur.Owner == to && cur.CheckpointOwner == l.Owner && cur.Counter == l.Counter
 	})
 }
 

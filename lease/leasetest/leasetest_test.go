@@ -48,6 +48,10 @@ var mutants = map[string]mutant{
 		"Checkpoint/checkpointing_during_a_handoff_completes_it_and_keeps_the_incoming_owner",
 		func(s *memlease.Store) lease.Store { return checkpointKeepsHandoff{s} },
 	},
+	"handoff increments the counter (a Java holder would lose its lease)": {
+		"Handoff/handing_off_leaves_the_counter_unchanged,_as_KCL_3.x_does",
+		func(s *memlease.Store) lease.Store { return handoffBumpsCounter{s} },
+	},
 	"delete ignores the counter": {
 		"Delete/deleting_with_a_stale_counter_fails_with_ErrConflict_and_keeps_the_lease",
 		func(s *memlease.Store) lease.Store { return deleteIgnoresCounter{s} },
@@ -158,6 +162,17 @@ func (s checkpointKeepsHandoff) Checkpoint(ctx context.Context, l lease.Lease, u
 	res, err := s.Store.Checkpoint(ctx, l, u)
 	if err == nil && l.CheckpointOwner != "" {
 		res.CheckpointOwner = l.CheckpointOwner
+		s.Put(res)
+	}
+	return res, err
+}
+
+type handoffBumpsCounter struct{ *memlease.Store }
+
+func (s handoffBumpsCounter) Handoff(ctx context.Context, l lease.Lease, to string) (lease.Lease, error) {
+	res, err := s.Store.Handoff(ctx, l, to)
+	if err == nil {
+		res.Counter++
 		s.Put(res)
 	}
 	return res, err

@@ -7,8 +7,10 @@ import (
 )
 
 // The functions below state, in one place, what each successful write must
-// leave in the table, given the lease as it was stored when the write's
-// condition held. Every subtest, and the race test, compares a store's result
+// leave in the table, given the lease as it was read by the writer (for every
+// write the condition pins the stored lease to that read, but for Take and
+// Delete after a handoff request, which leaves the counter alone: the
+// stored owner may then be the incoming one). Every subtest, and the race test, compares a store's result
 // and its state afterwards with them.
 
 // afterRenew: the counter goes up by one; nothing else changes.
@@ -35,12 +37,13 @@ func afterTake(l lease.Lease, owner string) lease.Lease {
 }
 
 // afterHandoff: the incoming worker becomes the owner and the outgoing one the
-// checkpoint owner.
+// checkpoint owner; the counter stays as it is, as in KCL 3.x
+// (DynamoDBLeaseRefresher.initiateGracefulLeaseHandoff), so that a Java
+// holder's counter-conditioned renewals and final checkpoint still succeed.
 func afterHandoff(l lease.Lease, to string) lease.Lease {
 	l = l.Clone()
 	l.CheckpointOwner = l.Owner
 	l.Owner = to
-	l.Counter++
 	return l
 }
 

@@ -145,6 +145,54 @@ var handoffTests = []test{
 	{"handing off sets the new owner and records the old one as checkpoint owner", func(t *testing.T, s lease.Store) {
 		handedOff(t, s)
 	}},
+	{"handing off leaves the counter unchanged, as KCL 3.x does", func(t *testing.T, s lease.Store) {
+		l := create(t, s, heldLease(t, key0, workerA))
+		got, err := s.Handoff(t.Context(), l, workerB)
+		wantOK(t, "Handoff", err)
+		if got.Counter != l.Counter {
+			t.Errorf("Handoff returned counter %d; want %d, unchanged (a Java holder renews and checkpoints at the counter it holds)", got.Counter, l.Counter)
+		}
+		if stored := get(t, s, key0); stored.Counter != l.Counter {
+			t.Errorf("stored counter %d after Handoff; want %d, unchanged", stored.Counter, l.Counter)
+		}
+	}},
+	{"after a handoff the outgoing owner's writes fail on the owner, and its final checkpoint from the re-read lease succeeds", func(t *testing.T, s lease.Store) {
+		h := handedOff(t, s)
+		l := heldLease(t, key0, workerA) // as created by handedOff
+		// workerA's view from before the request: same counter, its own
+		// name as owner. Every write of it must fail on the owner.
+		_, err := s.Renew(t.Context(), l)
+		refused(t, s, "Renew with the pre-handoff lease", err, h, lease.ErrLeaseLost)
+		_, err = s.Checkpoint(t.Context(), l, lease.CheckpointUpdate{Checkpoint: at(t, seq56, 8)})
+		refused(t, s, "Checkpoint with the pre-handoff lease", err, h, lease.ErrLeaseLost)
+		_, err = s.Release(t.Context(), l)
+		refused(t, s, "Release with the pre-handoff lease", err, h, lease.ErrLeaseLost)
+		// The lease as re-read: the final checkpoint completes the handoff
+		// and moves the counter, fencing off any later write made at it.
+		u := lease.CheckpointUpdate{Checkpoint: at(t, seq56, 8)}
+		got, err := s.Checkpoint(t.Context(), h, u)
+		done := applied(t, s, "final Checkpoint", got, err, afterCheckpoint(h, u))
+		_, err = s.Take(t.Context(), h, workerC)
+		refused(t, s, "Take at the handoff's counter", err, done, lease.ErrConflict)
+	}},
+	{"a take at the handoff's counter ends the handoff and fences off the outgoing owner's final checkpoint", func(t *testing.T, s lease.Store) {
+		h := handedOff(t, s)
+		// The requester, tired of waiting, takes the lease at the counter
+		// the request left; the outgoing owner's final checkpoint, made
+		// from the same re-read lease, must then fail.
+		got, err := s.Take(t.Context(), h, workerB)
+		taken := applied(t, s, "Take", got, err, afterTake(h, workerB))
+		_, err = s.Checkpoint(t.Context(), h, lease.CheckpointUpdate{Checkpoint: at(t, seq56, 8)})
+		refused(t, s, "final Checkpoint after the Take", err, taken, lease.ErrLeaseLost)
+	}},
+	{"handing off to the lease's own owner is refused without a conflict and writes nothing", func(t *testing.T, s lease.Store) {
+		l := create(t, s, heldLease(t, key0, workerA))
+		_, err := s.Handoff(t.Context(), l, workerA)
+		if err == nil || errors.Is(err, lease.ErrConflict) {
+			t.Errorf("Handoff to its own owner = %v; want a usage error that does not match lease.ErrConflict", err)
+		}
+		wantStored(t, s, "after the refused Handoff", l)
+	}},
 	{"handing off during a handoff fails with ErrConflict and writes nothing", func(t *testing.T, s lease.Store) {
 		l := handedOff(t, s)
 		_, err := s.Handoff(t.Context(), l, workerC)

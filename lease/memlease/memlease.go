@@ -114,6 +114,7 @@ var (
 	errNoOwner        = errors.New("empty owner")
 	errZeroCheckpoint = errors.New("zero checkpoint position")
 	errUnowned        = errors.New("lease has no owner to hand off from")
+	errSelfHandoff    = errors.New("handoff to the lease's own owner")
 )
 
 // begin runs the checks every operation makes before it reaches the table.
@@ -210,8 +211,11 @@ func (s *Store) Take(ctx context.Context, l lease.Lease, owner string) (lease.Le
 	}
 	return s.update(ctx, OpTake, l, lease.ErrConflict, false, func(stored *lease.Lease) {
 		// As KCL does, count a switch only when another worker held the
-		// lease: taking an unowned lease is not a switch.
-		if stored.Owner != "" && stored.Owner != owner {
+		// lease: taking an unowned lease is not a switch. Like KCL and the
+		// DynamoDB store, judge by the lease as the taker read it: a
+		// handoff request leaves the counter alone, so the stored owner
+		// may be the incoming one.
+		if l.Owner != "" && l.Owner != owner {
 			stored.OwnerSwitchesSinceCheckpoint++
 		}
 		stored.Owner = owner
@@ -219,14 +223,17 @@ func (s *Store) Take(ctx context.Context, l lease.Lease, owner string) (lease.Le
 	})
 }
 
-// Handoff implements lease.Store. Handing off an unowned lease (l.Owner is
-// "") or to no one (to is "") is an error: there is nobody to hand from or to.
+// Handoff implements lease.Store. As in KCL 3.x, the request leaves the
+// counter as it is. Handing off an unowned lease (l.Owner is ""), to no one
+// (to is "") or to its owner is an error: there is nobody to hand from or to.
 func (s *Store) Handoff(ctx context.Context, l lease.Lease, to string) (lease.Lease, error) {
 	switch {
 	case to == "":
 		return lease.Lease{}, fmt.Errorf("memlease: %v %q: %w", OpHandoff, l.Key, errNoOwner)
 	case l.Owner == "":
 		return lease.Lease{}, fmt.Errorf("memlease: %v %q: %w", OpHandoff, l.Key, errUnowned)
+	case to == l.Owner:
+		return lease.Lease{}, fmt.Errorf("memlease: %v %q: %w", OpHandoff, l.Key, errSelfHandoff)
 	}
 	return s.update(ctx, OpHandoff, l, lease.ErrConflict, true, func(stored *lease.Lease) {
 		stored.CheckpointOwner = l.Owner
@@ -298,7 +305,8 @@ func (s *Store) Delete(ctx context.Context, l lease.Lease) error {
 // update performs a conditional update of the lease with key l.Key: if the
 // stored counter equals l.Counter (and, when checkOwner is set, the stored
 // owner equals l.Owner, and for Handoff no handoff is in progress) it applies
-// change, increments the counter and returns a copy of the result; otherwise
+// change, increments the counter (except for Handoff, which KCL 3.x does
+// not fence with it) and returns a copy of the result; otherwise
 // it returns an error matching condErr. change must replace, never modify in
 // place, the slices of the stored lease: earlier results share nothing with
 // it, but earlier versions of it do.
@@ -314,7 +322,9 @@ func (s *Store) update(ctx context.Context, op Op, l lease.Lease, condErr error,
 	var out lease.Lease
 	if held {
 		change(&stored)
-		stored.Counter++
+		if op != OpHandoff {
+			stored.Counter++
+		}
 		s.leases[l.Key] = stored
 		out = stored.Clone()
 	}
