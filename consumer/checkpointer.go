@@ -5,8 +5,15 @@ import (
 	"errors"
 
 	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/consumer/internal/testlink"
 	"github.com/kclgo/kcl/internal/checkpointing"
 )
+
+// consumertest creates Checkpointers through testlink, over Trackers whose
+// writes go to an in-memory recorder, never to a lease.
+func init() {
+	testlink.NewCheckpointer = func(t *checkpointing.Tracker) any { return &Checkpointer{t: t} }
+}
 
 // Checkpointer records how far a Processor has got in its shard, for the time
 // the Worker holds the shard's lease. It offers what KCL's
@@ -19,8 +26,9 @@ import (
 // every Batch (Batch.Checkpointer) and to ShardEnded and ShutdownRequested.
 // Only the Worker moves its upper bound, the last record delivered to the
 // processor, before it hands over each batch; nothing a processor calls
-// raises it. A Checkpointer that a Worker did not create (the zero value, or
-// nil) holds no lease: every checkpoint call returns an error.
+// raises it. The zero Checkpointer (or nil) holds no lease: every checkpoint
+// call returns an error. To unit-test a processor that checkpoints, package
+// consumer/consumertest creates Checkpointers that write to memory.
 //
 // Validation follows KCL: a checkpoint may not move below the last one (one
 // equal to it is a successful no-op that writes nothing) nor beyond the last
