@@ -52,8 +52,8 @@ type Held struct {
 	// across I/O.
 	token chan struct{}
 	done  chan struct{}
-	// expiry cancels the context when the lease duration passes without a
-	// write that proves ownership.
+	// expiry cancels the context at the holder's deadline (deadlineLocked)
+	// unless a write that proves ownership moved it.
 	expiry *time.Timer
 
 	// mu guards the fields below; it is never held across I/O.
@@ -74,12 +74,19 @@ func newHeld(c *Coordinator, parent context.Context, l lease.Lease, provenAt tim
 		token: make(chan struct{}, 1), done: make(chan struct{}),
 		lease: l, renewedAt: provenAt, acquiredAt: provenAt, state: stateActive,
 	}
-	h.expiry = time.AfterFunc(time.Until(provenAt.Add(c.opts.leaseDuration)), h.checkExpiry)
+	h.expiry = time.AfterFunc(time.Until(h.deadlineLocked()), h.checkExpiry)
 	return h
 }
 
-// checkExpiry runs when the lease duration may have passed since the last
-// proof of ownership; it drops the lease locally if it has.
+// deadlineLocked returns the holder's deadline: the start of the last write
+// that proved ownership + lease duration − expiry margin. Any observer's
+// expiry instant is at least a margin later (DESIGN.md, "Expiry").
+func (h *Held) deadlineLocked() time.Time {
+	return h.renewedAt.Add(h.c.opts.leaseDuration - h.c.opts.expiryMargin)
+}
+
+// checkExpiry runs when the holder's deadline may have passed; it drops the
+// lease locally if it has.
 func (h *Held) checkExpiry() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -92,7 +99,7 @@ func (h *Held) checkExpiry() {
 // provedLocked records a write that proved ownership and started at start.
 func (h *Held) provedLocked(start time.Time) {
 	h.renewedAt = start
-	h.expiry.Reset(time.Until(start.Add(h.c.opts.leaseDuration)))
+	h.expiry.Reset(time.Until(h.deadlineLocked()))
 }
 
 // Key returns the lease key.
@@ -119,7 +126,8 @@ func (h *Held) Lease() lease.Lease {
 func (h *Held) Context() context.Context { return h.ctx }
 
 // Valid reports whether the lease is still held by this worker by its own
-// clock: not lost, not handed over, and renewed within the lease duration.
+// clock: not lost, not handed over, and its deadline (the start of the last
+// proof of ownership + lease duration − expiry margin) not yet reached.
 func (h *Held) Valid() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -127,7 +135,7 @@ func (h *Held) Valid() bool {
 }
 
 func (h *Held) validLocked(now time.Time) bool {
-	return h.state != stateGone && now.Sub(h.renewedAt) < h.c.opts.leaseDuration
+	return h.state != stateGone && now.Before(h.deadlineLocked())
 }
 
 func (h *Held) acquireToken(ctx context.Context) error {
@@ -153,10 +161,10 @@ func (h *Held) loseLocked(cause error) {
 // WriteCheckpoint writes a checkpoint (and optionally a prepared pending
 // checkpoint with state) fenced by the lease counter. It implements
 // checkpoint.Writer. It fails with an error matching ErrLeaseLost if the lease
-// is no longer held, if it has not been renewed within the lease duration, or
-// if the write is fenced off. During a handoff it writes the outgoing owner's
-// final checkpoint, which completes the handoff: later writes fail with
-// ErrLeaseLost.
+// is no longer held, if its deadline has passed (it was not renewed within
+// the lease duration minus the expiry margin), or if the write is fenced off.
+// During a handoff it writes the outgoing owner's final checkpoint, which
+// completes the handoff: later writes fail with ErrLeaseLost.
 func (h *Held) WriteCheckpoint(ctx context.Context, cp, pending checkpoint.Position, pendingState []byte) error {
 	if err := h.acquireToken(ctx); err != nil {
 		return err
@@ -290,7 +298,7 @@ func (h *Held) renew(ctx context.Context) {
 	}
 	if h.state == stateHandingOff {
 		// No renewals during a handoff: the outgoing owner may only write
-		// its final checkpoint, within the lease duration of its last
+		// its final checkpoint, before the deadline of its last
 		// renewal.
 		if !h.validLocked(now) {
 			h.loseLocked(ErrExpired)
@@ -332,7 +340,7 @@ func (h *Held) renew(ctx context.Context) {
 	default:
 		h.c.stats.renewFailures.Add(1)
 		// Throttling or a transport error: keep the lease; it expires
-		// locally if renewals keep failing for the lease duration.
+		// locally at its deadline if renewals keep failing.
 		h.c.log.Warn("renew failed", zapKey(h.key), zapErr(err))
 	}
 }
