@@ -60,6 +60,13 @@ type Held struct {
 	mu        sync.Mutex
 	lease     lease.Lease
 	renewedAt time.Time // start of the last write that proved ownership
+	// unsure is the earliest write sent with the current counter whose
+	// outcome is unknown (it failed with another error than a conflict): if
+	// a re-read shows it landed, its start proves ownership (unsureLocked).
+	unsure struct {
+		counter int64
+		start   time.Time
+	}
 	// acquiredAt is the start of the write (or read) that acquired the
 	// lease; it never changes.
 	acquiredAt time.Time
@@ -76,6 +83,28 @@ func newHeld(c *Coordinator, parent context.Context, l lease.Lease, provenAt tim
 	}
 	h.expiry = time.AfterFunc(time.Until(h.deadlineLocked()), h.checkExpiry)
 	return h
+}
+
+// acquireRead acquires l, which a read found owned by this worker (assigned by
+// a stopping peer, or handed over by its outgoing owner's final checkpoint),
+// and reports whether it did. A read is no proof of ownership for expiry: the
+// write that made l ours landed at some unknown instant before it (up to an
+// assignment poll, longer if the owner index lags or this process paused), and
+// observers time l's expiry from when they saw that write. A holder that
+// counted from the read could process past their deadline. So l is renewed
+// first, and held from the start of that renewal: an observer that saw the
+// renewal expires l at least a lease duration after its start; one that did
+// not is fenced off by the counter it changed. If the renewal fails, nothing
+// is acquired; the next poll or pass sees the lease again.
+func (c *Coordinator) acquireRead(ctx, base context.Context, l lease.Lease, onAcquire func(*Held)) bool {
+	start := time.Now()
+	nl, err := c.store.Renew(ctx, l)
+	if err != nil {
+		c.log.Debug("renewal of a lease assigned to us failed", zapKey(l.Key), zapErr(err))
+		return false
+	}
+	c.acquire(base, nl, start, onAcquire)
+	return true
 }
 
 // deadlineLocked returns the holder's deadline: the start of the last write
@@ -99,16 +128,27 @@ func (h *Held) checkExpiry() {
 // provedLocked records a write that proved ownership and started at start.
 func (h *Held) provedLocked(start time.Time) {
 	h.renewedAt = start
+	h.unsure.start = time.Time{}
 	h.expiry.Reset(time.Until(h.deadlineLocked()))
+}
+
+// unsureLocked records that a write sent with l's counter at start failed
+// without telling whether it landed. Of several such writes the earliest is
+// kept: whichever landed, it started no earlier.
+func (h *Held) unsureLocked(l lease.Lease, start time.Time) {
+	if h.unsure.start.IsZero() || h.unsure.counter != l.Counter {
+		h.unsure.counter, h.unsure.start = l.Counter, start
+	}
 }
 
 // Key returns the lease key.
 func (h *Held) Key() string { return h.key }
 
-// AcquiredAt returns when the write that acquired the lease (a take, or
-// the read that found it assigned to this worker) was sent: the lease
-// became this worker's at some moment between AcquiredAt and the
-// acquisition's return, which may be much later if the process was paused.
+// AcquiredAt returns when the write that acquired the lease (a take, or the
+// renewal that followed the read that found it assigned to this worker) was
+// sent: the lease became this worker's at some moment before the acquisition
+// returned (for an assignment, before AcquiredAt), which may be much later if
+// the process was paused.
 func (h *Held) AcquiredAt() time.Time { return h.acquiredAt }
 
 // Lease returns the lease as last written or read by this worker.
@@ -224,6 +264,9 @@ func (h *Held) checkpointLocked(ctx context.Context, u lease.CheckpointUpdate, r
 		return nil
 	}
 	if !errors.Is(err, lease.ErrConflict) {
+		h.mu.Lock()
+		h.unsureLocked(l, start)
+		h.mu.Unlock()
 		return err
 	}
 	if retry {
@@ -276,9 +319,14 @@ func (h *Held) reconcile(ctx context.Context, c int64) reconcileResult {
 		}
 		return reconcileHandoff
 	case cur.Owner == h.c.self && !cur.InHandoff() && cur.Counter == c+1:
-		// Adopt the counter, but not as a proof of ownership: we do not
-		// know when that write landed. The next renewal proves it.
+		// Adopt the counter. The write that landed is one we sent with
+		// counter c after our last proof; it proves ownership from its
+		// start, as a write that reported success does — the earliest
+		// start of those whose outcome we did not learn, to be safe.
 		h.lease = cur
+		if h.unsure.counter == c && h.unsure.start.After(h.renewedAt) {
+			h.provedLocked(h.unsure.start)
+		}
 		return reconcileOurs
 	}
 	return reconcileLost
@@ -338,6 +386,9 @@ func (h *Held) renew(ctx context.Context) {
 		h.c.stats.lost.Add(1)
 		h.c.log.Info("lease lost", zapKey(h.key))
 	default:
+		h.mu.Lock()
+		h.unsureLocked(l, start)
+		h.mu.Unlock()
 		h.c.stats.renewFailures.Add(1)
 		// Throttling or a transport error: keep the lease; it expires
 		// locally at its deadline if renewals keep failing.
