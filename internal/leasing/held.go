@@ -13,10 +13,11 @@ import (
 // Causes with which a Held lease's context is cancelled. Branch on them with
 // errors.Is(context.Cause(h.Context()), …).
 var (
-	// ErrExpired means the holder could not renew the lease within the lease
-	// duration, so it must assume another worker took it. It matches
-	// ErrLeaseLost.
-	ErrExpired error = &wrapSentinel{msg: "lease: not renewed within the lease duration", parent: lease.ErrLeaseLost}
+	// ErrExpired means the holder could not renew the lease before its
+	// deadline (the lease duration minus the expiry margin after its last
+	// proof of ownership), so it must assume another worker may take it. It
+	// matches ErrLeaseLost.
+	ErrExpired error = &wrapSentinel{msg: "lease: not renewed before the holder's deadline", parent: lease.ErrLeaseLost}
 	// ErrHandoffRequested means another worker asked for the lease: finish
 	// the in-flight batch, checkpoint, then call Done to hand it over.
 	ErrHandoffRequested = errors.New("lease: handoff requested")
@@ -67,8 +68,8 @@ type Held struct {
 		counter int64
 		start   time.Time
 	}
-	// acquiredAt is the start of the write (or read) that acquired the
-	// lease; it never changes.
+	// acquiredAt is the start of the write that acquired the lease (a take,
+	// or the renewal after a read found it ours); it never changes.
 	acquiredAt time.Time
 	state      heldState
 	doneOnce   bool
