@@ -133,7 +133,7 @@ func TestSimulation(t *testing.T) {
 				})
 			}
 		}
-		if testing.Verbose() || t.Failed() {
+		if len(costs) > 0 && (testing.Verbose() || t.Failed()) {
 			printSimulation(events, costs, seed, time.Since(start))
 		}
 	}
