@@ -280,9 +280,11 @@ func WithLeaseDuration(d time.Duration) Option {
 	return func(c *config) { c.leaseDuration = d }
 }
 
-// WithRenewInterval sets how often held leases are renewed; it must be less
-// than half the lease duration, so that one failed renewal is retried before
-// the lease expires. The default is a third of the lease duration.
+// WithRenewInterval sets how often held leases are renewed. It must be less
+// than half of the holder's validity — the lease duration less the expiry
+// margin, max(1 % of the duration, 200 ms) — so that one failed renewal is
+// retried before the holder's deadline. The default is a third of the lease
+// duration.
 func WithRenewInterval(d time.Duration) Option {
 	return func(c *config) { c.renewInterval = d }
 }

@@ -56,8 +56,9 @@ var (
 	// balance the fleet; the lease is handed over after the in-flight batch
 	// and the final checkpoint.
 	ErrHandoffRequested = leasing.ErrHandoffRequested
-	// ErrLeaseExpired means the Worker could not renew the lease within the
-	// lease duration and must assume another worker has taken it. It
+	// ErrLeaseExpired means the Worker could not renew the lease before its
+	// deadline (the lease duration after its last successful write, less a
+	// small safety margin) and must assume another worker takes it. It
 	// matches lease.ErrLeaseLost, as does a renewal fenced off by another
 	// worker.
 	ErrLeaseExpired = leasing.ErrExpired

@@ -301,11 +301,10 @@ func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held))
 		}
 		if !cur.InHandoff() {
 			// Assigned to us, or the outgoing owner wrote its final
-			// checkpoint: the lease is ours as of this read.
-			if !in.since.IsZero() {
+			// checkpoint: ours once a write of ours proves it.
+			if c.acquireRead(ctx, base, cur, onAcquire) && !in.since.IsZero() {
 				c.stats.handoffsReceived.Add(1)
 			}
-			c.acquire(base, cur, start, onAcquire)
 			continue
 		}
 		if in.since.IsZero() || cur.Counter != in.counter {

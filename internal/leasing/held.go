@@ -13,10 +13,11 @@ import (
 // Causes with which a Held lease's context is cancelled. Branch on them with
 // errors.Is(context.Cause(h.Context()), …).
 var (
-	// ErrExpired means the holder could not renew the lease within the lease
-	// duration, so it must assume another worker took it. It matches
-	// ErrLeaseLost.
-	ErrExpired error = &wrapSentinel{msg: "lease: not renewed within the lease duration", parent: lease.ErrLeaseLost}
+	// ErrExpired means the holder could not renew the lease before its
+	// deadline (the lease duration minus the expiry margin after its last
+	// proof of ownership), so it must assume another worker may take it. It
+	// matches ErrLeaseLost.
+	ErrExpired error = &wrapSentinel{msg: "lease: not renewed before the holder's deadline", parent: lease.ErrLeaseLost}
 	// ErrHandoffRequested means another worker asked for the lease: finish
 	// the in-flight batch, checkpoint, then call Done to hand it over.
 	ErrHandoffRequested = errors.New("lease: handoff requested")
@@ -52,16 +53,23 @@ type Held struct {
 	// across I/O.
 	token chan struct{}
 	done  chan struct{}
-	// expiry cancels the context when the lease duration passes without a
-	// write that proves ownership.
+	// expiry cancels the context at the holder's deadline (deadlineLocked)
+	// unless a write that proves ownership moved it.
 	expiry *time.Timer
 
 	// mu guards the fields below; it is never held across I/O.
 	mu        sync.Mutex
 	lease     lease.Lease
 	renewedAt time.Time // start of the last write that proved ownership
-	// acquiredAt is the start of the write (or read) that acquired the
-	// lease; it never changes.
+	// unsure is the earliest write sent with the current counter whose
+	// outcome is unknown (it failed with another error than a conflict): if
+	// a re-read shows it landed, its start proves ownership (unsureLocked).
+	unsure struct {
+		counter int64
+		start   time.Time
+	}
+	// acquiredAt is the start of the write that acquired the lease (a take,
+	// or the renewal after a read found it ours); it never changes.
 	acquiredAt time.Time
 	state      heldState
 	doneOnce   bool
@@ -74,12 +82,41 @@ func newHeld(c *Coordinator, parent context.Context, l lease.Lease, provenAt tim
 		token: make(chan struct{}, 1), done: make(chan struct{}),
 		lease: l, renewedAt: provenAt, acquiredAt: provenAt, state: stateActive,
 	}
-	h.expiry = time.AfterFunc(time.Until(provenAt.Add(c.opts.leaseDuration)), h.checkExpiry)
+	h.expiry = time.AfterFunc(time.Until(h.deadlineLocked()), h.checkExpiry)
 	return h
 }
 
-// checkExpiry runs when the lease duration may have passed since the last
-// proof of ownership; it drops the lease locally if it has.
+// acquireRead acquires l, which a read found owned by this worker (assigned by
+// a stopping peer, or handed over by its outgoing owner's final checkpoint),
+// and reports whether it did. A read is no proof of ownership for expiry: the
+// write that made l ours landed at some unknown instant before it (up to an
+// assignment poll, longer if the owner index lags or this process paused), and
+// observers time l's expiry from when they saw that write. A holder that
+// counted from the read could process past their deadline. So l is renewed
+// first, and held from the start of that renewal: an observer that saw the
+// renewal expires l at least a lease duration after its start; one that did
+// not is fenced off by the counter it changed. If the renewal fails, nothing
+// is acquired; the next poll or pass sees the lease again.
+func (c *Coordinator) acquireRead(ctx, base context.Context, l lease.Lease, onAcquire func(*Held)) bool {
+	start := time.Now()
+	nl, err := c.store.Renew(ctx, l)
+	if err != nil {
+		c.log.Debug("renewal of a lease assigned to us failed", zapKey(l.Key), zapErr(err))
+		return false
+	}
+	c.acquire(base, nl, start, onAcquire)
+	return true
+}
+
+// deadlineLocked returns the holder's deadline: the start of the last write
+// that proved ownership + lease duration − expiry margin. Any observer's
+// expiry instant is at least a margin later (DESIGN.md, "Expiry").
+func (h *Held) deadlineLocked() time.Time {
+	return h.renewedAt.Add(h.c.opts.leaseDuration - h.c.opts.expiryMargin)
+}
+
+// checkExpiry runs when the holder's deadline may have passed; it drops the
+// lease locally if it has.
 func (h *Held) checkExpiry() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -92,16 +129,27 @@ func (h *Held) checkExpiry() {
 // provedLocked records a write that proved ownership and started at start.
 func (h *Held) provedLocked(start time.Time) {
 	h.renewedAt = start
-	h.expiry.Reset(time.Until(start.Add(h.c.opts.leaseDuration)))
+	h.unsure.start = time.Time{}
+	h.expiry.Reset(time.Until(h.deadlineLocked()))
+}
+
+// unsureLocked records that a write sent with l's counter at start failed
+// without telling whether it landed. Of several such writes the earliest is
+// kept: whichever landed, it started no earlier.
+func (h *Held) unsureLocked(l lease.Lease, start time.Time) {
+	if h.unsure.start.IsZero() || h.unsure.counter != l.Counter {
+		h.unsure.counter, h.unsure.start = l.Counter, start
+	}
 }
 
 // Key returns the lease key.
 func (h *Held) Key() string { return h.key }
 
-// AcquiredAt returns when the write that acquired the lease (a take, or
-// the read that found it assigned to this worker) was sent: the lease
-// became this worker's at some moment between AcquiredAt and the
-// acquisition's return, which may be much later if the process was paused.
+// AcquiredAt returns when the write that acquired the lease (a take, or the
+// renewal that followed the read that found it assigned to this worker) was
+// sent: the lease became this worker's at some moment before the acquisition
+// returned (for an assignment, before AcquiredAt), which may be much later if
+// the process was paused.
 func (h *Held) AcquiredAt() time.Time { return h.acquiredAt }
 
 // Lease returns the lease as last written or read by this worker.
@@ -119,7 +167,8 @@ func (h *Held) Lease() lease.Lease {
 func (h *Held) Context() context.Context { return h.ctx }
 
 // Valid reports whether the lease is still held by this worker by its own
-// clock: not lost, not handed over, and renewed within the lease duration.
+// clock: not lost, not handed over, and its deadline (the start of the last
+// proof of ownership + lease duration − expiry margin) not yet reached.
 func (h *Held) Valid() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -127,7 +176,7 @@ func (h *Held) Valid() bool {
 }
 
 func (h *Held) validLocked(now time.Time) bool {
-	return h.state != stateGone && now.Sub(h.renewedAt) < h.c.opts.leaseDuration
+	return h.state != stateGone && now.Before(h.deadlineLocked())
 }
 
 func (h *Held) acquireToken(ctx context.Context) error {
@@ -153,10 +202,11 @@ func (h *Held) loseLocked(cause error) {
 // WriteCheckpoint writes a checkpoint (and optionally a prepared pending
 // checkpoint with state) fenced by the lease counter. The Worker's checkpoint
 // tracker writes through it. It fails with an error matching ErrLeaseLost if
-// the lease is no longer held, if it has not been renewed within the lease
-// duration, or if the write is fenced off. During a handoff it writes the
-// outgoing owner's final checkpoint, which completes the handoff: later
-// writes fail with ErrLeaseLost.
+// the lease is no longer held, if its deadline has passed (it was not renewed
+// within the lease duration minus the expiry margin), or if the write is
+// fenced off. During a handoff it writes the outgoing owner's final
+// checkpoint, which completes the handoff: later writes fail with
+// ErrLeaseLost.
 func (h *Held) WriteCheckpoint(ctx context.Context, cp, pending checkpoint.Position, pendingState []byte) error {
 	if err := h.acquireToken(ctx); err != nil {
 		return err
@@ -216,6 +266,9 @@ func (h *Held) checkpointLocked(ctx context.Context, u lease.CheckpointUpdate, r
 		return nil
 	}
 	if !errors.Is(err, lease.ErrConflict) {
+		h.mu.Lock()
+		h.unsureLocked(l, start)
+		h.mu.Unlock()
 		return err
 	}
 	if retry {
@@ -268,9 +321,14 @@ func (h *Held) reconcile(ctx context.Context, c int64) reconcileResult {
 		}
 		return reconcileHandoff
 	case cur.Owner == h.c.self && !cur.InHandoff() && cur.Counter == c+1:
-		// Adopt the counter, but not as a proof of ownership: we do not
-		// know when that write landed. The next renewal proves it.
+		// Adopt the counter. The write that landed is one we sent with
+		// counter c after our last proof; it proves ownership from its
+		// start, as a write that reported success does — the earliest
+		// start of those whose outcome we did not learn, to be safe.
 		h.lease = cur
+		if h.unsure.counter == c && h.unsure.start.After(h.renewedAt) {
+			h.provedLocked(h.unsure.start)
+		}
 		return reconcileOurs
 	}
 	return reconcileLost
@@ -290,7 +348,7 @@ func (h *Held) renew(ctx context.Context) {
 	}
 	if h.state == stateHandingOff {
 		// No renewals during a handoff: the outgoing owner may only write
-		// its final checkpoint, within the lease duration of its last
+		// its final checkpoint, before the deadline of its last
 		// renewal.
 		if !h.validLocked(now) {
 			h.loseLocked(ErrExpired)
@@ -333,9 +391,12 @@ func (h *Held) renew(ctx context.Context) {
 		h.c.stats.lost.Add(1)
 		h.c.log.Info("lease lost", zapKey(h.key))
 	default:
+		h.mu.Lock()
+		h.unsureLocked(l, start)
+		h.mu.Unlock()
 		h.c.stats.renewFailures.Add(1)
 		// Throttling or a transport error: keep the lease; it expires
-		// locally if renewals keep failing for the lease duration.
+		// locally at its deadline if renewals keep failing.
 		h.c.log.Warn("renew failed", zapKey(h.key), zapErr(err))
 	}
 }

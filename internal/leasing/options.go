@@ -28,8 +28,39 @@ const (
 	DefaultRenewConcurrency       = 32
 )
 
+// The expiry margin: a holder stops (its lease's context is cancelled,
+// Valid reports false, WriteCheckpoint refuses) this long before the earliest
+// instant at which any observer may take its lease. See DESIGN.md, "Expiry".
+// The default is max(leaseDuration / marginDriftBound, minExpiryMargin), the
+// floor cut to a tenth of the lease duration under 2 s:
+//   - minExpiryMargin absorbs the holder's own lateness in stopping: its
+//     expiry timer's goroutine runs late under CPU starvation, GC pauses or
+//     a loaded scheduler, by milliseconds and rarely by tens of them. 200 ms
+//     is an order of magnitude above that, and 2.5 % of the default 8 s lease
+//     (renewals every lease duration / 3 never come near it).
+//   - marginDriftBound absorbs the clock-rate difference between holder and
+//     observer. Both measure on their monotonic clocks, so no offset matters,
+//     only rates: NTP slews a clock by at most 500 ppm, so two disciplined
+//     clocks differ by at most 1,000 ppm (an undisciplined quartz drifts by
+//     about 100 ppm). 1 % is ten times the worst disciplined case; it exceeds
+//     the floor only for leases over 20 s (600 ms at 60 s).
+//   - The floor is cut under 2 s so that short test leases keep the default
+//     renew interval valid.
+const (
+	minExpiryMargin  = 200 * time.Millisecond
+	marginDriftBound = 100 // 1 %: the margin is at least leaseDuration / 100
+)
+
+// defaultExpiryMargin returns the expiry margin for a lease duration when
+// none is set.
+func defaultExpiryMargin(leaseDuration time.Duration) time.Duration {
+	return max(leaseDuration/marginDriftBound, min(minExpiryMargin, leaseDuration/10))
+}
+
 type options struct {
 	leaseDuration    time.Duration
+	expiryMargin     time.Duration // set by validate unless expiryMarginSet
+	expiryMarginSet  bool
 	renewInterval    time.Duration // 0: leaseDuration / 3
 	takeInterval     time.Duration
 	pollInterval     time.Duration
@@ -58,9 +89,20 @@ type Option func(*options)
 // (KCL's failoverTimeMillis). Default 10 s, KCL's: see DefaultLeaseDuration.
 func WithLeaseDuration(d time.Duration) Option { return func(o *options) { o.leaseDuration = d } }
 
+// WithExpiryMargin sets how long before an observer may take a lease its
+// holder stops: the holder's deadline is the start of its last proof of
+// ownership + lease duration − margin. It is for tests and simulations (0
+// shows what the margin prevents); the consumer package does not expose it.
+// Default: max(1 % of the lease duration, 200 ms), or a tenth of the lease
+// duration under 2 s.
+func WithExpiryMargin(d time.Duration) Option {
+	return func(o *options) { o.expiryMargin, o.expiryMarginSet = d, true }
+}
+
 // WithRenewInterval sets how often held leases are renewed. It must be less
-// than half the lease duration, so that one failed renewal can be retried
-// before the lease expires. Default: a third of the lease duration.
+// than half of the lease duration minus the expiry margin, so that one failed
+// renewal can be retried before the holder's deadline. Default: a third of
+// the lease duration.
 func WithRenewInterval(d time.Duration) Option { return func(o *options) { o.renewInterval = d } }
 
 // WithTakeInterval sets how often the taker reads the whole table to find
@@ -118,6 +160,16 @@ func (o *options) validate() error {
 	}
 	if o.renewInterval <= 0 || o.renewInterval >= o.leaseDuration/2 {
 		return optErr("WithRenewInterval", o.renewInterval, "must be positive and less than half the lease duration (%v)", o.leaseDuration)
+	}
+	if !o.expiryMarginSet {
+		o.expiryMargin = defaultExpiryMargin(o.leaseDuration)
+	}
+	if o.expiryMargin < 0 || o.expiryMargin > o.leaseDuration/4 {
+		return optErr("WithExpiryMargin", o.expiryMargin, "must be between 0 and a quarter of the lease duration (%v)", o.leaseDuration)
+	}
+	if o.renewInterval >= (o.leaseDuration-o.expiryMargin)/2 {
+		return optErr("WithRenewInterval", o.renewInterval, "must be less than half of the lease duration (%v) minus the expiry margin (%v), so that a failed renewal is retried before the holder's deadline",
+			o.leaseDuration, o.expiryMargin)
 	}
 	if o.takeInterval <= 0 {
 		return optErr("WithTakeInterval", o.takeInterval, "must be positive")
