@@ -5,6 +5,7 @@
 # It installs the npm packages when needed, starts the emulators (scripts/emulators.sh),
 # runs scripts/lint.sh (gofmt, go vet, staticcheck), then
 #   go test -race -count=1 ./...            with KCL_REQUIRE_EMULATORS=1, so no emulator test can skip;
+#   the full lease simulation               4 seeds and 2 lockstep runs, without -race;
 #                                           ./testkit/internal/e2e and ./testkit/internal/chaos/scenario run last, each
 #                                           alone (they measure failover times and drive whole fleets);
 #                                           their figures and the chaos verdict table are printed
@@ -58,6 +59,20 @@ mapfile -t pkgs < <(go list ./... | grep -vx -e "$e2e" -e "$chaos")
 echo "==> go test -race -count=1 ./... (but $e2e and $chaos)"
 go test -race -count=1 "${extra[@]}" "${pkgs[@]}" 2>&1 | tee "$KCL_RUN_DIR/go-test.log"
 ((PIPESTATUS[0] == 0)) || failed+=("go test")
+
+# The full lease simulation (10, 50 and 100 workers at 8 s and 10 s leases, in
+# fake time) under four fixed seeds, and twice in lockstep (every worker acting at
+# the same instant: adversarial, not replayable). Without -race: the race run
+# above covers the same code at the small size. A failure prints the command
+# that replays its seed.
+sim=github.com/kclgo/kcl/internal/leasing
+echo "==> lease simulation: go test -run 'TestSimulation\$' $sim -sim.full (4 seeds, then 2 lockstep runs)"
+if ! go test -count=1 -run 'TestSimulation$' "$sim" -sim.full -sim.steady=8s -sim.seeds=4 2>&1 | tee -a "$KCL_RUN_DIR/go-test.log"; then
+	failed+=("lease simulation")
+fi
+if ! go test -count=1 -run 'TestSimulation$' "$sim" -sim.full -sim.steady=8s -sim.lockstep -sim.seeds=2 2>&1 | tee -a "$KCL_RUN_DIR/go-test.log"; then
+	failed+=("lease simulation (lockstep)")
+fi
 
 # alone PKG NAME PATTERN: go test -v PKG on its own, print the lines of its
 # log matching PATTERN (the figures it reports), and its tail if it fails.
