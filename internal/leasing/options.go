@@ -36,7 +36,7 @@ const (
 //   - minExpiryMargin absorbs the holder's own lateness in stopping: its
 //     expiry timer's goroutine runs late under CPU starvation, GC pauses or
 //     a loaded scheduler, by milliseconds and rarely by tens of them. 200 ms
-//     is an order of magnitude above that, and 2.5 % of the default 8 s lease
+//     is an order of magnitude above that, and 2 % of the default 10 s lease
 //     (renewals every lease duration / 3 never come near it).
 //   - marginDriftBound absorbs the clock-rate difference between holder and
 //     observer. Both measure on their monotonic clocks, so no offset matters,
