@@ -1,4 +1,10 @@
-// Package lease decides which worker processes which shard.
+// Package lease is the contract between kcl and a lease table: the Lease
+// value, the Store that keeps leases, and the errors a store returns. It is
+// for implementers of a lease table, as database/sql/driver is for database
+// drivers; applications pass a store (dynamolease.Store, or memlease.Store in
+// tests) to consumer.New and never call it themselves. How workers share
+// leases — taking, renewing, balancing, handing over — is the consumer
+// package's business and is not part of this contract.
 //
 // A Lease is one row of the lease table, shaped exactly as the Java KCL 2.x/3.x
 // writes it, so a KCL fleet can switch to kcl in place. Every write to a lease
@@ -6,9 +12,9 @@
 // stale view of the lease fails with ErrConflict (or ErrLeaseLost for the
 // holder's own writes) instead of overwriting a newer owner.
 //
-// Users of kcl rarely touch this package: the consumer package runs the
-// coordinator. Implementers of a lease table implement Store and run the
-// conformance suite in package leasetest against it.
+// Implementers of a lease table implement Store (and OwnerLister, if the
+// table can list one owner's leases cheaply) and run the conformance suite in
+// package leasetest against it.
 package lease
 
 import (
