@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"syscall"
@@ -60,7 +61,13 @@ type executor struct {
 	mu     sync.Mutex
 	counts map[string]int // actions carried out, by kind
 	errs   []string
-	wg     sync.WaitGroup
+	// restarting holds the workers signalled by a SIGKILL or SIGTERM action
+	// whose restart is still to come. When the executor falls behind its
+	// schedule (a reshard the emulator is slow to finish), actions due long
+	// ago run back to back, and a second stop of the same worker would
+	// otherwise race the first one's restart.
+	restarting map[string]bool
+	wg         sync.WaitGroup
 }
 
 func (e *executor) count(kind string) {
@@ -117,11 +124,16 @@ func (e *executor) do(ctx context.Context, a Action) {
 			sleep(bctx, a.Dur)
 			e.cont(a)
 		})
-		if err := e.reshard(ctx, a); err != nil {
+		if err := e.reshard(ctx, a); errors.Is(err, errShardLimit) {
+			e.skip(a, err)
+		} else if err != nil {
 			e.fail(a, err)
 		}
 	case isReshard(a.Kind):
-		if err := e.reshard(ctx, a); err != nil {
+		if err := e.reshard(ctx, a); errors.Is(err, errShardLimit) {
+			e.skip(a, err)
+			return
+		} else if err != nil {
 			e.fail(a, err)
 			return
 		}
@@ -141,13 +153,19 @@ func (e *executor) do(ctx context.Context, a Action) {
 		if a.Kind == FaultSIGTERM {
 			sig, kind = syscall.SIGTERM, history.SIGTERM
 		}
+		if !e.markRestarting(a.Worker) {
+			e.skip(a, fmt.Errorf("worker %s is already stopping, its restart pending", a.Worker))
+			return
+		}
 		p, err := e.fl.signal(a.Worker, sig, kind)
 		if err != nil {
+			e.doneRestarting(a.Worker)
 			e.skip(a, err)
 			return
 		}
 		e.count(a.Kind)
 		e.background(ctx, a, func(bctx context.Context) {
+			defer e.doneRestarting(a.Worker)
 			if !wait(p, e.cfg.ShutdownTimeout+5*time.Second) {
 				e.j.logf("%s did not exit after %s: killing it", a.Worker, a.Kind)
 				_, _ = e.fl.signal(a.Worker, syscall.SIGKILL, history.SIGKILL)
@@ -179,6 +197,27 @@ func (e *executor) do(ctx context.Context, a Action) {
 	}
 }
 
+// markRestarting records that worker is being stopped and will be restarted,
+// and reports false if it already was.
+func (e *executor) markRestarting(worker string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.restarting[worker] {
+		return false
+	}
+	if e.restarting == nil {
+		e.restarting = make(map[string]bool)
+	}
+	e.restarting[worker] = true
+	return true
+}
+
+func (e *executor) doneRestarting(worker string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.restarting, worker)
+}
+
 // background runs f on its own goroutine; f's context ends with ctx.
 func (e *executor) background(ctx context.Context, a Action, f func(context.Context)) {
 	e.wg.Add(1)
@@ -196,6 +235,12 @@ func (e *executor) cont(a Action) {
 	e.j.logf("SIGCONT %s", a.Worker)
 }
 
+// errShardLimit is matched by a reshard the stream as it is now cannot take
+// (a split at the maximum, a merge of one shard): the stream is not in the
+// state the schedule planned for, because an earlier reshard ended elsewhere
+// or late. Such an action is skipped, not counted as a problem.
+var errShardLimit = errors.New("the stream's shard count does not allow it")
+
 // reshard carries out a reshard action on the stream as it is now.
 func (e *executor) reshard(ctx context.Context, a Action) error {
 	open, err := e.st.OpenShards(ctx)
@@ -207,7 +252,7 @@ func (e *executor) reshard(ctx context.Context, a Action) error {
 	switch kind := a.Kind; {
 	case kind == FaultSplit:
 		if n >= e.cfg.MaxShards {
-			return fmt.Errorf("%d open shards: at the maximum", n)
+			return fmt.Errorf("%w: %d open shards, the maximum", errShardLimit, n)
 		}
 		id, err := e.st.Split(ctx, open, pick(n))
 		if err == nil {
@@ -216,7 +261,7 @@ func (e *executor) reshard(ctx context.Context, a Action) error {
 		return err
 	case kind == FaultMerge:
 		if n < 2 {
-			return fmt.Errorf("%d open shard: nothing to merge", n)
+			return fmt.Errorf("%w: %d open shard, nothing to merge", errShardLimit, n)
 		}
 		a, b, err := e.st.Merge(ctx, open, pick(n-1))
 		if err == nil {
@@ -227,14 +272,14 @@ func (e *executor) reshard(ctx context.Context, a Action) error {
 		to := stopReshardTarget(n, e.cfg.MaxShards)
 		if kind == FaultScaleUp {
 			if n >= e.cfg.MaxShards {
-				return fmt.Errorf("%d open shards: at the maximum", n)
+				return fmt.Errorf("%w: %d open shards, the maximum", errShardLimit, n)
 			}
 			to = min(2*n, e.cfg.MaxShards)
 		}
 		return e.scale(ctx, n, to)
 	default: // scale down
 		if n < 2 {
-			return fmt.Errorf("%d open shard: cannot scale down", n)
+			return fmt.Errorf("%w: %d open shard, cannot scale down", errShardLimit, n)
 		}
 		return e.scale(ctx, n, (n+1)/2)
 	}
