@@ -3,8 +3,8 @@
 #
 # Checks, all run even when one fails; exits non-zero if any failed:
 #   gofmt -l        every .go file outside node_modules/, .run/ and testdata/ (lists unformatted files)
-#   go vet ./...    the main module, and bench/ when bench/go.mod exists
-#   staticcheck     the main module, through `go run honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION`
+#   go vet ./...    the main module, bench/ when bench/go.mod exists, and cmd/kcl (the binary's module)
+#   staticcheck     the main module and cmd/kcl, through `go run honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION`
 #
 # Settings: STATICCHECK_VERSION [v0.8.2]
 set -uo pipefail
@@ -33,6 +33,13 @@ go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./... || failed
 if [[ -f bench/go.mod ]]; then
 	echo "==> (bench) go vet ./..."
 	(cd bench && go vet ./...) || failed+=("bench: go vet")
+fi
+
+# The kcl binary is a module of its own (cmd/kcl/go.mod): vet and staticcheck it too.
+if [[ -f cmd/kcl/go.mod ]] && [[ -n "$(find cmd/kcl -name '*.go' -print -quit)" ]]; then
+	echo "==> (cmd/kcl) go vet ./... and staticcheck ./..."
+	(cd cmd/kcl && go vet ./...) || failed+=("cmd/kcl: go vet")
+	(cd cmd/kcl && go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...) || failed+=("cmd/kcl: staticcheck")
 fi
 
 if ((${#failed[@]})); then

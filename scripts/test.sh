@@ -9,6 +9,7 @@
 #                                           ./testkit/internal/e2e and ./testkit/internal/chaos/scenario run last, each
 #                                           alone (they measure failover times and drive whole fleets);
 #                                           their figures and the chaos verdict table are printed
+#   (cd cmd/kcl && go test -race ./...)     the kcl binary's module
 #   (cd bench && go test -count=1 ./...)    when bench/go.mod exists
 # and always stops the emulators it used, on success, failure or interrupt.
 # Every step runs even when an earlier one failed; the exit status is non-zero if any failed.
@@ -91,6 +92,12 @@ alone() {
 }
 alone "$e2e" e2e 'failover:|latency:|efo renewals:|^[[:space:]]+[a-z_]+_test\.go:[0-9]+: .*(want|limit)'
 alone "$chaos" chaos '^[[:space:]]*(seed|records|faults|lost|unexpected|order violations|duplicates|fencing violations|overlap violations|failover|verdict) '
+
+if [[ -f cmd/kcl/go.mod ]] && [[ -n "$(find cmd/kcl -name '*.go' -print -quit)" ]]; then
+	echo "==> (cmd/kcl) go test -race -count=1 ./..."
+	(cd cmd/kcl && go test -race -count=1 "${extra[@]}" ./...) 2>&1 | tee -a "$KCL_RUN_DIR/go-test.log"
+	((PIPESTATUS[0] == 0)) || failed+=("cmd/kcl: go test")
+fi
 
 if [[ -f bench/go.mod ]]; then
 	echo "==> (bench) go test -count=1 ./..."
