@@ -138,6 +138,15 @@ func AppendCheckpoint(dst []byte, req CheckpointRequest, err CheckpointError) []
 
 const hex = "0123456789abcdef"
 
+// plain holds the bytes a JSON string carries unescaped: ASCII from space on,
+// except quote and backslash.
+var plain = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string, escaped the way encoding/json
 // escapes it with HTML escaping off: quote, backslash and control characters
 // escaped, invalid UTF-8 replaced by \ufffd, and U+2028 and U+2029 escaped
@@ -146,11 +155,11 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if plain[s[i]] {
+			i++
+			continue
+		}
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '"', '\\':
