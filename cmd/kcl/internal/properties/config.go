@@ -199,10 +199,11 @@ func LoadFile(name string) (*Config, []Warning, error) {
 // [*MissingKeyError] values, to be found with errors.As. Warnings name keys
 // that have no effect; they are returned with or without an error.
 func Load(r io.Reader) (*Config, []Warning, error) {
-	entries, err := Parse(r)
-	if err != nil && entries == nil {
-		return nil, nil, err
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("properties: read: %w", err)
 	}
+	entries, err := parse(decode(data))
 	l := loader{
 		c: &Config{
 			InitialPosition:                  Latest,

@@ -86,7 +86,9 @@ func TestLoadKeys(t *testing.T) {
 		{"initialPositionInStream ignores case", "initialPositionInStream=trim_horizon",
 			func(c *Config) any { return c.InitialPosition }, TrimHorizon},
 		{"initialPositionInStreamExtended is AT_TIMESTAMP in epoch seconds", "initialPositionInStreamExtended=1700000000",
-			func(c *Config) any { return fmt.Sprint(c.InitialPosition, " ", c.InitialTimestamp.Format(time.RFC3339)) },
+			func(c *Config) any {
+				return fmt.Sprint(c.InitialPosition, " ", c.InitialTimestamp.Format(time.RFC3339))
+			},
 			"AT_TIMESTAMP 2023-11-14T22:13:20Z"},
 		{"initialPositionInStreamExtended wins over initialPositionInStream in either order",
 			"initialPositionInStreamExtended=1700000000\ninitialPositionInStream=TRIM_HORIZON",
@@ -284,6 +286,12 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`properties: line 5: consumerArn = "arn:aws:kinesis:us-east-1:123456789012:stream/s": not a Kinesis stream consumer ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME/consumer/CONSUMER:TIMESTAMP)`}},
 		{"a malformed escape is a syntax error with its line", base + `workerId=\u12`,
 			[]string{`properties: line 5: malformed \uXXXX escape`}},
+		{"a file of only malformed escapes also reports the missing keys", `\u`, []string{
+			`properties: line 1: malformed \uXXXX escape`,
+			"properties: missing required key executableName",
+			"properties: missing required key applicationName",
+			"properties: missing required key streamName (or streamArn)",
+			"properties: missing required key AwsCredentialsProvider"}},
 		{"several errors are reported together, in file order", "executableName=x\nmaxRecords=many\nretrievalMode=FAST\nstreamName=s\nAwsCredentialsProvider=Nope|1", []string{
 			`properties: line 2: maxRecords = "many": not a whole number`,
 			`properties: line 3: retrievalMode = "FAST": unknown retrieval mode (allowed: FANOUT, POLLING, DEFAULT)`,

@@ -103,11 +103,7 @@ type CredentialsProvider struct {
 }
 
 func knownProviders() string {
-	names := make([]string, 0, len(credentialsKindNames)-1)
-	for _, n := range credentialsKindNames[1:] {
-		names = append(names, n)
-	}
-	return strings.Join(names, ", ")
+	return strings.Join(credentialsKindNames[1:], ", ")
 }
 
 // parseCredentials parses an AwsCredentialsProvider value: a comma-separated
