@@ -3,11 +3,11 @@ package leasing
 import (
 	"context"
 	"errors"
-	"github.com/kclgo/kcl/lease"
 	"sync"
 	"time"
 
 	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/lease"
 )
 
 // Causes with which a Held lease's context is cancelled. Branch on them with

@@ -1,9 +1,10 @@
 package leasing
 
 import (
-	"github.com/kclgo/kcl/lease"
 	"testing"
 	"time"
+
+	"github.com/kclgo/kcl/lease"
 )
 
 func TestObserver(t *testing.T) {

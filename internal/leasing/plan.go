@@ -2,9 +2,10 @@ package leasing
 
 import (
 	"cmp"
-	"github.com/kclgo/kcl/lease"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/kclgo/kcl/lease"
 )
 
 // PlanInput is what a taker pass knows when it decides what to take.

@@ -2,12 +2,12 @@ package leasing
 
 import (
 	"fmt"
-	"github.com/kclgo/kcl/lease"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/lease"
 )
 
 // leases builds n leases with keys shard-000.., owned as owners says
