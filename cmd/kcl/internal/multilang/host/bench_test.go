@@ -1,0 +1,374 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kclgo/kcl/cmd/kcl/internal/properties"
+	"github.com/kclgo/kcl/consumer"
+	"github.com/kclgo/kcl/lease/memlease"
+	"github.com/kclgo/kcl/testkit/fakekinesis"
+)
+
+// The host benchmarks measure what the multilang host costs per record: a
+// Host reads records put up front into one shard of an in-process fake
+// Kinesis and hands them to a real child process, a no-op record processor
+// in Node on aws-kcl 2.3.2 (testdata/noop.js) or in Python on the standard
+// library (testdata/noop.py), which checkpoints every batch at its last
+// record. A run is measured from the first GetRecords that returns records
+// to the last batch the child replied to, so that start-up (lease taking,
+// child start, initialize) and the graceful stop are not counted.
+//
+// CPU is counted, not wall time: the host's is the whole test process's
+// (getrusage RUSAGE_SELF, user + system), the child's is its own
+// (utime + stime of /proc/PID/stat, in clock ticks of 10 ms; a run lasts
+// seconds). The test process also runs the fake Kinesis, the Worker and the
+// lease store, which are not the multilang host's work, so every iteration
+// first runs the same Worker (the host's own options) with an in-process
+// no-op Go processor that checkpoints the same way, over the same records,
+// and reports it as worker-ns/rec; multilang-ns/rec is the difference, the
+// host's own cost: JSON and base64 encoding, pipe I/O, reading the child's
+// replies and answering its checkpoints.
+//
+// rec/s is bounded by the Worker's pacing: at most one GetRecords of 10,000
+// records every 200 ms per shard (Kinesis's limit of five calls per second),
+// so 50,000 records per second (a little more, as the window starts after
+// the first GetRecords); the Go baseline runs at that bound. busy-rec/s is
+// the records over the time spent in ProcessRecords (the Worker's
+// BatchInfo.Latency), which is what one shard's child could take without
+// that pacing.
+//
+// Run with (from cmd/kcl):
+//
+//	go test -run '^$' -bench BenchmarkHost -benchmem ./internal/multilang/host/
+//
+// The Node benchmarks need node on PATH and aws-kcl@2.3.2 in the repository's
+// node_modules (npm ci at the root); the Python ones need python3. A missing
+// one fails the benchmark.
+func BenchmarkHost(b *testing.B) {
+	for _, size := range []int{100, 1024} {
+		for _, lang := range []string{"node", "python"} {
+			b.Run(fmt.Sprintf("%s/%dB", lang, size), func(b *testing.B) {
+				var argv []string
+				switch lang {
+				case "node":
+					argv = nodeChild(b)
+				case "python":
+					argv = pythonChild(b)
+				}
+				benchmarkHost(b, argv, size)
+			})
+		}
+	}
+}
+
+// benchRecordsFor is how many records a run reads: a few seconds' worth.
+func benchRecordsFor(size int) int {
+	if size >= 1024 {
+		return 40_000
+	}
+	return 100_000
+}
+
+func benchmarkHost(b *testing.B, argv []string, size int) {
+	n := benchRecordsFor(size)
+	b.ReportAllocs()
+	var base, ml span
+	for b.Loop() {
+		b.StopTimer()
+		f := newFilledStream(b, n, size)
+		b.StartTimer()
+		base = base.add(runBench(b, f, nil, n))
+		b.StopTimer()
+		f = newFilledStream(b, n, size)
+		b.StartTimer()
+		ml = ml.add(runBench(b, f, argv, n))
+	}
+	recs := float64(b.N * n)
+	host := float64(ml.host.Nanoseconds()) / recs
+	worker := float64(base.host.Nanoseconds()) / recs
+	child := float64(ml.child.Nanoseconds()) / recs
+	b.ReportMetric(recs/ml.wall.Seconds(), "rec/s")
+	b.ReportMetric(recs/ml.busy.Seconds(), "busy-rec/s")
+	b.ReportMetric(recs/base.wall.Seconds(), "go-rec/s")
+	b.ReportMetric(host, "host-ns/rec")
+	b.ReportMetric(worker, "worker-ns/rec")
+	b.ReportMetric(host-worker, "multilang-ns/rec")
+	b.ReportMetric(float64(ml.allocs)/recs, "host-allocs/rec")
+	b.ReportMetric(float64(base.allocs)/recs, "worker-allocs/rec")
+	b.ReportMetric(child, "child-ns/rec")
+	b.ReportMetric(100*host/(host+child), "host-cpu-%")
+	b.ReportMetric(100*(host-worker)/(host-worker+child), "multilang-cpu-%")
+}
+
+// newFilledStream returns a fake holding stream with one shard and n
+// records of size bytes, each with its own partition key.
+func newFilledStream(b *testing.B, n, size int) *fakekinesis.Fake {
+	b.Helper()
+	f := fakekinesis.New(fakekinesis.WithStream(stream, 1))
+	data := bytes.Repeat([]byte{'x'}, size)
+	for i := range n {
+		f.Put(stream, fmt.Sprintf("pk-%06d", i), data)
+	}
+	return f
+}
+
+// benchProps are the properties of a benchmark host: polling with the
+// largest GetRecords Kinesis allows, from the trim horizon.
+func benchProps(argv []string) *properties.Config {
+	p := testProps()
+	p.Executable = argv
+	p.MaxRecords = 10_000
+	return p
+}
+
+// span is what one measured window cost.
+type span struct {
+	// wall is the window's length, busy the time the processor spent in
+	// ProcessRecords calls within it.
+	wall, busy  time.Duration
+	host, child time.Duration
+	// allocs counts the heap allocations of the test process.
+	allocs uint64
+}
+
+func (s span) add(t span) span {
+	return span{s.wall + t.wall, s.busy + t.busy, s.host + t.host, s.child + t.child, s.allocs + t.allocs}
+}
+
+// meter is the Worker hook that delimits the measured window: from the
+// first GetRecords that returned records to the batch that completes n
+// records. It must be safe for concurrent use (the Worker calls hooks from
+// its goroutines).
+type meter struct {
+	n     int64
+	child func() int // the child's pid, 0 for none
+	got   atomic.Int64
+	busy  atomic.Int64 // nanoseconds
+
+	mu         sync.Mutex
+	started    bool
+	start, end sample
+	childPID   int
+	done       chan struct{}
+}
+
+// sample is a reading of the clocks.
+type sample struct {
+	wall   time.Time
+	host   time.Duration
+	child  time.Duration
+	allocs uint64
+}
+
+func newMeter(n int, child func() int) *meter {
+	return &meter{n: int64(n), child: child, done: make(chan struct{})}
+}
+
+func (m *meter) Fetched(fi consumer.FetchInfo) {
+	if fi.Op != "GetRecords" || fi.Records == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.started {
+		return
+	}
+	m.started = true
+	if m.child != nil {
+		m.childPID = m.child()
+	}
+	m.start = m.sample()
+}
+
+func (m *meter) BatchProcessed(bi consumer.BatchInfo) {
+	r := int64(bi.Records)
+	m.busy.Add(int64(bi.Latency))
+	if got := m.got.Add(r); got < m.n || got-r >= m.n {
+		return // not the batch that completes n records
+	}
+	m.mu.Lock()
+	m.end = m.sample()
+	m.mu.Unlock()
+	close(m.done)
+}
+
+func (m *meter) sample() sample {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s := sample{host: selfCPU(), allocs: ms.Mallocs}
+	if m.childPID != 0 {
+		s.child = procCPU(m.childPID)
+	}
+	s.wall = time.Now()
+	return s
+}
+
+func (m *meter) span() span {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return span{
+		wall: m.end.wall.Sub(m.start.wall), busy: time.Duration(m.busy.Load()),
+		host: m.end.host - m.start.host, child: m.end.child - m.start.child,
+		allocs: m.end.allocs - m.start.allocs,
+	}
+}
+
+// runBench reads the n records of f through a Host whose child is argv or,
+// with argv nil, through the same Worker with an in-process no-op Go
+// processor, and returns what the measured window cost.
+func runBench(b *testing.B, f *fakekinesis.Fake, argv []string, n int) span {
+	b.Helper()
+	runtime.GC()
+	var h *Host
+	m := newMeter(n, func() int { return onlyChildPID(h) })
+	props := benchProps(argv)
+	if argv == nil {
+		props, m.child = benchProps([]string{"unused"}), nil
+	}
+	h, err := New(Config{Properties: props, Kinesis: f, Store: memlease.New(), Hooks: []any{m}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	if argv == nil {
+		w, err := consumer.New(f, h.cfg.Store, stream, consumer.FactoryFunc(goNoop), h.options()...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() { errc <- w.Run(ctx) }()
+	} else {
+		go func() { errc <- h.Run(ctx) }()
+	}
+	select {
+	case <-m.done:
+	case err := <-errc:
+		b.Fatalf("Run returned early: %v", err)
+	case <-time.After(2 * time.Minute):
+		b.Fatalf("got %d of %d records in two minutes", m.got.Load(), n)
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			b.Fatalf("Run: %v", err)
+		}
+	case <-time.After(time.Minute):
+		b.Fatal("Run did not return a minute after the stop")
+	}
+	if got := m.got.Load(); got != int64(n) {
+		b.Fatalf("the processor got %d records, want %d", got, n)
+	}
+	if argv != nil && m.childPID == 0 {
+		b.Fatal("no child was running at the first GetRecords: its CPU cannot be measured")
+	}
+	return m.span()
+}
+
+// goNoop is the baseline's processor: it checkpoints every batch at its
+// last record, as the children do.
+func goNoop(consumer.ShardInfo) (consumer.Processor, error) {
+	return consumer.ProcessorFunc(func(ctx context.Context, b *consumer.Batch) error {
+		if len(b.Records) == 0 {
+			return nil
+		}
+		last := &b.Records[len(b.Records)-1]
+		return b.Checkpointer.CheckpointAt(ctx, last.SequenceNumber, last.SubSequenceNumber)
+	}), nil
+}
+
+// onlyChildPID is the pid of h's one running child, 0 if there is none.
+func onlyChildPID(h *Host) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.children {
+		return c.PID()
+	}
+	return 0
+}
+
+// selfCPU is the CPU time (user + system) of this process so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time (utime + stime, all threads) of process pid so
+// far, from /proc/PID/stat, in ticks of 10 ms (USER_HZ is 100 on Linux).
+func procCPU(pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command, which is in parentheses and may hold
+	// spaces: state (3), ... utime (14), stime (15).
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// nodeChild is the argv of the Node no-op child. It fails b unless node is
+// on PATH and aws-kcl 2.3.2 is found from testdata.
+func nodeChild(b *testing.B) []string {
+	b.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		b.Fatalf("the Node benchmarks need node on PATH: %v", err)
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "noop.js"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(node, "-p", "require('aws-kcl/package.json').version")
+	cmd.Dir = filepath.Dir(script)
+	out, err := cmd.Output()
+	if v := strings.TrimSpace(string(out)); err != nil || v != "2.3.2" {
+		b.Fatalf("the Node benchmarks need aws-kcl 2.3.2 in the repository's node_modules (npm ci at the root); found %q (%v)", v, err)
+	}
+	return []string{node, script}
+}
+
+// pythonChild is the argv of the Python no-op child. It fails b unless
+// python3 is on PATH; the interpreter is run directly (not through a pyenv
+// shim, which would add a shell and its start-up to every child).
+func pythonChild(b *testing.B) []string {
+	b.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		b.Fatalf("the Python benchmarks need python3 on PATH: %v", err)
+	}
+	out, err := exec.Command(py, "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		b.Fatalf("the Python benchmarks need a working python3: %v", err)
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "noop.py"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return []string{strings.TrimSpace(string(out)), script}
+}
