@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 
@@ -84,6 +85,10 @@ func New(cfg Config) (*Host, error) {
 		return nil, errors.New("host: no lease store")
 	case len(cfg.Properties.Executable) == 0:
 		return nil, errors.New("host: executableName is empty")
+	}
+	// Every shard would fail the same way: say so once, before leasing.
+	if _, err := exec.LookPath(cfg.Properties.Executable[0]); err != nil {
+		return nil, fmt.Errorf("host: executableName: %w", err)
 	}
 	h := &Host{cfg: cfg, props: cfg.Properties, log: cfg.Logger, children: map[*child.Child]struct{}{}}
 	if h.log == nil {

@@ -304,3 +304,14 @@ func TestHostEndsASplitShard(t *testing.T) {
 		t.Errorf("children shards got %d records, want 30", n)
 	}
 }
+
+// An executable that cannot be found is an error before anything starts,
+// not a failure of every shard.
+func TestNewRejectsAMissingExecutable(t *testing.T) {
+	p := testProps()
+	p.Executable = []string{"kcl-no-such-processor-here", "--flag"}
+	_, err := New(Config{Properties: p, Kinesis: fakekinesis.New(), Store: memlease.New()})
+	if err == nil || !strings.Contains(err.Error(), "kcl-no-such-processor-here") {
+		t.Fatalf("New: %v, want an error naming the executable", err)
+	}
+}
