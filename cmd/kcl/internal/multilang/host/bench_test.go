@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,7 +237,7 @@ func runBench(b *testing.B, f *fakekinesis.Fake, argv []string, n int) span {
 	m := newMeter(n, func() int { return onlyChildPID(h) })
 	props := benchProps(argv)
 	if argv == nil {
-		props, m.child = benchProps([]string{"unused"}), nil
+		props, m.child = benchProps([]string{os.Args[0]}), nil // New wants an executable
 	}
 	h, err := New(Config{Properties: props, Kinesis: f, Store: memlease.New(), Hooks: []any{m}})
 	if err != nil {
@@ -371,4 +372,129 @@ func pythonChild(b *testing.B) []string {
 		b.Fatal(err)
 	}
 	return []string{strings.TrimSpace(string(out)), script}
+}
+
+// BenchmarkHostRSS100Shards measures the resident memory of a host with 100
+// shards, hence 100 children (the Python no-op child), once every child is
+// initialized and records flow: 100 records per shard on average are read,
+// then as many again.
+//
+// The test binary is the host, and it also holds the fake Kinesis with its
+// records and the test tooling, so two figures are reported: host-MB, the
+// process's VmRSS then (an upper bound of the host's own), and delta-MB,
+// that minus the VmRSS before Run (after the fake was filled and a GC
+// returned the set-up's garbage to the system): the memory the Host, its
+// Worker and the lease store took, leaving out the Go runtime's base and
+// the test's. peak-MB is VmHWM; child-MB the mean VmRSS of one child.
+//
+// Run with (from cmd/kcl):
+//
+//	go test -run '^$' -bench BenchmarkHostRSS100Shards ./internal/multilang/host/
+func BenchmarkHostRSS100Shards(b *testing.B) {
+	const shards, perRound = 100, 10_000
+	argv := pythonChild(b)
+	var host, delta, peak, child float64
+	for b.Loop() {
+		b.StopTimer()
+		f := fakekinesis.New(fakekinesis.WithStream(stream, shards))
+		data := bytes.Repeat([]byte{'x'}, 100)
+		put := func(round int) {
+			for i := range perRound {
+				f.Put(stream, fmt.Sprintf("pk-%d-%06d", round, i), data)
+			}
+		}
+		put(0)
+		runtime.GC()
+		debug.FreeOSMemory()
+		before := procStatus(b, os.Getpid(), "VmRSS")
+		b.StartTimer()
+
+		m := newMeter(2*perRound, nil)
+		var firstRound sync.Once
+		roundDone := make(chan struct{})
+		counted := &batchCounter{fn: func(got int64) {
+			if got >= perRound {
+				firstRound.Do(func() { close(roundDone) })
+			}
+		}}
+		h, err := New(Config{Properties: benchProps(argv), Kinesis: f, Store: memlease.New(), Hooks: []any{m, counted}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- h.Run(ctx) }()
+		wait := func(what string, done <-chan struct{}) {
+			select {
+			case <-done:
+			case err := <-errc:
+				b.Fatalf("Run returned early: %v", err)
+			case <-time.After(2 * time.Minute):
+				b.Fatalf("still waiting for %s after two minutes (%d records read)", what, m.got.Load())
+			}
+		}
+		wait("the first records", roundDone)
+		if st := h.Stats(); st.Running != shards || st.Failed != 0 {
+			b.Fatalf("stats %+v after every shard's first records, want %d running, none failed", st, shards)
+		}
+		put(1)
+		wait("the second records", m.done)
+		after := procStatus(b, os.Getpid(), "VmRSS")
+		hwm := procStatus(b, os.Getpid(), "VmHWM")
+		var children int64
+		h.mu.Lock()
+		for c := range h.children {
+			children += procStatus(b, c.PID(), "VmRSS")
+		}
+		n := len(h.children)
+		h.mu.Unlock()
+		cancel()
+		if err := <-errc; err != nil {
+			b.Fatalf("Run: %v", err)
+		}
+		const mb = 1 << 20
+		host += float64(after) / mb
+		delta += float64(after-before) / mb
+		peak += float64(hwm) / mb
+		child += float64(children) / float64(n) / mb
+	}
+	runs := float64(b.N)
+	b.ReportMetric(host/runs, "host-MB")
+	b.ReportMetric(delta/runs, "delta-MB")
+	b.ReportMetric(peak/runs, "peak-MB")
+	b.ReportMetric(child/runs, "child-MB")
+}
+
+// batchCounter is a BatchHook that calls fn with the records processed so
+// far after every batch.
+type batchCounter struct {
+	got atomic.Int64
+	fn  func(got int64)
+}
+
+func (c *batchCounter) BatchProcessed(bi consumer.BatchInfo) {
+	c.fn(c.got.Add(int64(bi.Records)))
+}
+
+// procStatus returns field (VmRSS, VmHWM, ...) of /proc/PID/status, in
+// bytes.
+func procStatus(b *testing.B, pid int, field string) int64 {
+	b.Helper()
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		name, v, ok := strings.Cut(l, ":")
+		if !ok || name != field {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			b.Fatalf("%s of /proc/%d/status: %v", field, pid, err)
+		}
+		return kb << 10
+	}
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
 }
