@@ -17,10 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/kclgo/kcl/cmd/kcl/internal/properties"
 	"github.com/kclgo/kcl/consumer"
 	"github.com/kclgo/kcl/lease/memlease"
 	"github.com/kclgo/kcl/testkit/fakekinesis"
+	"github.com/kclgo/kcl/testkit/testenv"
 )
 
 // The host benchmarks measure what the multilang host costs per record: a
@@ -497,4 +501,157 @@ func procStatus(b *testing.B, pid int, field string) int64 {
 	}
 	b.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
+}
+
+// BenchmarkHostStartup measures start-up against the emulators: from the
+// start of the host process to the moment its child gets initialize (the
+// Python no-op child writes the time it read initialize to a file; both
+// clocks are the machine's wall clock, to the millisecond). It covers the
+// process start, the properties, the lease table (DescribeTable when it
+// exists, CreateTable and the wait until ACTIVE when it does not), the
+// Worker's first shard sync and lease taking, and the child's start (a
+// Python interpreter's start, some 20 ms of it).
+//
+// The host process is cmd/kcl (`kcl multilang --properties-file F`) when it
+// has a main package, else ../hostbench, which builds the host the same way.
+// init-ms is the mean, max-init-ms the longest; rss-MB is the host's VmRSS
+// when the child got initialize.
+//
+// Run with (from cmd/kcl, the emulators' variables set; see testenv):
+//
+//	go test -run '^$' -bench BenchmarkHostStartup -benchtime 5x ./internal/multilang/host/
+func BenchmarkHostStartup(b *testing.B) {
+	kc := testenv.Kinesis(b)
+	ddb := testenv.DynamoDB(b)
+	bin, args := buildHostBinary(b)
+	py := pythonChild(b)
+	streamName := testenv.CreateStream(b, kc, 1)
+	for _, tableExists := range []bool{true, false} {
+		name := "table-created"
+		if tableExists {
+			name = "table-exists"
+		}
+		b.Run(name, func(b *testing.B) {
+			var total, worst time.Duration
+			var rss int64
+			for b.Loop() {
+				b.StopTimer()
+				table := testenv.UniqueName(b, "mlstart")
+				if tableExists {
+					testenv.CreateTable(b, ddb, table)
+				} else {
+					b.Cleanup(func() {
+						_, _ = ddb.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+					})
+				}
+				dir := b.TempDir()
+				props := filepath.Join(dir, "app.properties")
+				writeFile(b, props, strings.Join([]string{
+					"executableName = " + strings.Join(py, " "),
+					"applicationName = " + table,
+					"streamName = " + streamName,
+					"AwsCredentialsProvider = DefaultCredentialsProvider",
+					"regionName = " + testenv.Region,
+					"kinesisEndpoint = " + testenv.KinesisEndpoint(b),
+					"dynamoDBEndpoint = " + testenv.DynamoDBEndpoint(b),
+					"initialPositionInStream = TRIM_HORIZON",
+					"retrievalMode = POLLING",
+					"",
+				}, "\n"))
+				b.StartTimer()
+				d, r := startHostOnce(b, bin, append(args, props), dir)
+				total += d
+				worst = max(worst, d)
+				rss += r
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "init-ms")
+			b.ReportMetric(float64(worst.Milliseconds()), "max-init-ms")
+			b.ReportMetric(float64(rss)/float64(b.N)/(1<<20), "rss-MB")
+		})
+	}
+}
+
+// buildHostBinary builds the host program into a temporary directory and
+// returns it with the arguments that precede the properties file.
+func buildHostBinary(b *testing.B) (string, []string) {
+	b.Helper()
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		b.Fatalf("building the host needs go on PATH: %v", err)
+	}
+	pkg, args := "../hostbench", []string{"-p"}
+	if _, err := os.Stat("../../../main.go"); err == nil {
+		pkg, args = "../../..", []string{"multilang", "--properties-file"}
+	}
+	bin := filepath.Join(b.TempDir(), "host")
+	if out, err := exec.Command(goCmd, "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		b.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	b.Logf("host program: %s", pkg)
+	return bin, args
+}
+
+// startHostOnce starts the host program, waits until its child got
+// initialize, and stops it with SIGTERM. It returns the time from the
+// process's start to initialize, and the host's VmRSS then.
+func startHostOnce(b *testing.B, bin string, args []string, dir string) (time.Duration, int64) {
+	b.Helper()
+	stamp := filepath.Join(dir, "init-stamp")
+	logf, err := os.Create(filepath.Join(dir, "host.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "KCL_BENCH_INIT_STAMP="+stamp,
+		"AWS_ACCESS_KEY_ID=AKIDHOSTBENCH", "AWS_SECRET_ACCESS_KEY=hostbench")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	exited := make(chan error, 1)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() { exited <- cmd.Wait() }()
+	hostLog := func() string { l, _ := os.ReadFile(logf.Name()); return string(l) }
+	var at time.Time
+	for deadline := time.Now().Add(30 * time.Second); at.IsZero(); {
+		if s, err := os.ReadFile(stamp); err == nil && bytes.HasSuffix(s, []byte("\n")) {
+			ms, err := strconv.ParseInt(string(bytes.Fields(s)[0]), 10, 64)
+			if err != nil {
+				b.Fatalf("stamp %q: %v", s, err)
+			}
+			at = time.UnixMilli(ms)
+			break
+		}
+		select {
+		case err := <-exited:
+			b.Fatalf("the host exited before its child got initialize: %v\n%s", err, hostLog())
+		case <-time.After(2 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			b.Fatalf("no initialize within 30 s\n%s", hostLog())
+		}
+	}
+	rss := procStatus(b, cmd.Process.Pid, "VmRSS")
+	b.StopTimer()
+	defer b.StartTimer()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			b.Fatalf("the host's graceful stop: %v\n%s", err, hostLog())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		b.Fatalf("the host did not stop within 30 s of SIGTERM\n%s", hostLog())
+	}
+	return at.Sub(start), rss
+}
+
+func writeFile(b *testing.B, name, content string) {
+	b.Helper()
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		b.Fatal(err)
+	}
 }
