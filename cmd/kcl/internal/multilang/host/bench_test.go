@@ -22,6 +22,7 @@ import (
 
 	"github.com/kclgo/kcl/cmd/kcl/internal/properties"
 	"github.com/kclgo/kcl/consumer"
+	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/memlease"
 	"github.com/kclgo/kcl/testkit/fakekinesis"
 	"github.com/kclgo/kcl/testkit/testenv"
@@ -96,11 +97,11 @@ func benchmarkHost(b *testing.B, argv []string, size int) {
 		b.StopTimer()
 		f := newFilledStream(b, n, size)
 		b.StartTimer()
-		base = base.add(runBench(b, f, nil, n))
+		base = base.add(runBench(b, f, memlease.New(), nil, n))
 		b.StopTimer()
 		f = newFilledStream(b, n, size)
 		b.StartTimer()
-		ml = ml.add(runBench(b, f, argv, n))
+		ml = ml.add(runBench(b, f, memlease.New(), argv, n))
 	}
 	recs, baseRecs := float64(ml.recs), float64(base.recs)
 	host := float64(ml.host.Nanoseconds()) / recs
@@ -119,9 +120,39 @@ func benchmarkHost(b *testing.B, argv []string, size int) {
 	b.ReportMetric(100*(host-worker)/(host-worker+child), "multilang-cpu-%")
 }
 
+// TestBenchChildren runs the benchmarks' children through a host briefly:
+// both take every record and checkpoint the last one, so the benchmarks
+// measure processors that work. Like the benchmarks, it fails when node,
+// aws-kcl or python3 is missing.
+func TestBenchChildren(t *testing.T) {
+	for _, lang := range []string{"node", "python"} {
+		t.Run(lang, func(t *testing.T) {
+			argv := pythonChild(t)
+			if lang == "node" {
+				argv = nodeChild(t)
+			}
+			const n = 15_000 // two batches
+			f := newFilledStream(t, n, 100)
+			store := memlease.New()
+			sp := runBench(t, f, store, argv, n)
+			if sp.checkpoints < 2 {
+				t.Errorf("%d checkpoints stored while the child took %d records in two batches, want one per batch", sp.checkpoints, n)
+			}
+			leases := store.Leases()
+			if len(leases) != 1 || !leases[0].Checkpoint.IsSequence() {
+				t.Fatalf("leases %+v, want one with a sequence checkpoint", leases)
+			}
+			recs := f.Records(stream, "shardId-000000000000")
+			if got, want := leases[0].Checkpoint.SequenceNumber(), *recs[n-1].SequenceNumber; got != want {
+				t.Errorf("checkpoint %s, want the last record's, %s", got, want)
+			}
+		})
+	}
+}
+
 // newFilledStream returns a fake holding stream with one shard and n
 // records of size bytes, each with its own partition key.
-func newFilledStream(b *testing.B, n, size int) *fakekinesis.Fake {
+func newFilledStream(b testing.TB, n, size int) *fakekinesis.Fake {
 	b.Helper()
 	f := fakekinesis.New(fakekinesis.WithStream(stream, 1))
 	data := bytes.Repeat([]byte{'x'}, size)
@@ -150,10 +181,13 @@ type span struct {
 	host, child time.Duration
 	// allocs counts the heap allocations of the test process.
 	allocs uint64
+	// checkpoints counts the checkpoints stored from the start of the run
+	// to the window's end.
+	checkpoints int64
 }
 
 func (s span) add(t span) span {
-	return span{s.recs + t.recs, s.wall + t.wall, s.busy + t.busy, s.host + t.host, s.child + t.child, s.allocs + t.allocs}
+	return span{s.recs + t.recs, s.wall + t.wall, s.busy + t.busy, s.host + t.host, s.child + t.child, s.allocs + t.allocs, s.checkpoints + t.checkpoints}
 }
 
 // meter is the Worker hook that delimits the measured window: from the
@@ -166,6 +200,7 @@ type meter struct {
 	n     int64
 	child func() int // the child's pid, 0 for none
 	got   atomic.Int64
+	ckpts atomic.Int64
 
 	mu         sync.Mutex
 	start, end sample
@@ -177,6 +212,7 @@ type meter struct {
 
 // sample is a reading of the clocks.
 type sample struct {
+	ckpts  int64
 	wall   time.Time
 	host   time.Duration
 	child  time.Duration
@@ -201,6 +237,10 @@ func (m *meter) BatchProcessed(bi consumer.BatchInfo) {
 			m.childPID = m.child()
 		}
 		m.start = m.sample()
+		if got >= m.n { // nothing to measure
+			m.end = m.start
+			close(m.done)
+		}
 		return
 	}
 	if got-r >= m.n {
@@ -213,10 +253,16 @@ func (m *meter) BatchProcessed(bi consumer.BatchInfo) {
 	}
 }
 
+func (m *meter) Checkpointed(ci consumer.CheckpointInfo) {
+	if ci.Err == nil {
+		m.ckpts.Add(1)
+	}
+}
+
 func (m *meter) sample() sample {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	s := sample{host: selfCPU(), allocs: ms.Mallocs}
+	s := sample{ckpts: m.ckpts.Load(), host: selfCPU(), allocs: ms.Mallocs}
 	if m.childPID != 0 {
 		s.child = procCPU(m.childPID)
 	}
@@ -231,14 +277,14 @@ func (m *meter) span() span {
 		recs: m.n - m.first,
 		wall: m.end.wall.Sub(m.start.wall), busy: m.busy,
 		host: m.end.host - m.start.host, child: m.end.child - m.start.child,
-		allocs: m.end.allocs - m.start.allocs,
+		allocs: m.end.allocs - m.start.allocs, checkpoints: m.end.ckpts,
 	}
 }
 
 // runBench reads the n records of f through a Host whose child is argv or,
 // with argv nil, through the same Worker with an in-process no-op Go
 // processor, and returns what the measured window cost.
-func runBench(b *testing.B, f *fakekinesis.Fake, argv []string, n int) span {
+func runBench(b testing.TB, f *fakekinesis.Fake, store lease.Store, argv []string, n int) span {
 	b.Helper()
 	runtime.GC()
 	var h *Host
@@ -247,7 +293,7 @@ func runBench(b *testing.B, f *fakekinesis.Fake, argv []string, n int) span {
 	if argv == nil {
 		props, m.child = benchProps([]string{os.Args[0]}), nil // New wants an executable
 	}
-	h, err := New(Config{Properties: props, Kinesis: f, Store: memlease.New(), Hooks: []any{m}})
+	h, err := New(Config{Properties: props, Kinesis: f, Store: store, Hooks: []any{m}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -343,7 +389,7 @@ func procCPU(pid int) time.Duration {
 
 // nodeChild is the argv of the Node no-op child. It fails b unless node is
 // on PATH and aws-kcl 2.3.2 is found from testdata.
-func nodeChild(b *testing.B) []string {
+func nodeChild(b testing.TB) []string {
 	b.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -365,7 +411,7 @@ func nodeChild(b *testing.B) []string {
 // pythonChild is the argv of the Python no-op child. It fails b unless
 // python3 is on PATH; the interpreter is run directly (not through a pyenv
 // shim, which would add a shell and its start-up to every child).
-func pythonChild(b *testing.B) []string {
+func pythonChild(b testing.TB) []string {
 	b.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
