@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/smithy-go/logging"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
@@ -99,6 +100,8 @@ func runMultilang(ctx context.Context, file string, log *zap.Logger, sigs <-chan
 	if err != nil {
 		return &configError{errs: []string{err.Error()}}
 	}
+	confs.Kinesis.Logger = sdkLogger(log, "kinesis")
+	confs.DynamoDB.Logger = sdkLogger(log, "dynamodb")
 	store, err := dynamolease.New(dynamodb.NewFromConfig(confs.DynamoDB), cfg.TableName)
 	if err != nil {
 		return &configError{errs: []string{fmt.Sprintf("%s: tableName: %v", file, err)}}
@@ -129,6 +132,19 @@ func runMultilang(ctx context.Context, file string, log *zap.Logger, sigs <-chan
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sdkLogger sends the AWS SDK's own log lines (retries, response body
+// warnings) to log, so that every line on stderr has the chosen format.
+func sdkLogger(log *zap.Logger, client string) logging.Logger {
+	log = log.With(zap.String("component", "aws-sdk"), zap.String("client", client))
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		if c == logging.Warn {
+			log.Warn(fmt.Sprintf(format, v...))
+			return
+		}
+		log.Debug(fmt.Sprintf(format, v...))
+	})
 }
 
 // propertiesErrors returns one line for each error joined in err, naming
