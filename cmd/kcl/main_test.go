@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -407,5 +408,80 @@ read:
 	}
 	if _, err := ddb.DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(app)}); err != nil {
 		t.Errorf("the lease table %s does not exist: %v", app, err)
+	}
+}
+
+// TestSIGTERMDuringStartUpStopsGracefully sends SIGTERM while the lease
+// table is being made ready (DynamoDB is a server that never answers): the
+// signal must cancel the start-up and the process must exit 0, logging the
+// graceful stop.
+func TestSIGTERMDuringStartUpStopsGracefully(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		var conns []net.Conn // held open, never answered
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				for _, c := range conns {
+					c.Close()
+				}
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	defer func() {
+		ln.Close()
+		<-accepted
+	}()
+	hang := "http://" + ln.Addr().String()
+	file := writeProperties(t,
+		"executableName = /bin/cat",
+		"applicationName = kcltest",
+		"streamName = words",
+		"AwsCredentialsProvider = EnvironmentVariableCredentialsProvider",
+		"regionName = us-east-1",
+		"kinesisEndpoint = "+hang,
+		"dynamoDBEndpoint = "+hang,
+	)
+	cmd := exec.CommandContext(t.Context(), kclBin, "multilang", "--log-format", "json", file)
+	cmd.Env = isolatedEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	var all strings.Builder
+	started := false
+	for !started && sc.Scan() {
+		all.WriteString(sc.Text() + "\n")
+		e, ok := parseLog(sc.Text())
+		started = ok && e.Msg == "starting"
+	}
+	if !started {
+		t.Fatalf("kcl did not start:\n%s", all.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		all.WriteString(sc.Text() + "\n")
+	}
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("status %d (%v) after SIGTERM, want 0; stderr:\n%s", code, cmd.ProcessState, all.String())
+	}
+	if findLog(all.String(), func(e logEntry) bool {
+		return strings.HasPrefix(e.Msg, "stopping gracefully") && e.Fields["signal"] == "terminated"
+	}) == nil {
+		t.Errorf("the graceful stop was not logged:\n%s", all.String())
 	}
 }
