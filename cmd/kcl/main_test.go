@@ -28,6 +28,10 @@ import (
 var kclBin string
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(envTestChild); mode != "" {
+		runTestChild(mode)
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "kcl-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
