@@ -468,7 +468,7 @@ func TestSIGTERMDuringStartUpStopsGracefully(t *testing.T) {
 	for !started && sc.Scan() {
 		all.WriteString(sc.Text() + "\n")
 		e, ok := parseLog(sc.Text())
-		started = ok && e.Msg == "starting"
+		started = ok && e.Msg == "making the lease table ready"
 	}
 	if !started {
 		t.Fatalf("kcl did not start:\n%s", all.String())

@@ -115,11 +115,7 @@ func runMultilang(ctx context.Context, file string, log *zap.Logger, sigs <-chan
 	if err != nil {
 		return &configError{errs: []string{err.Error()}}
 	}
-	log.Info("starting",
-		zap.String("application", cfg.ApplicationName),
-		zap.String("stream", cfg.StreamName),
-		zap.String("table", cfg.TableName),
-		zap.Stringer("retrieval_mode", cfg.RetrievalMode))
+	log.Info("making the lease table ready", zap.String("table", cfg.TableName))
 	err = serve(ctx, sigs, log, func(ctx context.Context) error {
 		if err := store.EnsureTable(ctx); err != nil {
 			return err
