@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,7 +17,21 @@ import (
 // binDir holds the kcl binary built for this test run; TestMain removes it.
 var binDir string
 
+// parallel is how many cases run at once unless -parallel is given. They wait
+// on the emulators and on child processes far more than they compute, and
+// -parallel's default, GOMAXPROCS, is 2 in CI: the package would take minutes.
+const parallel = "8"
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		if err := flag.Set("test.parallel", parallel); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			os.Exit(1)
+		}
+	}
 	dir, err := os.MkdirTemp("", "kcl-multilang-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
