@@ -60,13 +60,17 @@ func kclBinary(t *testing.T) string {
 			return
 		}
 		path := filepath.Join(binDir, "kcl")
-		out, err := exec.Command(goTool, "build", "-o", path, "github.com/kclgo/kcl/cmd/kcl").CombinedOutput()
+		args := []string{"build", "-o", path}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command(goTool, append(args, "github.com/kclgo/kcl/cmd/kcl")...).CombinedOutput()
 		if err != nil {
 			build.err = fmt.Errorf("go build github.com/kclgo/kcl/cmd/kcl: %w\n%s", err, out)
 			return
 		}
 		build.path = path
-		t.Logf("built kcl in %v", time.Since(start).Round(100*time.Millisecond))
+		t.Logf("built kcl (race detector: %v) in %v", raceEnabled, time.Since(start).Round(100*time.Millisecond))
 	})
 	if build.err != nil {
 		t.Fatal(build.err)
