@@ -23,6 +23,8 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 	}
 	ec := zap.NewProductionEncoderConfig()
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	// "20s", not the production default's bare 20: durations are read by people.
+	ec.EncodeDuration = zapcore.StringDurationEncoder
 	var enc zapcore.Encoder
 	switch format {
 	case "console":
