@@ -19,10 +19,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/kclgo/kcl/cmd/kcl/internal/properties"
 	"github.com/kclgo/kcl/consumer"
 	"github.com/kclgo/kcl/lease"
+	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/lease/memlease"
 	"github.com/kclgo/kcl/testkit/fakekinesis"
 	"github.com/kclgo/kcl/testkit/testenv"
@@ -554,18 +557,17 @@ func procStatus(b *testing.B, pid int, field string) int64 {
 }
 
 // BenchmarkHostStartup measures start-up against the emulators: from the
-// start of the host process to the moment its child gets initialize (the
-// Python no-op child writes the time it read initialize to a file; both
-// clocks are the machine's wall clock, to the millisecond). It covers the
-// process start, the properties, the lease table (DescribeTable when it
-// exists, CreateTable and the wait until ACTIVE when it does not), the
+// start of a `kcl multilang --properties-file F` process (cmd/kcl, built
+// here) to the moment its child gets initialize (the Python no-op child
+// writes the time it read initialize to a file; both clocks are the
+// machine's wall clock, to the millisecond). It covers the process start,
+// the properties, the AWS configuration, the lease table (DescribeTable when
+// it exists, CreateTable and the wait until ACTIVE when it does not), the
 // Worker's first shard sync and lease taking, and the child's start (a
 // Python interpreter's start, some 20 ms of it).
 //
-// The host process is cmd/kcl (`kcl multilang --properties-file F`) when it
-// has a main package, else ../hostbench, which builds the host the same way.
-// init-ms is the mean, max-init-ms the longest; rss-MB is the host's VmRSS
-// when the child got initialize.
+// init-ms is the mean, max-init-ms the longest; rss-MB is kcl's VmRSS when
+// the child got initialize.
 //
 // Run with (from cmd/kcl, the emulators' variables set; see testenv):
 //
@@ -573,7 +575,7 @@ func procStatus(b *testing.B, pid int, field string) int64 {
 func BenchmarkHostStartup(b *testing.B) {
 	kc := testenv.Kinesis(b)
 	ddb := testenv.DynamoDB(b)
-	bin, args := buildHostBinary(b)
+	bin := buildKCL(b)
 	py := pythonChild(b)
 	streamName := testenv.CreateStream(b, kc, 1)
 	for _, tableExists := range []bool{true, false} {
@@ -590,29 +592,18 @@ func BenchmarkHostStartup(b *testing.B) {
 				if tableExists {
 					testenv.CreateTable(b, ddb, table)
 				} else {
-					b.Cleanup(func() {
-						_, _ = ddb.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-					})
+					deleteTableAtCleanup(b, ddb, table)
 				}
-				dir := b.TempDir()
-				props := filepath.Join(dir, "app.properties")
-				writeFile(b, props, strings.Join([]string{
-					"executableName = " + strings.Join(py, " "),
-					"applicationName = " + table,
-					"streamName = " + streamName,
-					"AwsCredentialsProvider = DefaultCredentialsProvider",
-					"regionName = " + testenv.Region,
-					"kinesisEndpoint = " + testenv.KinesisEndpoint(b),
-					"dynamoDBEndpoint = " + testenv.DynamoDBEndpoint(b),
-					"initialPositionInStream = TRIM_HORIZON",
-					"retrievalMode = POLLING",
-					"",
-				}, "\n"))
+				k := newKCLRun(b, bin, py, streamName, table)
 				b.StartTimer()
-				d, r := startHostOnce(b, bin, append(args, props), dir)
+				k.start()
+				d := k.waitInitialized(1)
+				b.StopTimer()
+				rss += procStatus(b, k.cmd.Process.Pid, "VmRSS")
+				k.stop()
+				b.StartTimer()
 				total += d
 				worst = max(worst, d)
-				rss += r
 			}
 			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "init-ms")
 			b.ReportMetric(float64(worst.Milliseconds()), "max-init-ms")
@@ -621,82 +612,191 @@ func BenchmarkHostStartup(b *testing.B) {
 	}
 }
 
-// buildHostBinary builds the host program into a temporary directory and
-// returns it with the arguments that precede the properties file.
-func buildHostBinary(b *testing.B) (string, []string) {
+// BenchmarkKCLRSS100Shards measures the resident memory of a real
+// `kcl multilang` process (cmd/kcl, built here) with 100 shards on the
+// emulators, hence 100 Python no-op children, once every child is
+// initialized and records have flowed through every shard (2,000 records
+// put at random; it waits until each of the 100 leases holds a checkpoint
+// its child wrote). Nothing but the host runs in that process. kcl-MB is its
+// VmRSS then, peak-MB its VmHWM.
+//
+// Run with (from cmd/kcl, the emulators' variables set; see testenv):
+//
+//	go test -run '^$' -bench BenchmarkKCLRSS100Shards -benchtime 1x ./internal/multilang/host/
+func BenchmarkKCLRSS100Shards(b *testing.B) {
+	const shards = 100
+	kc := testenv.Kinesis(b)
+	ddb := testenv.DynamoDB(b)
+	bin := buildKCL(b)
+	py := pythonChild(b)
+	streamName := testenv.CreateStream(b, kc, shards)
+	var rss, peak int64
+	for b.Loop() {
+		table := testenv.UniqueName(b, "mlrss")
+		deleteTableAtCleanup(b, ddb, table)
+		k := newKCLRun(b, bin, py, streamName, table)
+		k.start()
+		k.waitInitialized(shards)
+		for i := 0; i < 2000; i += 500 {
+			in := &kinesis.PutRecordsInput{StreamName: aws.String(streamName)}
+			for j := range 500 {
+				in.Records = append(in.Records, ktypes.PutRecordsRequestEntry{
+					Data: bytes.Repeat([]byte{'x'}, 100), PartitionKey: aws.String(fmt.Sprintf("pk-%d", i+j)),
+				})
+			}
+			out, err := kc.PutRecords(b.Context(), in)
+			if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+				b.Fatalf("PutRecords: %v (%v failed)", err, out)
+			}
+		}
+		testenv.Eventually(b, 2*time.Minute, 200*time.Millisecond, func() bool {
+			return checkpointedLeases(b, ddb, table) == shards
+		}, "every shard's child checkpointed")
+		rss += procStatus(b, k.cmd.Process.Pid, "VmRSS")
+		peak += procStatus(b, k.cmd.Process.Pid, "VmHWM")
+		k.stop()
+	}
+	b.ReportMetric(float64(rss)/float64(b.N)/(1<<20), "kcl-MB")
+	b.ReportMetric(float64(peak)/float64(b.N)/(1<<20), "peak-MB")
+}
+
+// checkpointedLeases counts the leases of table that hold a sequence
+// number checkpoint.
+func checkpointedLeases(b *testing.B, ddb *dynamodb.Client, table string) int {
+	b.Helper()
+	n := 0
+	p := dynamodb.NewScanPaginator(ddb, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(b.Context())
+		if err != nil {
+			b.Fatalf("scanning %s: %v", table, err)
+		}
+		for _, item := range out.Items {
+			l, err := dynamolease.UnmarshalItem(item)
+			if err != nil {
+				b.Fatalf("lease item: %v", err)
+			}
+			if l.Checkpoint.IsSequence() {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func deleteTableAtCleanup(b *testing.B, ddb *dynamodb.Client, table string) {
+	b.Cleanup(func() {
+		_, _ = ddb.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+}
+
+// buildKCL builds cmd/kcl into a temporary directory.
+func buildKCL(b *testing.B) string {
 	b.Helper()
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		b.Fatalf("building the host needs go on PATH: %v", err)
+		b.Fatalf("building kcl needs go on PATH: %v", err)
 	}
-	pkg, args := "../hostbench", []string{"-p"}
-	if _, err := os.Stat("../../../main.go"); err == nil {
-		pkg, args = "../../..", []string{"multilang", "--properties-file"}
+	bin := filepath.Join(b.TempDir(), "kcl")
+	if out, err := exec.Command(goCmd, "build", "-o", bin, "../../..").CombinedOutput(); err != nil {
+		b.Fatalf("go build cmd/kcl: %v\n%s", err, out)
 	}
-	bin := filepath.Join(b.TempDir(), "host")
-	if out, err := exec.Command(goCmd, "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-		b.Fatalf("go build %s: %v\n%s", pkg, err, out)
-	}
-	b.Logf("host program: %s", pkg)
-	return bin, args
+	return bin
 }
 
-// startHostOnce starts the host program, waits until its child got
-// initialize, and stops it with SIGTERM. It returns the time from the
-// process's start to initialize, and the host's VmRSS then.
-func startHostOnce(b *testing.B, bin string, args []string, dir string) (time.Duration, int64) {
+// kclRun is one `kcl multilang` process on the emulators whose children
+// are the Python no-op child.
+type kclRun struct {
+	b       *testing.B
+	cmd     *exec.Cmd
+	dir     string
+	began   time.Time
+	exited  chan error
+	logFile string
+}
+
+// newKCLRun writes the properties of a kcl process over streamName with
+// lease table table.
+func newKCLRun(b *testing.B, bin string, child []string, streamName, table string) *kclRun {
 	b.Helper()
-	stamp := filepath.Join(dir, "init-stamp")
-	logf, err := os.Create(filepath.Join(dir, "host.log"))
+	dir := b.TempDir()
+	props := filepath.Join(dir, "app.properties")
+	writeFile(b, props, strings.Join([]string{
+		"executableName = " + strings.Join(child, " "),
+		"applicationName = " + table,
+		"streamName = " + streamName,
+		"AwsCredentialsProvider = DefaultCredentialsProvider",
+		"regionName = " + testenv.Region,
+		"kinesisEndpoint = " + testenv.KinesisEndpoint(b),
+		"dynamoDBEndpoint = " + testenv.DynamoDBEndpoint(b),
+		"initialPositionInStream = TRIM_HORIZON",
+		"retrievalMode = POLLING",
+		"",
+	}, "\n"))
+	cmd := exec.Command(bin, "multilang", "--properties-file", props)
+	cmd.Env = append(os.Environ(), "KCL_BENCH_INIT_STAMP="+filepath.Join(dir, "init-stamp"),
+		"AWS_ACCESS_KEY_ID=AKIDHOSTBENCH", "AWS_SECRET_ACCESS_KEY=hostbench")
+	return &kclRun{b: b, cmd: cmd, dir: dir, exited: make(chan error, 1), logFile: filepath.Join(dir, "kcl.log")}
+}
+
+// start starts the process, its output going to a file.
+func (k *kclRun) start() {
+	k.b.Helper()
+	logf, err := os.Create(k.logFile)
 	if err != nil {
-		b.Fatal(err)
+		k.b.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "KCL_BENCH_INIT_STAMP="+stamp,
-		"AWS_ACCESS_KEY_ID=AKIDHOSTBENCH", "AWS_SECRET_ACCESS_KEY=hostbench")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	exited := make(chan error, 1)
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+	k.cmd.Stdout, k.cmd.Stderr = logf, logf
+	k.began = time.Now()
+	if err := k.cmd.Start(); err != nil {
+		k.b.Fatal(err)
 	}
-	go func() { exited <- cmd.Wait() }()
-	hostLog := func() string { l, _ := os.ReadFile(logf.Name()); return string(l) }
-	var at time.Time
-	for deadline := time.Now().Add(30 * time.Second); at.IsZero(); {
-		if s, err := os.ReadFile(stamp); err == nil && bytes.HasSuffix(s, []byte("\n")) {
+	go func() { k.exited <- k.cmd.Wait() }()
+	k.b.Cleanup(func() { _ = k.cmd.Process.Kill() })
+}
+
+func (k *kclRun) log() string {
+	l, _ := os.ReadFile(k.logFile)
+	return string(l)
+}
+
+// waitInitialized waits until n children got initialize and returns the
+// time from the process's start to the first.
+func (k *kclRun) waitInitialized(n int) time.Duration {
+	k.b.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if s, err := os.ReadFile(filepath.Join(k.dir, "init-stamp")); err == nil && bytes.Count(s, []byte("\n")) >= n {
 			ms, err := strconv.ParseInt(string(bytes.Fields(s)[0]), 10, 64)
 			if err != nil {
-				b.Fatalf("stamp %q: %v", s, err)
+				k.b.Fatalf("init stamp %q: %v", s, err)
 			}
-			at = time.UnixMilli(ms)
-			break
+			return time.UnixMilli(ms).Sub(k.began)
 		}
 		select {
-		case err := <-exited:
-			b.Fatalf("the host exited before its child got initialize: %v\n%s", err, hostLog())
+		case err := <-k.exited:
+			k.b.Fatalf("kcl exited before %d children got initialize: %v\n%s", n, err, k.log())
 		case <-time.After(2 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			b.Fatalf("no initialize within 30 s\n%s", hostLog())
+			k.b.Fatalf("fewer than %d children got initialize within 2 minutes\n%s", n, k.log())
 		}
 	}
-	rss := procStatus(b, cmd.Process.Pid, "VmRSS")
-	b.StopTimer()
-	defer b.StartTimer()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+}
+
+// stop stops the process with SIGTERM and waits for its graceful stop.
+func (k *kclRun) stop() {
+	k.b.Helper()
+	_ = k.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-exited:
+	case err := <-k.exited:
 		if err != nil {
-			b.Fatalf("the host's graceful stop: %v\n%s", err, hostLog())
+			k.b.Fatalf("kcl's graceful stop: %v\n%s", err, k.log())
 		}
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		b.Fatalf("the host did not stop within 30 s of SIGTERM\n%s", hostLog())
+	case <-time.After(time.Minute):
+		k.b.Fatalf("kcl did not stop within a minute of SIGTERM\n%s", k.log())
 	}
-	return at.Sub(start), rss
 }
 
 func writeFile(b *testing.B, name, content string) {
