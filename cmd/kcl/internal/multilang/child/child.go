@@ -218,17 +218,28 @@ func (c *Child) setDeadline(t time.Time) {
 // Spec.MaxLine, cannot be written to, when Spec.Timeout passes, or when ctx
 // ends.
 func (c *Child) Call(ctx context.Context, msg []byte, action string, onCheckpoint func(protocol.CheckpointRequest) protocol.CheckpointError) error {
+	return c.CallWith(ctx, action, func(w io.Writer) error {
+		_, err := w.Write(msg)
+		return err
+	}, onCheckpoint)
+}
+
+// CallWith is Call for a message written by write, in as many writes as it
+// likes, to the child's stdin: a host encodes a large batch piecewise
+// instead of holding all of it encoded. An error from write (the child's
+// stdin failing, or write's own) fails the call with ReasonWriteFailed.
+func (c *Child) CallWith(ctx context.Context, action string, write func(w io.Writer) error, onCheckpoint func(protocol.CheckpointRequest) protocol.CheckpointError) error {
 	if c.failed != nil {
 		return &CallError{Action: action, Reason: ReasonClosed, Err: c.failed}
 	}
-	err := c.call(ctx, msg, action, onCheckpoint)
+	err := c.call(ctx, write, action, onCheckpoint)
 	if err != nil {
 		c.failed = err
 	}
 	return err
 }
 
-func (c *Child) call(ctx context.Context, msg []byte, action string, onCheckpoint func(protocol.CheckpointRequest) protocol.CheckpointError) error {
+func (c *Child) call(ctx context.Context, write func(io.Writer) error, action string, onCheckpoint func(protocol.CheckpointRequest) protocol.CheckpointError) error {
 	if c.spec.Timeout > 0 {
 		c.setDeadline(time.Now().Add(c.spec.Timeout))
 	}
@@ -257,7 +268,7 @@ func (c *Child) call(ctx context.Context, msg []byte, action string, onCheckpoin
 		return &CallError{Action: action, Reason: ReasonCanceled, Err: context.Cause(ctx)}
 	}
 
-	if _, err := c.stdin.Write(msg); err != nil {
+	if err := write(c.stdin); err != nil {
 		return fail(ReasonWriteFailed, err)
 	}
 	for {

@@ -315,3 +315,25 @@ func TestNewRejectsAMissingExecutable(t *testing.T) {
 		t.Fatalf("New: %v, want an error naming the executable", err)
 	}
 }
+
+// A batch far larger than the encoding chunk reaches the child whole: the
+// message is written in pieces, each record intact and in order.
+func TestHostWritesALargeBatchInPieces(t *testing.T) {
+	f := fakekinesis.New(fakekinesis.WithStream(stream, 1))
+	store := memlease.New()
+	r := startHost(t, f, store, map[string]string{"KCL_HOST_TEST_CHECKPOINT": "batch"})
+	const n, size = 40, 9 << 10 // 360 KiB of data, ~480 KiB encoded: several chunks
+	want := make([]string, n)
+	for i := range n {
+		want[i] = strconv.Itoa(i) + "-" + strings.Repeat(string(rune('a'+i%26)), size)
+		f.Put(stream, "k", []byte(want[i]))
+	}
+	waitFor(t, "the large batch", func() bool { return r.count(t) >= n })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	got := r.records()["shardId-000000000000"]
+	if !slices.Equal(got, want) {
+		t.Errorf("child got %d records (want %d), not the records put, in order", len(got), n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"go.uber.org/zap"
@@ -62,8 +63,7 @@ type shard struct {
 	keptBytes int
 	droppedTo checkpoint.Position
 
-	buf  []byte
-	recs []protocol.Record
+	buf []byte
 }
 
 type keptBatch struct {
@@ -173,30 +173,50 @@ func (s *shard) ProcessRecords(ctx context.Context, b *consumer.Batch) error {
 	return nil
 }
 
-// send makes one processRecords call on the child.
+// send makes one processRecords call on the child. The message is encoded
+// and written in pieces of about chunkSize, so a shard never holds a large
+// batch encoded: its buffer stays at one piece (plus one record) for the
+// life of the lease.
 func (s *shard) send(ctx context.Context, recs []consumer.Record, behind time.Duration) error {
-	s.recs = s.recs[:0]
-	for i := range recs {
-		r := &recs[i]
-		s.recs = append(s.recs, protocol.Record{
-			Data: r.Data, PartitionKey: r.PartitionKey, SequenceNumber: r.SequenceNumber,
-			SubSequenceNumber: r.SubSequenceNumber, ArrivalTime: r.ApproximateArrivalTimestamp,
-		})
-	}
-	ms := behind.Milliseconds()
-	s.buf = protocol.AppendProcessRecords(s.buf[:0], s.recs, &ms)
 	if n := len(recs); n > 0 {
 		s.sent = position(&recs[n-1])
 	}
-	clear(s.recs) // drop the references to the records' data
+	ms := behind.Milliseconds()
+	write := func(w io.Writer) error {
+		s.buf = protocol.AppendProcessRecordsStart(s.buf[:0])
+		for i := range recs {
+			r := &recs[i]
+			s.buf = protocol.AppendRecord(s.buf, &protocol.Record{
+				Data: r.Data, PartitionKey: r.PartitionKey, SequenceNumber: r.SequenceNumber,
+				SubSequenceNumber: r.SubSequenceNumber, ArrivalTime: r.ApproximateArrivalTimestamp,
+			}, i == 0)
+			if len(s.buf) >= chunkSize {
+				if _, err := w.Write(s.buf); err != nil {
+					return err
+				}
+				s.buf = s.buf[:0]
+			}
+		}
+		s.buf = protocol.AppendProcessRecordsEnd(s.buf, &ms)
+		_, err := w.Write(s.buf)
+		return err
+	}
 	c := s.c
-	if err := c.Call(ctx, s.buf, "processRecords", s.answer(ctx, false)); err != nil {
+	err := c.CallWith(ctx, "processRecords", write, s.answer(ctx, false))
+	if cap(s.buf) > 4*chunkSize {
+		s.buf = nil // one huge record grew it: do not keep that for the lease's life
+	}
+	if err != nil {
 		s.kill(c, err)
 		return err
 	}
 	s.trim()
 	return nil
 }
+
+// chunkSize is how much of a processRecords message a shard encodes before
+// writing it to the child: the size of a Linux pipe's buffer.
+const chunkSize = 64 << 10
 
 // keep remembers b for a replacement child, dropping the oldest kept
 // batches beyond maxKeptBytes.

@@ -60,29 +60,50 @@ func AppendInitialize(dst []byte, m Initialize) []byte {
 // may be empty), terminated by "\n". millisBehindLatest nil is sent as null.
 //
 // It allocates nothing when dst has room; hosts reuse one buffer per child.
+// A host that must not hold a whole large batch encoded builds the same
+// bytes piecewise with AppendProcessRecordsStart, AppendRecord and
+// AppendProcessRecordsEnd, writing out as it goes.
 func AppendProcessRecords(dst []byte, recs []Record, millisBehindLatest *int64) []byte {
-	dst = append(dst, `{"action":"processRecords","records":[`...)
+	dst = AppendProcessRecordsStart(dst)
 	for i := range recs {
-		r := &recs[i]
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"data":"`...)
-		dst = base64.StdEncoding.AppendEncode(dst, r.Data)
-		dst = append(dst, `","partitionKey":`...)
-		dst = appendString(dst, r.PartitionKey)
-		dst = append(dst, `,"sequenceNumber":`...)
-		dst = appendString(dst, r.SequenceNumber)
-		dst = append(dst, `,"subSequenceNumber":`...)
-		dst = strconv.AppendUint(dst, r.SubSequenceNumber, 10)
-		dst = append(dst, `,"approximateArrivalTimestamp":`...)
-		if r.ArrivalTime.IsZero() {
-			dst = append(dst, "null"...)
-		} else {
-			dst = strconv.AppendInt(dst, r.ArrivalTime.UnixMilli(), 10)
-		}
-		dst = append(dst, `,"action":"record"}`...)
+		dst = AppendRecord(dst, &recs[i], i == 0)
 	}
+	return AppendProcessRecordsEnd(dst, millisBehindLatest)
+}
+
+// AppendProcessRecordsStart appends the beginning of a processRecords
+// message, up to its first record.
+func AppendProcessRecordsStart(dst []byte) []byte {
+	return append(dst, `{"action":"processRecords","records":[`...)
+}
+
+// AppendRecord appends one record of a processRecords message; first
+// reports whether it is the message's first record (no separating comma).
+func AppendRecord(dst []byte, r *Record, first bool) []byte {
+	if !first {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `{"data":"`...)
+	dst = base64.StdEncoding.AppendEncode(dst, r.Data)
+	dst = append(dst, `","partitionKey":`...)
+	dst = appendString(dst, r.PartitionKey)
+	dst = append(dst, `,"sequenceNumber":`...)
+	dst = appendString(dst, r.SequenceNumber)
+	dst = append(dst, `,"subSequenceNumber":`...)
+	dst = strconv.AppendUint(dst, r.SubSequenceNumber, 10)
+	dst = append(dst, `,"approximateArrivalTimestamp":`...)
+	if r.ArrivalTime.IsZero() {
+		dst = append(dst, "null"...)
+	} else {
+		dst = strconv.AppendInt(dst, r.ArrivalTime.UnixMilli(), 10)
+	}
+	return append(dst, `,"action":"record"}`...)
+}
+
+// AppendProcessRecordsEnd appends the end of a processRecords message, after
+// its last record, terminated by "\n". millisBehindLatest nil is sent as
+// null.
+func AppendProcessRecordsEnd(dst []byte, millisBehindLatest *int64) []byte {
 	dst = append(dst, `],"millisBehindLatest":`...)
 	if millisBehindLatest == nil {
 		dst = append(dst, "null"...)
