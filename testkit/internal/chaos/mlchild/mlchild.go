@@ -197,7 +197,9 @@ func (c *child) initialize(m hostMessage) error {
 		return fmt.Errorf("mlchild: opening the history log: %w", err)
 	}
 	c.log = f
+	at := "null"
 	if m.SequenceNumber != nil {
+		at = *m.SequenceNumber
 		var sub uint64
 		if m.SubSequenceNumber != nil {
 			sub = *m.SubSequenceNumber
@@ -209,7 +211,7 @@ func (c *child) initialize(m hostMessage) error {
 			c.durable, c.last = p, p
 		}
 	}
-	fmt.Fprintf(c.stderr, "mlchild: %s initialized at %s (pid %d)\n", c.shard, c.durable, c.pid)
+	fmt.Fprintf(c.stderr, "mlchild: %s initialized at %s (pid %d)\n", c.shard, at, c.pid)
 	return c.lines(history.LeaseEvent{T: time.Now(), Worker: c.worker, Shard: c.shard, Kind: history.Acquired})
 }
 
