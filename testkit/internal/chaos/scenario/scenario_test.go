@@ -147,6 +147,14 @@ func TestScenarioMultilang(t *testing.T) {
 	if !res.OK() {
 		t.Errorf("seed=%d: the multilang chaos run failed (logs in %s)", cfg.Seed, res.Dir)
 	}
+	// kclchaos check finds the children's logs too.
+	again, err := CheckDir(res.Dir, cfg.LeaseDuration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != res.Report.String() {
+		t.Errorf("CheckDir: %s\nwant %s", again, res.Report)
+	}
 }
 
 // kclBinary returns -chaos.kcl, or builds the kcl binary from cmd/kcl (its
