@@ -32,9 +32,12 @@
 //   - ShutdownRequester: ShutdownRequested is called before the Worker gives
 //     up a lease it still holds (graceful stop, or a handoff to another
 //     worker), as a last chance to checkpoint.
+//   - Closer: Close is called once, last, however processing ended, after
+//     the lease was given back: the place to release what the processor
+//     holds.
 //
 // Each shard's Processor ends with at most one of ShardEnded, LeaseLost and
-// ShutdownRequested.
+// ShutdownRequested, and then Close.
 //
 // # Failures
 //

@@ -122,6 +122,24 @@ type LeaseLoser interface {
 	LeaseLost(ctx context.Context)
 }
 
+// Closer is implemented by a Processor that holds resources (a connection, a
+// file, a child process) it must release however processing of its shard
+// ends. ShardEnded, LeaseLost and ShutdownRequested are each called on one
+// path only, and some ends call none of them: a batch that kept failing when
+// the ErrorHandler stopped the shard or a graceful stop abandoned it, a read
+// error, a failed ShardEnded. Close is called on every path.
+//
+// The Worker calls Close exactly once per Processor it created, last: after
+// every other call for the lease and after the lease was given back (so the
+// next owner may already be processing the shard). ev says how processing
+// ended: its Kind is LeaseShardEnded, LeaseLost or LeaseReleased, with the
+// cause, as LeaseHook is told. Close runs on the shard's goroutine with a
+// context bounded by the shutdown timeout and cancelled at the shutdown
+// deadline of a graceful stop; Worker.Run waits for it.
+type Closer interface {
+	Close(ctx context.Context, ev LeaseEvent)
+}
+
 // ShutdownRequester is implemented by a Processor that wants a last chance to
 // checkpoint before the Worker gives up the lease while still holding it:
 // on a graceful stop, or when another worker asks for the shard to balance

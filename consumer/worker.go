@@ -465,6 +465,13 @@ func (w *Worker) consume(drain context.Context, h *leasing.Held) {
 		s.log.Warn("giving up the lease failed; it will expire", zap.Error(err))
 	}
 	ev.ShardID = s.shardID
+	if c, ok := s.proc.(Closer); ok {
+		ctx, cancel := context.WithTimeout(drain, w.cfg.shutdownTimeout)
+		if err := protect(func() error { c.Close(ctx, ev); return nil }); err != nil {
+			s.log.Error("Close panicked", zap.Error(err))
+		}
+		cancel()
+	}
 	w.cfg.hooks.leaseChanged(ev)
 }
 

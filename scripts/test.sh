@@ -9,7 +9,9 @@
 #                                           ./testkit/internal/e2e and ./testkit/internal/chaos/scenario run last, each
 #                                           alone (they measure failover times and drive whole fleets);
 #                                           their figures and the chaos verdict table are printed
-#   (cd cmd/kcl && go test -race ./...)     the kcl binary's module
+#   (cd cmd/kcl && go test -race ./...)     the kcl binary's module, with internal/e2e: `kcl multilang`
+#                                           against the emulators, its children an aws-kcl (npm) Node
+#                                           processor and a python3 one (both required: no skipping)
 #   (cd bench && go test -count=1 ./...)    when bench/go.mod exists
 # and always stops the emulators it used, on success, failure or interrupt.
 # Every step runs even when an earlier one failed; the exit status is non-zero if any failed.

@@ -120,6 +120,7 @@ func Start(ctx context.Context, spec Spec) (*Child, error) {
 	}
 
 	cmd := &exec.Cmd{Path: path, Args: spec.Argv, Stdin: inR, Stdout: outW, Stderr: errW}
+	setProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		closeAll()
 		return nil, fmt.Errorf("child: start %q: %w", spec.Argv[0], err)
@@ -345,7 +346,8 @@ func (c *Child) Close(ctx context.Context) error {
 	return nil
 }
 
-// Kill kills the child with SIGKILL, waits for it to be reaped, closes the
+// Kill kills the child with SIGKILL (on Unix, its whole process group: the
+// child runs in a group of its own), waits for it to be reaped, closes the
 // pipes and joins the goroutine logging its stderr. It may be called at any
 // time, also while a Call is in progress (the Call then fails), and more
 // than once.
@@ -353,6 +355,9 @@ func (c *Child) Kill() error {
 	c.killOnce.Do(func() {
 		if err := c.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			c.killErr = fmt.Errorf("child: kill pid %d: %w", c.PID(), err)
+		}
+		if err := killGroup(c.PID()); err != nil && c.killErr == nil {
+			c.killErr = fmt.Errorf("child: kill process group %d: %w", c.PID(), err)
 		}
 		<-c.exited
 		// Closing the read ends also ends the stderr reader if a grandchild

@@ -1,14 +1,24 @@
-// Package host is the kcl multilang host: a consumer.Worker whose processors
-// are MultiLangDaemon child processes, one per shard, driven through the
-// child and protocol packages.
+// Package host is the kcl multilang host: a consumer.Worker whose
+// processors are MultiLangDaemon child processes, one per shard, driven
+// through the child and protocol packages.
+//
+// The Worker does the leasing, reading, de-aggregation and checkpoint
+// storage; this package turns each of its processor calls into a protocol
+// call on the shard's child (see shard.go) and maps the properties file onto
+// the Worker's options (see options.go).
 package host
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os/exec"
+	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
+	"github.com/kclgo/kcl/cmd/kcl/internal/multilang/child"
 	"github.com/kclgo/kcl/cmd/kcl/internal/properties"
 	"github.com/kclgo/kcl/consumer"
 	"github.com/kclgo/kcl/lease"
@@ -29,18 +39,74 @@ type Config struct {
 	Hooks []any
 }
 
-// Host runs one Worker whose processors are child processes.
-type Host struct {
-	cfg Config
+// Stats counts what the host did with its children.
+type Stats struct {
+	// Started is how many child processes were started.
+	Started int64
+	// Failed is how many children failed a call (exited, timed out, sent
+	// the wrong status, ...) and were killed.
+	Failed int64
+	// Replayed is how many records were delivered again to a replacement
+	// child, because its predecessor had not checkpointed them.
+	Replayed int64
+	// Garbage is how many stdout lines of children were neither a status
+	// nor a checkpoint request.
+	Garbage int64
+	// Running is how many children are running now.
+	Running int64
 }
 
-// New validates cfg and returns a Host; it starts nothing.
-func New(cfg Config) (*Host, error) {
-	if cfg.Properties == nil || cfg.Kinesis == nil || cfg.Store == nil {
-		return nil, errors.New("host: Properties, Kinesis and Store are required")
-	}
-	return &Host{cfg: cfg}, nil
+// Host runs one Worker whose processors are child processes.
+type Host struct {
+	cfg      Config
+	props    *properties.Config
+	log      *zap.Logger
+	workerID string
+	// shardLog is log with the fields the Worker's own entries carry.
+	shardLog *zap.Logger
+
+	mu       sync.Mutex
+	children map[*child.Child]struct{}
+	killed   bool
+
+	started, failed, replayed, garbage atomic.Int64
 }
+
+// New validates cfg and returns a Host; it starts nothing. A workerId
+// missing from the properties is generated here, as a random UUID like
+// KCL's.
+func New(cfg Config) (*Host, error) {
+	switch {
+	case cfg.Properties == nil:
+		return nil, errors.New("host: no properties")
+	case cfg.Kinesis == nil:
+		return nil, errors.New("host: no Kinesis client")
+	case cfg.Store == nil:
+		return nil, errors.New("host: no lease store")
+	case len(cfg.Properties.Executable) == 0:
+		return nil, errors.New("host: executableName is empty")
+	}
+	// Every shard would fail the same way: say so once, before leasing.
+	if _, err := exec.LookPath(cfg.Properties.Executable[0]); err != nil {
+		return nil, fmt.Errorf("host: executableName: %w", err)
+	}
+	h := &Host{cfg: cfg, props: cfg.Properties, log: cfg.Logger, children: map[*child.Child]struct{}{}}
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
+	h.workerID = cfg.Properties.WorkerID
+	if h.workerID == "" {
+		id, err := randomUUID()
+		if err != nil {
+			return nil, fmt.Errorf("host: generating a worker id: %w", err)
+		}
+		h.workerID = id
+	}
+	return h, nil
+}
+
+// WorkerID is the id the host's Worker writes as lease owner.
+func (h *Host) WorkerID() string { return h.workerID }
 
 // Run runs the Worker until ctx is cancelled, then stops gracefully:
 // shutdownRequested to every child, final checkpoints, leases released,
@@ -48,9 +114,91 @@ func New(cfg Config) (*Host, error) {
 // Worker's shutdown timeout when it is unset). It returns nil after a
 // graceful stop.
 func (h *Host) Run(ctx context.Context) error {
-	return errors.New("host: not implemented yet")
+	stream := h.props.StreamName
+	if h.props.StreamARN != "" {
+		stream = h.props.StreamARN
+	}
+	h.shardLog = h.log.With(zap.String("stream", stream), zap.String("worker_id", h.workerID))
+	for _, w := range h.warnings() {
+		h.log.Warn(w)
+	}
+	w, err := consumer.New(h.cfg.Kinesis, h.cfg.Store, stream, consumer.FactoryFunc(h.newShard), h.options()...)
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	h.log.Info("multilang host starting", zap.String("worker_id", h.workerID), zap.String("stream", stream),
+		zap.String("table", h.props.TableName), zap.Strings("executable", h.props.Executable),
+		zap.Stringer("retrieval", h.props.RetrievalMode))
+	err = w.Run(ctx)
+	st := h.Stats()
+	h.log.Info("multilang host stopped", zap.Int64("children_started", st.Started),
+		zap.Int64("children_failed", st.Failed), zap.Int64("records_replayed", st.Replayed),
+		zap.Int64("garbage_lines", st.Garbage), zap.Int64("children_running", st.Running))
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	return nil
 }
 
-// Kill kills every child process at once (SIGKILL); a Run in progress then
-// returns soon. It is for a second interrupt signal.
-func (h *Host) Kill() {}
+// Kill kills every child process at once (SIGKILL) and refuses to start
+// new ones; a Run in progress then returns soon. It is for a second
+// interrupt signal.
+func (h *Host) Kill() {
+	h.mu.Lock()
+	h.killed = true
+	cs := make([]*child.Child, 0, len(h.children))
+	for c := range h.children {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Kill()
+	}
+}
+
+// Stats returns the host's counters.
+func (h *Host) Stats() Stats {
+	h.mu.Lock()
+	running := int64(len(h.children))
+	h.mu.Unlock()
+	return Stats{
+		Started:  h.started.Load(),
+		Failed:   h.failed.Load(),
+		Replayed: h.replayed.Load(),
+		Garbage:  h.garbage.Load(),
+		Running:  running,
+	}
+}
+
+// errKilled is returned for a child the host may not start after Kill.
+var errKilled = errors.New("host: killed; starting no more children")
+
+// startChild starts a child for shard and registers it for Kill.
+func (h *Host) startChild(ctx context.Context, shard string, log *zap.Logger) (*child.Child, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.killed {
+		return nil, errKilled
+	}
+	c, err := child.Start(ctx, child.Spec{
+		Argv:    h.props.Executable,
+		ShardID: shard,
+		Logger:  log,
+		Timeout: h.props.Timeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.children[c] = struct{}{}
+	h.started.Add(1)
+	return c, nil
+}
+
+// forget unregisters a child that was closed or killed, adding its garbage
+// count to the host's.
+func (h *Host) forget(c *child.Child) {
+	h.garbage.Add(int64(c.Garbage()))
+	h.mu.Lock()
+	delete(h.children, c)
+	h.mu.Unlock()
+}
