@@ -13,6 +13,8 @@
 #	scripts/chaos.sh -seed 42        # replay
 #	scripts/chaos.sh -soak           # 20 minutes
 #	scripts/chaos.sh -bug unfenced   # show the checker catching a fencing bug
+#	scripts/chaos.sh -multilang      # the workers are `kcl multilang` hosts (kcl built from cmd/kcl)
+#	scripts/chaos.sh -multilang -soak
 #
 # go run ./testkit/cmd/kclchaos -h lists the flags.
 set -euo pipefail
@@ -33,4 +35,12 @@ trap cleanup EXIT
 scripts/emulators.sh start
 eval "$(scripts/emulators.sh env)"
 go build -o "$bindir/kclchaos" ./testkit/cmd/kclchaos
-"$bindir/kclchaos" "$@"
+args=("$@")
+for a in "$@"; do
+	if [[ "$a" == -multilang || "$a" == --multilang || "$a" == -multilang=true ]]; then
+		(cd cmd/kcl && go build -o "$bindir/kcl" .)
+		args=(-kcl "$bindir/kcl" "$@")
+		break
+	fi
+done
+"$bindir/kclchaos" "${args[@]}"

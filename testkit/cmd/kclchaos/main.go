@@ -15,10 +15,21 @@
 //	go run ./testkit/cmd/kclchaos -bug unfenced     # show that the checker catches a fencing bug
 //	go run ./testkit/cmd/kclchaos check /tmp/kclchaos-123  # check an earlier run's logs again
 //
-// or use scripts/chaos.sh, which starts and stops the emulators itself.
+// With -multilang the workers are `kcl multilang` hosts (the binary of
+// cmd/kcl, given with -kcl or found on PATH) whose children record the
+// history, and the faults include killing one child of a host:
+//
+//	(cd cmd/kcl && go build -o /tmp/kcl .)
+//	go run ./testkit/cmd/kclchaos -multilang -kcl /tmp/kcl          # 2 minutes
+//	go run ./testkit/cmd/kclchaos -multilang -kcl /tmp/kcl -soak    # 20 minutes
+//
+// or use scripts/chaos.sh, which starts and stops the emulators itself (and
+// builds kcl for -multilang).
 //
 // `kclchaos worker …` is the worker process the harness starts (package
-// testkit/internal/chaos/worker); it is not meant to be run by hand.
+// testkit/internal/chaos/worker), `kclchaos mlchild …` the child process of
+// the multilang mode's hosts (package testkit/internal/chaos/mlchild); they
+// are not meant to be run by hand.
 package main
 
 import (
@@ -26,11 +37,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/kclgo/kcl/testkit/internal/chaos/mlchild"
 	"github.com/kclgo/kcl/testkit/internal/chaos/scenario"
 	"github.com/kclgo/kcl/testkit/internal/chaos/worker"
 )
@@ -40,6 +53,8 @@ func main() {
 		switch os.Args[1] {
 		case "worker":
 			os.Exit(worker.Main(os.Args[2:], os.Stderr))
+		case "mlchild":
+			os.Exit(mlchild.Main(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 		case "check":
 			os.Exit(check(os.Args[2:]))
 		}
@@ -86,7 +101,9 @@ func run() int {
 		rate       = flag.Float64("rate", 60, "user records put per second")
 		shards     = flag.Int("shards", 4, "initial shards")
 		leaseDur   = flag.Duration("lease-duration", 3*time.Second, "workers' lease duration")
-		faults     = flag.String("faults", "all", "comma-separated fault kinds, \"all\" or \"none\"; kinds: "+strings.Join(scenario.AllFaults, ","))
+		faults     = flag.String("faults", "all", "comma-separated fault kinds, \"all\" or \"none\"; kinds: "+strings.Join(scenario.AllFaults, ",")+", and with -multilang "+scenario.FaultSIGKILLChild)
+		multilang  = flag.Bool("multilang", false, "workers are kcl multilang hosts running a recording child; faults include "+scenario.FaultSIGKILLChild)
+		kcl        = flag.String("kcl", "", "the kcl binary for -multilang (default: kcl on PATH)")
 		bug        = flag.String("bug", "", "deliberate bug in every worker: unfenced or child-before-parent")
 		checkpoint = flag.String("checkpoint", "batch", "workers' checkpoint policy: batch, every=DURATION or manual (manual replays records after every graceful release, which the checker reports as \"after release\" duplicates)")
 		soak       = flag.Bool("soak", false, "long run: -duration defaults to 20m")
@@ -106,7 +123,7 @@ func run() int {
 	}
 	var kinds []string
 	switch *faults {
-	case "all":
+	case "all": // the mode's default
 	case "none", "":
 		kinds = []string{}
 	default:
@@ -126,6 +143,17 @@ func run() int {
 	}
 	if *quiet {
 		cfg.Progress = nil
+	}
+	if *multilang {
+		if *kcl == "" {
+			if *kcl, err = exec.LookPath("kcl"); err != nil {
+				fmt.Fprintln(os.Stderr, "kclchaos: -multilang needs the kcl binary: -kcl PATH (cd cmd/kcl && go build -o DIR/kcl .):", err)
+				return 2
+			}
+		}
+		cfg.HostCommand = []string{*kcl, "multilang"}
+		cfg.ChildCommand = []string{self, "mlchild"}
+		cfg.WorkerCommand = nil
 	}
 	if _, err := worker.ParseBug(*bug); err != nil {
 		fmt.Fprintln(os.Stderr, "kclchaos:", err)
@@ -148,6 +176,9 @@ func run() int {
 		return 2
 	}
 	fmt.Printf("seed=%d (replay: kclchaos -seed %d", *seed, *seed)
+	if *multilang {
+		fmt.Printf(" -multilang")
+	}
 	if *duration != 2*time.Minute {
 		fmt.Printf(" -duration %s", *duration)
 	}

@@ -24,6 +24,22 @@
 // processed (bounded by Config.DrainTimeout), stops the workers, reads the
 // lease table and checks the history with history.Check.
 //
+// # Multilang mode
+//
+// With Config.HostCommand the workers are `kcl multilang` hosts (cmd/kcl)
+// instead: each host process gets a properties file pointing it at the
+// proxies, and runs, for every shard it processes, the recording child of
+// package testkit/internal/chaos/mlchild, which writes the history lines the
+// Go worker writes — its records, its checkpoint requests and their replies,
+// and a lease event at initialize and at the shard's ending — and checks
+// the host's side of the protocol. The faults include FaultSIGKILLChild:
+// SIGKILL of one child of a host (found through /proc), after which the
+// host must start a new child at the last checkpoint and deliver the
+// records after it again; a new child logs a new acquisition, so those
+// replays show as takeovers, and a replay of anything checkpointed shows as
+// a violation. What a child finds wrong with its host becomes a problem of
+// the run.
+//
 // # Logs
 //
 // Everything lands in Config.Dir:
@@ -34,6 +50,12 @@
 //	w1.1.jsonl …     each worker process's Processed, LeaseEvent and
 //	                 Checkpoint lines (<id>.<start number>.jsonl)
 //	w1.stderr …      each worker's own log (zap JSON), all its processes
+//
+// and in the multilang mode, instead of w1.1.jsonl:
+//
+//	w1.1.properties  the properties file of w1's first host process
+//	w1.1.SHARD.PID.jsonl     each child's Processed, LeaseEvent and Checkpoint lines
+//	w1.1.SHARD.PID.problems  what a child found wrong with its host, if anything
 //	faults.log       the planned schedule, then every action as it happened,
 //	                 with the time since the start
 //

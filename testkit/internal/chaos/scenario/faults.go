@@ -148,6 +148,28 @@ func (e *executor) do(ctx context.Context, a Action) {
 			sleep(bctx, a.Dur)
 			e.cont(a)
 		})
+	case a.Kind == FaultSIGKILLChild:
+		pid, err := e.fl.pid(a.Worker)
+		if err != nil {
+			e.skip(a, err)
+			return
+		}
+		kids, err := children(pid)
+		if err != nil {
+			e.fail(a, err)
+			return
+		}
+		if len(kids) == 0 {
+			e.skip(a, fmt.Errorf("host %s (pid %d) has no children", a.Worker, pid))
+			return
+		}
+		kid := kids[min(int(a.Pick*float64(len(kids))), len(kids)-1)]
+		if err := syscall.Kill(kid, syscall.SIGKILL); err != nil {
+			e.skip(a, fmt.Errorf("child %d of %s: %w", kid, a.Worker, err)) // exited meanwhile
+			return
+		}
+		e.j.logf("SIGKILL child %d of %s (one of %d)", kid, a.Worker, len(kids))
+		e.count(a.Kind)
 	case a.Kind == FaultSIGKILL || a.Kind == FaultSIGTERM:
 		sig, kind := syscall.SIGKILL, history.SIGKILL
 		if a.Kind == FaultSIGTERM {

@@ -16,13 +16,20 @@ import (
 
 // fleet runs the worker processes. A worker id is a member; each start of
 // it is a new process with its own history log (<id>.<n>.jsonl), so that
-// a line cut short by SIGKILL is always the last of its file.
+// a line cut short by SIGKILL is always the last of its file. In the
+// multilang mode a member is a host, started with its own properties file
+// (<id>.<n>.properties), whose children write the logs.
 type fleet struct {
 	cmd  []string // worker command, before the per-process flags
 	args []string // flags common to every worker
 	env  []string
 	dir  string
 	j    *journal
+	// host is the host command in the multilang mode (nil otherwise), and
+	// props renders the properties file of worker id whose children log
+	// to logPrefix.*.
+	host  []string
+	props func(id, logPrefix string) (string, error)
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -56,22 +63,38 @@ func (f *fleet) start(id string) error {
 		return fmt.Errorf("worker %s is running", id)
 	}
 	m.starts++
-	logPath := filepath.Join(f.dir, fmt.Sprintf("%s.%d.jsonl", id, m.starts))
+	prefix := filepath.Join(f.dir, fmt.Sprintf("%s.%d", id, m.starts))
+	logPath := prefix + ".jsonl"
+	var cmd *exec.Cmd
+	if f.host != nil {
+		props, err := f.props(id, prefix)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(prefix+".properties", []byte(props), 0o644); err != nil {
+			return err
+		}
+		cmd = exec.Command(f.host[0], append(slices.Clone(f.host[1:]), "--properties-file", prefix+".properties")...)
+		logPath = ""
+	} else {
+		args := append(slices.Clone(f.cmd[1:]), f.args...)
+		args = append(args, "-id", id, "-log", logPath)
+		cmd = exec.Command(f.cmd[0], args...)
+	}
 	errf, err := os.OpenFile(filepath.Join(f.dir, id+".stderr"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer errf.Close()
-	args := append(slices.Clone(f.cmd[1:]), f.args...)
-	args = append(args, "-id", id, "-log", logPath)
-	cmd := exec.Command(f.cmd[0], args...)
 	cmd.Env = f.env
 	cmd.Stderr = errf
 	f.j.lines(history.Lifecycle{T: time.Now(), Worker: id, Kind: history.Start})
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start worker %s: %w", id, err)
 	}
-	f.logs = append(f.logs, logPath)
+	if logPath != "" {
+		f.logs = append(f.logs, logPath)
+	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	m.proc = p
 	go func() {
@@ -196,9 +219,25 @@ func (f *fleet) problems() []string {
 	return out
 }
 
-// logFiles returns every worker history log so far.
+// logFiles returns every worker history log so far; in the multilang mode,
+// every child's (which the children name).
 func (f *fleet) logFiles() []string {
+	if f.host != nil {
+		logs, _ := filepath.Glob(filepath.Join(f.dir, "w*.jsonl")) // the pattern is valid
+		return logs
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.logs)
+}
+
+// pid returns the pid of id's running process.
+func (f *fleet) pid(id string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.members[id]
+	if m == nil || m.proc == nil || isDone(m.proc) {
+		return 0, fmt.Errorf("worker %s is not running", id)
+	}
+	return m.proc.cmd.Process.Pid, nil
 }

@@ -113,6 +113,33 @@ func TestPlan(t *testing.T) {
 			}
 		}
 	})
+	t.Run("the CI multilang schedule has each of its kinds and kills children of undisturbed hosts", func(t *testing.T) {
+		in := testPlanInput(20261126)
+		in.faults = ciMultilangFaults
+		in.to = 49 * time.Second // TestScenarioMultilang: 60 s minus the quiet end
+		in.minGap, in.maxGap = 1500*time.Millisecond, 4500*time.Millisecond
+		seen := map[string]int{}
+		busy := map[string]time.Duration{}
+		for _, a := range plan(in) {
+			seen[a.Kind]++
+			switch {
+			case a.Kind == FaultSIGKILLChild:
+				if a.Worker == "" || busy[a.Worker] > a.At {
+					t.Errorf("%v: no worker, or one still disrupted", a)
+				}
+			case isProcessFault(a.Kind):
+				busy[a.Worker] = a.At + a.Dur
+			}
+		}
+		if seen[FaultSIGKILLChild] < 2 {
+			t.Errorf("%d child kills in %v", seen[FaultSIGKILLChild], plan(in))
+		}
+		for _, k := range ciMultilangFaults {
+			if seen[k] == 0 {
+				t.Errorf("no %s in %v", k, plan(in))
+			}
+		}
+	})
 	t.Run("no fault kinds give an empty schedule", func(t *testing.T) {
 		in := testPlanInput(1)
 		in.faults = nil

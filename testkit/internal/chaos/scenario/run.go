@@ -57,8 +57,22 @@ type Config struct {
 	// Bug is passed to every worker's -bug flag ("" for none).
 	Bug string
 	// WorkerCommand runs a worker: the program and the arguments before the
-	// worker's flags, e.g. {"/path/to/kclchaos", "worker"}. Required.
+	// worker's flags, e.g. {"/path/to/kclchaos", "worker"}. Required unless
+	// HostCommand is set.
 	WorkerCommand []string
+	// HostCommand, when set, makes every worker a `kcl multilang` host (the
+	// multilang mode; see multilang.go): the kcl binary and the arguments
+	// before "--properties-file FILE", e.g. {"/path/to/kcl", "multilang"}.
+	// Its children record the history; Checkpoint must then be "batch" and
+	// Bug "", and the fault kinds may include FaultSIGKILLChild (the default
+	// is MultilangFaults).
+	HostCommand []string
+	// ChildCommand is the child process every host runs (package
+	// testkit/internal/chaos/mlchild): the program and the arguments before
+	// the child's flags, e.g. {"/path/to/kclchaos", "mlchild"}. Required with
+	// HostCommand; no argument may contain a space (executableName is split
+	// on spaces).
+	ChildCommand []string
 	// WorkerEnv is added to the workers' environment.
 	WorkerEnv []string
 	// KinesisEndpoint and DynamoDBEndpoint are the emulators' URLs.
@@ -100,19 +114,30 @@ func (c *Config) setDefaults() error {
 	if c.Checkpoint == "" {
 		c.Checkpoint = "batch"
 	}
+	multilang := len(c.HostCommand) > 0
 	if c.Faults == nil {
 		c.Faults = AllFaults
+		if multilang {
+			c.Faults = MultilangFaults
+		}
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
 	for _, f := range c.Faults {
-		if !slices.Contains(AllFaults, f) {
+		switch {
+		case f == FaultSIGKILLChild && !multilang:
+			return fmt.Errorf("scenario: fault kind %q needs the multilang mode (Config.HostCommand)", f)
+		case f != FaultSIGKILLChild && !slices.Contains(AllFaults, f):
 			return fmt.Errorf("scenario: unknown fault kind %q", f)
 		}
 	}
 	switch {
-	case len(c.WorkerCommand) == 0:
+	case multilang && len(c.ChildCommand) == 0:
+		return errors.New("scenario: Config.ChildCommand is empty (needed with HostCommand)")
+	case multilang && (c.Checkpoint != "batch" || c.Bug != ""):
+		return fmt.Errorf("scenario: checkpoint policy %q and bug %q: the multilang mode's child checkpoints every batch and has no bugs", c.Checkpoint, c.Bug)
+	case !multilang && len(c.WorkerCommand) == 0:
 		return errors.New("scenario: Config.WorkerCommand is empty")
 	case c.KinesisEndpoint == "" || c.DynamoDBEndpoint == "":
 		return errors.New("scenario: Config.KinesisEndpoint and DynamoDBEndpoint are required (scripts/emulators.sh start)")
@@ -220,6 +245,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			"-shutdown-timeout", cfg.ShutdownTimeout.String(), "-checkpoint", cfg.Checkpoint, "-bug", cfg.Bug},
 		env: append(append(os.Environ(), cfg.WorkerEnv...), "KCL_KINESIS_ENDPOINT="+kinURL, "KCL_DYNAMODB_ENDPOINT="+ddbURL),
 	}
+	if len(cfg.HostCommand) > 0 {
+		fl.host = cfg.HostCommand
+		fl.env = append(fl.env, hostEnv...)
+		fl.props = func(id, logPrefix string) (string, error) {
+			return hostProps{stream: res.Stream, worker: id, kinesisEndpoint: kinURL, dynamoDBEndpoint: ddbURL,
+				leaseDuration: cfg.LeaseDuration, shutdown: cfg.ShutdownTimeout,
+				child: append(slices.Clone(cfg.ChildCommand), "-worker", id, "-log", logPrefix)}.properties()
+		}
+	}
 	defer fl.stopAll(cfg.ShutdownTimeout + 5*time.Second) // on early returns
 	for i := range cfg.Workers {
 		if err := fl.start(workerID(i)); err != nil {
@@ -295,6 +329,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		Faults: res.Faults, Leases: final})
 	res.Problems = append(res.Problems, ex.errs...)
 	res.Problems = append(res.Problems, fl.problems()...)
+	cp, err := childProblems(cfg.Dir, 20)
+	if err != nil {
+		return res, err
+	}
+	res.Problems = append(res.Problems, cp...)
 	res.Elapsed = time.Since(begin)
 	return res, nil
 }
@@ -321,7 +360,7 @@ func writeFinalLeases(dir string, leases []lease.Lease) ([]history.FinalLease, e
 }
 
 // CheckDir checks the logs a run left in dir again (harness.jsonl, the
-// workers' w*.jsonl and final-leases.json), with the lease duration the
+// workers' or children's w*.jsonl and final-leases.json), with the lease duration the
 // run used: to look at a run after the fact, or at an old run with a newer
 // checker. The fault counts are not in the logs; the report has none.
 func CheckDir(dir string, leaseDuration time.Duration) (history.Report, error) {

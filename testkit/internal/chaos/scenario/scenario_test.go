@@ -4,21 +4,32 @@ import (
 	"flag"
 	"maps"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kclgo/kcl/testkit/internal/chaos/mlchild"
 	"github.com/kclgo/kcl/testkit/internal/chaos/worker"
 	"github.com/kclgo/kcl/testkit/testenv"
 )
 
 // envWorker makes the test binary the worker process: Run starts
-// os.Args[0] with it set, and TestMain hands over to worker.Main.
-const envWorker = "KCLCHAOS_TEST_WORKER"
+// os.Args[0] with it set, and TestMain hands over to worker.Main. envChild
+// makes it the multilang mode's child (mlchild.Main): the hosts inherit it
+// and pass it on to their children.
+const (
+	envWorker = "KCLCHAOS_TEST_WORKER"
+	envChild  = "KCLCHAOS_TEST_MLCHILD"
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envWorker) == "1" {
 		os.Exit(worker.Main(os.Args[1:], os.Stderr))
+	}
+	if os.Getenv(envChild) == "1" {
+		os.Exit(mlchild.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -27,6 +38,8 @@ var (
 	chaosSeed     = flag.Uint64("chaos.seed", 20261126, "seed of TestScenario")
 	chaosDuration = flag.Duration("chaos.duration", 90*time.Second, "production time of TestScenario")
 	chaosBugs     = flag.Bool("chaos.bugs", true, "run the deliberate-bug scenarios (about 50 s each)")
+	chaosMLDur    = flag.Duration("chaos.multilang.duration", 60*time.Second, "production time of TestScenarioMultilang")
+	chaosKCL      = flag.String("chaos.kcl", "", "the kcl binary of TestScenarioMultilang (default: built from cmd/kcl)")
 )
 
 // config is a scenario on the emulators with the test binary as the worker.
@@ -97,6 +110,76 @@ func TestScenario(t *testing.T) {
 	if again.String() != res.Report.String() || !maps.Equal(again.Failover, res.Report.Failover) {
 		t.Errorf("CheckDir: %s\n%v\nwant %s\n%v", again, again.Failover, res.Report, res.Report.Failover)
 	}
+}
+
+// ciMultilangFaults are the kinds of TestScenarioMultilang: a minute holds
+// about fifteen faults, so the host's own (children killed alone, twice as
+// often) and one of each kind of the others; the soak (kclchaos -multilang
+// -soak) draws from MultilangFaults.
+var ciMultilangFaults = []string{FaultSIGKILLChild, FaultSIGKILLChild, FaultSIGKILL, FaultSIGTERM, FaultSIGSTOP,
+	FaultSplit, FaultMerge, FaultError500, FaultSlowDynamoDB, FaultReset}
+
+// TestScenarioMultilang is the CI chaos run of the multilang mode: `kcl
+// multilang` hosts running the recording child, with children killed alone
+// besides the hosts' process faults, a reshard of each kind and proxy
+// windows; a fixed seed, about a minute and a half.
+func TestScenarioMultilang(t *testing.T) {
+	cfg := config(t)
+	cfg.HostCommand = []string{kclBinary(t), "multilang"}
+	cfg.ChildCommand = []string{os.Args[0]}
+	cfg.WorkerCommand = nil
+	cfg.WorkerEnv = []string{envChild + "=1"}
+	cfg.Seed = *chaosSeed
+	cfg.Duration = *chaosMLDur
+	cfg.Faults = ciMultilangFaults
+	cfg.LeaseDuration = 3 * time.Second
+	res, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("seed=%d: %v", cfg.Seed, err)
+	}
+	t.Logf("\n%s", table(t, res))
+	if res.Report.Produced == 0 {
+		t.Fatalf("seed=%d: nothing produced", cfg.Seed)
+	}
+	if res.Faults[FaultSIGKILLChild] == 0 {
+		t.Errorf("seed=%d: no child was killed: %v", cfg.Seed, res.Faults)
+	}
+	if !res.OK() {
+		t.Errorf("seed=%d: the multilang chaos run failed (logs in %s)", cfg.Seed, res.Dir)
+	}
+	// kclchaos check finds the children's logs too.
+	again, err := CheckDir(res.Dir, cfg.LeaseDuration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != res.Report.String() {
+		t.Errorf("CheckDir: %s\nwant %s", again, res.Report)
+	}
+}
+
+// kclBinary returns -chaos.kcl, or builds the kcl binary from cmd/kcl (its
+// own module) into a temporary directory, with the race detector when this
+// test has it.
+func kclBinary(t *testing.T) string {
+	t.Helper()
+	if *chaosKCL != "" {
+		return *chaosKCL
+	}
+	src, err := filepath.Abs(filepath.Join("..", "..", "..", "..", "cmd", "kcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "kcl")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, ".")...)
+	cmd.Dir = src
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building kcl in %s: %v\n%s", src, err, out)
+	}
+	return bin
 }
 
 func TestCheckDirNeedsARunsLogs(t *testing.T) {

@@ -14,6 +14,9 @@ const (
 	FaultSIGTERM = "sigterm" // stop a worker gracefully, restart it after 0..1 lease duration
 	FaultSIGSTOP = "sigstop" // pause a worker for 1.5..2.5 lease durations (a zombie), then continue it
 	FaultJoin    = "join"    // start an extra worker (at most two over Config.Workers)
+	// FaultSIGKILLChild kills one child process of a host (multilang mode
+	// only); the host starts a new one.
+	FaultSIGKILLChild = "sigkill-child"
 	// Resharding, each waiting for the stream to be ACTIVE again.
 	FaultSplit       = "split"
 	FaultMerge       = "merge"
@@ -40,6 +43,11 @@ var AllFaults = []string{
 	FaultSlowDynamoDB, FaultDropResponse, FaultSlowBody,
 }
 
+// MultilangFaults is the default of Config.Faults in the multilang mode:
+// AllFaults and FaultSIGKILLChild, three times over — a child's kill is
+// cheap, leaves the fleet whole, and is what the mode is for.
+var MultilangFaults = append(slices.Clone(AllFaults), FaultSIGKILLChild, FaultSIGKILLChild, FaultSIGKILLChild)
+
 func isProcessFault(k string) bool {
 	return k == FaultSIGKILL || k == FaultSIGTERM || k == FaultSIGSTOP || k == FaultStopReshard
 }
@@ -49,7 +57,7 @@ func isReshard(k string) bool {
 }
 
 func isProxyFault(k string) bool {
-	return !isProcessFault(k) && !isReshard(k) && k != FaultJoin
+	return !isProcessFault(k) && !isReshard(k) && k != FaultJoin && k != FaultSIGKILLChild
 }
 
 // Action is one step of a fault schedule.
@@ -58,13 +66,14 @@ type Action struct {
 	At time.Duration
 	// Kind is one of the Fault constants.
 	Kind string
-	// Worker is the worker acted on (process faults, join).
+	// Worker is the worker acted on (process faults, join, a child's kill).
 	Worker string
 	// Dur is the pause (SIGSTOP), the time before the restart (SIGKILL,
 	// SIGTERM) or the window's length (proxy faults).
 	Dur time.Duration
 	// Pick in [0, 1) chooses the shard to split or the pair to merge among
-	// the open shards when the action runs.
+	// the open shards when the action runs, or the child to kill among the
+	// host's children.
 	Pick float64
 	// Scale is a proxy window's draw in [0, 1), scaling its latencies.
 	Scale float64
@@ -153,6 +162,15 @@ func plan(in planInput) []Action {
 					a.Worker = workerID(in.workers + joins)
 					joins++
 					members = append(members, a.Worker)
+				}
+			case k == FaultSIGKILLChild:
+				// A host that is not disrupted (one being restarted may have no
+				// children yet); the host stays whole, so nothing gets busy.
+				f := free()
+				ok = len(f) > 0
+				if ok {
+					a.Worker = f[r.IntN(len(f))]
+					a.Pick = r.Float64()
 				}
 			case isProcessFault(k):
 				f := free()
