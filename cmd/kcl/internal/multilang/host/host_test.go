@@ -337,3 +337,48 @@ func TestHostWritesALargeBatchInPieces(t *testing.T) {
 		t.Errorf("child got %d records (want %d), not the records put, in order", len(got), n)
 	}
 }
+
+// A child that dies after the host stored its checkpoint but before the
+// call's end: the Worker delivers the same batch again, and the new child,
+// initialized at that checkpoint, is sent none of the records it covers
+// (found by the multilang chaos soak).
+func TestHostSendsNoRecordAtOrBeforeTheNewChildsCheckpoint(t *testing.T) {
+	f := fakekinesis.New(fakekinesis.WithStream(stream, 1))
+	store := memlease.New()
+	r := startHost(t, f, store, map[string]string{"KCL_HOST_TEST_DIE_AFTER_CHECKPOINT": "$DIR/died", "KCL_HOST_TEST_CHECKPOINT": "batch"})
+	put(f, 0, 10)
+	waitFor(t, "the first batch", func() bool { return r.count(t) >= 10 })
+	put(f, 10, 20)
+	waitFor(t, "a second child", func() bool { return len(r.lines("init ")) >= 2 })
+	put(f, 20, 30)
+	waitFor(t, "the third batch", func() bool { return r.count(t) >= 30 })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	b, _ := os.ReadFile(r.log)
+	var from checkpoint.Position
+	children := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 3 && f[0] == "init":
+			children++
+			from, _ = checkpoint.Parse(f[2], 0)
+		case len(f) == 5 && f[0] == "rec":
+			sub, _ := strconv.ParseUint(f[3], 10, 64)
+			p, err := checkpoint.At(f[2], sub)
+			if err != nil {
+				t.Fatalf("record line %q: %v", l, err)
+			}
+			if from.IsSequence() && p.Compare(from) <= 0 {
+				t.Errorf("child %d initialized at %v was sent record %v (data %s)", children, from, p, f[4])
+			}
+		}
+	}
+	if children != 2 {
+		t.Fatalf("%d children initialized, want 2", children)
+	}
+	if got := r.records()["shardId-000000000000"]; !inOrder(got, 0, 30) {
+		t.Errorf("children got %v, want 0…29 once each (the second child from the first's checkpoint)", got)
+	}
+}

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 //   - KCL_HOST_TEST_CRASH_ONCE=FILE: if FILE does not exist, create it and
 //     exit in the middle of the second processRecords call, before
 //     recording it;
+//   - KCL_HOST_TEST_DIE_AFTER_CHECKPOINT=FILE: if FILE does not exist,
+//     create it and, in the second processRecords call, record the records,
+//     ask for a checkpoint and exit without reading the reply;
 //   - KCL_HOST_TEST_BEYOND=1: in the first processRecords, ask for a
 //     checkpoint beyond the batch and record the reply.
 func testChild() int {
@@ -106,6 +109,15 @@ func testChild() int {
 			for _, r := range m.Records {
 				data, _ := base64.StdEncoding.DecodeString(r.Data)
 				fmt.Fprintf(logf, "rec %s %s %d %s\n", shard, r.Seq, r.Sub, data)
+			}
+			if f := os.Getenv("KCL_HOST_TEST_DIE_AFTER_CHECKPOINT"); f != "" && calls == 2 {
+				if _, err := os.Stat(f); err != nil {
+					// Ask for the checkpoint, and die before reading the
+					// reply: the host stores it, then finds the child gone.
+					send(map[string]any{"action": "checkpoint", "sequenceNumber": nil})
+					os.WriteFile(f, nil, 0o644)
+					return 5
+				}
 			}
 			if os.Getenv("KCL_HOST_TEST_BEYOND") != "" && calls == 1 && len(m.Records) > 0 {
 				beyond := m.Records[len(m.Records)-1].Seq + "0"

@@ -53,6 +53,11 @@ type shard struct {
 	// sent is the last record written to c: a checkpoint request without a
 	// sequence number checkpoints up to here. Zero before the first.
 	sent checkpoint.Position
+	// from is the checkpoint c was initialized at: c is never sent a record
+	// at or before it. After a child died between its checkpoint and the
+	// end of its call, the Worker delivers the same batch again, part of
+	// which the new child's initialize position already covers.
+	from checkpoint.Position
 
 	// kept are the batches delivered since the last checkpoint, oldest
 	// first, for a replacement child; keptBytes is their size. droppedTo
@@ -111,7 +116,7 @@ func (s *shard) spawn(ctx context.Context, at checkpoint.Position) error {
 		s.kill(c, err)
 		return err
 	}
-	s.c, s.final, s.sent = c, false, checkpoint.Position{}
+	s.c, s.final, s.sent, s.from = c, false, checkpoint.Position{}, at
 	s.log.Debug("record processor started", zap.Int("pid", c.PID()), zap.Stringer("checkpoint", at))
 	return nil
 }
@@ -131,14 +136,7 @@ func (s *shard) respawn(ctx context.Context) error {
 	}
 	replayed := 0
 	for _, k := range s.kept {
-		recs := k.records
-		if at.IsSequence() {
-			i := 0
-			for i < len(recs) && position(&recs[i]).Compare(at) <= 0 {
-				i++
-			}
-			recs = recs[i:]
-		}
+		recs := s.after(k.records)
 		if len(recs) == 0 {
 			continue
 		}
@@ -166,11 +164,26 @@ func (s *shard) ProcessRecords(ctx context.Context, b *consumer.Batch) error {
 			return err
 		}
 	}
-	if err := s.send(ctx, b.Records, b.MillisBehindLatest); err != nil {
-		return err
+	if recs := s.after(b.Records); len(recs) > 0 || len(b.Records) == 0 {
+		if err := s.send(ctx, recs, b.MillisBehindLatest); err != nil {
+			return err
+		}
 	}
 	s.keep(b)
 	return nil
+}
+
+// after returns the records of recs after the current child's initialize
+// position (all of them unless it is a record's).
+func (s *shard) after(recs []consumer.Record) []consumer.Record {
+	if !s.from.IsSequence() {
+		return recs
+	}
+	i := 0
+	for i < len(recs) && position(&recs[i]).Compare(s.from) <= 0 {
+		i++
+	}
+	return recs[i:]
 }
 
 // send makes one processRecords call on the child. The message is encoded
@@ -336,11 +349,18 @@ func (s *shard) Close(ctx context.Context, _ consumer.LeaseEvent) {
 	s.kept, s.keptBytes = nil, 0
 }
 
-// kill kills a child that failed a call.
+// kill kills a child that failed a call. A call cancelled by its context
+// (the lease was lost, or the stop's deadline passed) is not the child's
+// failure: it is killed because its shard must stop now.
 func (s *shard) kill(c *child.Child, err error) {
-	s.h.failed.Add(1)
-	s.log.Error("record processor failed; killing it (a new one gets the records again from the last checkpoint)",
-		zap.Int("pid", c.PID()), zap.Error(err))
+	if ce := (*child.CallError)(nil); errors.As(err, &ce) && ce.Reason == child.ReasonCanceled {
+		s.log.Info("lease lost or stop deadline passed during a call; killing the record processor",
+			zap.Int("pid", c.PID()), zap.Error(err))
+	} else {
+		s.h.failed.Add(1)
+		s.log.Error("record processor failed; killing it (a new one gets the records again from the last checkpoint)",
+			zap.Int("pid", c.PID()), zap.Error(err))
+	}
 	_ = c.Kill()
 	s.h.forget(c)
 	if s.c == c {
