@@ -92,6 +92,38 @@ func TestEveryRecordOnceInShardOrder(t *testing.T) {
 	})
 }
 
+// KPL aggregates reach the child de-aggregated: one record per user record,
+// each with its sub-sequence number, exactly once and in order.
+func TestKPLAggregatesArriveDeaggregated(t *testing.T) {
+	eachLang(t, func(t *testing.T, l lang) {
+		const per = 4
+		r := newRun(t, l, 2)
+		r.prod.perAggregate = per
+		r.prod.put(t, keys(recordKeys), recordRounds/per)
+		h := r.start(nil)
+		r.waitProcessed(h)
+		h.stop()
+		rep := r.report()
+		if !rep.OK() {
+			t.Fatalf("%v; lost %v; order %v", &rep, rep.LostSamples, rep.ViolationSamples)
+		}
+		checkNoRestart(t, rep)
+		subs := make(map[uint64]int)
+		for _, ln := range rep.lines {
+			if ln.Event == "" {
+				subs[ln.Sub]++
+			}
+		}
+		want := recordKeys * recordRounds / per
+		for s := range uint64(per) {
+			if subs[s] != want {
+				t.Errorf("%d records with sub-sequence number %d, want %d (one per aggregate): %v", subs[s], s, want, subs)
+			}
+		}
+		r.checkReleased()
+	})
+}
+
 // (b) A split and a merge while records flow: every record at least once,
 // per-key order kept across parents and children.
 func TestSplitAndMergeWhileRecordsFlow(t *testing.T) {

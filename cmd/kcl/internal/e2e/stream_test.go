@@ -19,6 +19,7 @@ import (
 
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
+	"github.com/kclgo/kcl/aggregate"
 	"github.com/kclgo/kcl/testkit/checker"
 )
 
@@ -37,6 +38,10 @@ func keys(n int) []string {
 type producer struct {
 	kc     *kinesis.Client
 	stream string
+
+	// perAggregate, when above 1, makes each round put, for each key, one
+	// KPL aggregate of that many consecutive records of the key.
+	perAggregate int
 
 	// mu guards the fields below.
 	mu      sync.Mutex
@@ -94,8 +99,22 @@ func (p *producer) round(ks []string) bool {
 	defer cancel()
 	p.mu.Lock()
 	entries := make([]types.PutRecordsRequestEntry, len(ks))
+	per := max(p.perAggregate, 1)
 	for i, k := range ks {
-		entries[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(k), Data: checker.Payload(k, p.next[k])}
+		data := checker.Payload(k, p.next[k])
+		if per > 1 {
+			urs := make([]aggregate.UserRecord, per)
+			for j := range urs {
+				urs[j] = aggregate.UserRecord{PartitionKey: k, Data: checker.Payload(k, p.next[k]+j)}
+			}
+			var err error
+			if data, err = aggregate.Marshal(urs); err != nil {
+				p.lastErr = err
+				p.mu.Unlock()
+				return false
+			}
+		}
+		entries[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(k), Data: data}
 	}
 	p.mu.Unlock()
 	out, err := p.kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(p.stream), Records: entries})
@@ -112,7 +131,7 @@ func (p *producer) round(ks []string) bool {
 			ok = false
 			continue
 		}
-		p.next[ks[i]]++
+		p.next[ks[i]] += per
 	}
 	return ok
 }
