@@ -17,9 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/kclgo/kcl/aggregate"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
-	"github.com/kclgo/kcl/aggregate"
 	"github.com/kclgo/kcl/testkit/checker"
 )
 
