@@ -127,7 +127,7 @@ func runMultilang(ctx context.Context, file string, log *zap.Logger, sigs <-chan
 	if err != nil {
 		return &runtimeError{err: err}
 	}
-	log.Info("stopped")
+	log.Info("kcl multilang exiting", zap.Int("status", 0))
 	return nil
 }
 
