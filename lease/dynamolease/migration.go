@@ -30,11 +30,11 @@ const (
 type clientVersion int
 
 const (
-	clientVersionInit             clientVersion = iota + 1 // CLIENT_VERSION_INIT
-	clientVersionUpgradeFrom2x                             // CLIENT_VERSION_UPGRADE_FROM_2X
-	clientVersion2x                                        // CLIENT_VERSION_2X
-	clientVersion3xWithRollback                            // CLIENT_VERSION_3X_WITH_ROLLBACK
-	clientVersion3x                                        // CLIENT_VERSION_3X
+	clientVersionInit           clientVersion = iota + 1 // CLIENT_VERSION_INIT
+	clientVersionUpgradeFrom2x                           // CLIENT_VERSION_UPGRADE_FROM_2X
+	clientVersion2x                                      // CLIENT_VERSION_2X
+	clientVersion3xWithRollback                          // CLIENT_VERSION_3X_WITH_ROLLBACK
+	clientVersion3x                                      // CLIENT_VERSION_3X
 )
 
 var clientVersionNames = map[string]clientVersion{
