@@ -307,7 +307,6 @@ func TestDecodeLeaderLockRejectsMalformedItems(t *testing.T) {
 	checkMalformed(t, base, []malformedCase{
 		{"an item without its hash key", drop(attrCoordinatorKey), attrCoordinatorKey},
 		{"a hash key of type N", set(attrCoordinatorKey, nAV("1")), attrCoordinatorKey},
-		{"an item read with the lease table's hash key name", drop(attrCoordinatorKey), attrCoordinatorKey},
 		{"no ownerName", drop(attrOwnerName), attrOwnerName},
 		{"an empty ownerName", set(attrOwnerName, sAV("")), attrOwnerName},
 		{"no leaseDuration", drop(attrLockLeaseDuration), attrLockLeaseDuration},
