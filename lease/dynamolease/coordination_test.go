@@ -329,7 +329,9 @@ func TestDecodeLeaderLockRejectsMalformedItems(t *testing.T) {
 
 func TestDecodeWorkerMetricStatsRejectsMalformedItems(t *testing.T) {
 	f := kcl3FixturesWith(t, attrMetricsUpdated, 3)[0]
-	list := func(avs ...types.AttributeValue) types.AttributeValue { return &types.AttributeValueMemberL{Value: avs} }
+	list := func(avs ...types.AttributeValue) types.AttributeValue {
+		return &types.AttributeValueMemberL{Value: avs}
+	}
 	metric := func(av types.AttributeValue) types.AttributeValue {
 		return &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"C": av}}
 	}

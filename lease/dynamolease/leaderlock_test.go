@@ -110,7 +110,9 @@ func TestNewLeaderLockIsShapedAsKCL35WritesIt(t *testing.T) {
 
 func TestLockObservationExpiresOnlyAfterAnUnchangedLeaseDuration(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	lock := func(rvn string) leaderLock { return leaderLock{recordVersionNumber: rvn, leaseDuration: 10 * time.Second} }
+	lock := func(rvn string) leaderLock {
+		return leaderLock{recordVersionNumber: rvn, leaseDuration: 10 * time.Second}
+	}
 	tests := []struct {
 		name  string
 		reads []struct {
