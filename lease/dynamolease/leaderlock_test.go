@@ -31,14 +31,14 @@ func TestLeaderLockRequestsAreTheLockClients(t *testing.T) {
 
 			free := acquireFreeLockInput(tbl, held)
 			checkRequest(t, "acquire free", free.TableName, free.ConditionExpression, nil, free.ExpressionAttributeNames, free.ExpressionAttributeValues,
-				"app-table", "attribute_not_exists(#pk)", "", map[string]string{"#pk": tbl.hashKey}, nil)
+				tbl.name, "attribute_not_exists(#pk)", "", map[string]string{"#pk": tbl.hashKey}, nil)
 			if d := diffItems(free.Item, wantItem); len(d) > 0 {
 				t.Errorf("acquire free: item differs: %v", d)
 			}
 
 			exp := acquireExpiredLockInput(tbl, held, "rvn-0")
 			checkRequest(t, "acquire expired", exp.TableName, exp.ConditionExpression, nil, exp.ExpressionAttributeNames, exp.ExpressionAttributeValues,
-				"app-table", "attribute_exists(#pk) AND #rvn = :rvn", "",
+				tbl.name, "attribute_exists(#pk) AND #rvn = :rvn", "",
 				map[string]string{"#pk": tbl.hashKey, "#rvn": "recordVersionNumber"},
 				map[string]types.AttributeValue{":rvn": sAV("rvn-0")})
 			if d := diffItems(exp.Item, wantItem); len(d) > 0 {
@@ -47,13 +47,13 @@ func TestLeaderLockRequestsAreTheLockClients(t *testing.T) {
 
 			rel := acquireReleasedLockInput(tbl, held)
 			checkRequest(t, "acquire released", rel.TableName, rel.ConditionExpression, nil, rel.ExpressionAttributeNames, rel.ExpressionAttributeValues,
-				"app-table", "attribute_exists(#pk) AND #ir = :ir", "",
+				tbl.name, "attribute_exists(#pk) AND #ir = :ir", "",
 				map[string]string{"#pk": tbl.hashKey, "#ir": "isReleased"},
 				map[string]types.AttributeValue{":ir": sAV("1")})
 
 			hb := heartbeatLockInput(tbl, held, "rvn-2")
 			checkRequest(t, "heartbeat", hb.TableName, hb.ConditionExpression, hb.UpdateExpression, hb.ExpressionAttributeNames, hb.ExpressionAttributeValues,
-				"app-table", "attribute_exists(#pk) AND #rvn = :rvn AND #on = :on", "SET #ld = :ld, #rvn = :newRvn",
+				tbl.name, "attribute_exists(#pk) AND #rvn = :rvn AND #on = :on", "SET #ld = :ld, #rvn = :newRvn",
 				map[string]string{"#pk": tbl.hashKey, "#rvn": "recordVersionNumber", "#on": "ownerName", "#ld": "leaseDuration"},
 				map[string]types.AttributeValue{":rvn": sAV("rvn-1"), ":on": sAV("w-a"), ":ld": sAV("120000"), ":newRvn": sAV("rvn-2")})
 			if !reflect.DeepEqual(hb.Key, key) {
@@ -62,7 +62,7 @@ func TestLeaderLockRequestsAreTheLockClients(t *testing.T) {
 
 			del := releaseLockInput(tbl, held)
 			checkRequest(t, "release", del.TableName, del.ConditionExpression, nil, del.ExpressionAttributeNames, del.ExpressionAttributeValues,
-				"app-table", "attribute_exists(#pk) AND #rvn = :rvn AND #on = :on", "",
+				tbl.name, "attribute_exists(#pk) AND #rvn = :rvn AND #on = :on", "",
 				map[string]string{"#pk": tbl.hashKey, "#rvn": "recordVersionNumber", "#on": "ownerName"},
 				map[string]types.AttributeValue{":rvn": sAV("rvn-1"), ":on": sAV("w-a")})
 			if !reflect.DeepEqual(del.Key, key) {
@@ -72,13 +72,12 @@ func TestLeaderLockRequestsAreTheLockClients(t *testing.T) {
 	}
 }
 
-// checkRequest compares one request's table, expressions, names and
-// values. wantTable "app-table" stands for the table under test.
+// checkRequest compares one request's table, expressions, names and values.
 func checkRequest(t *testing.T, op string, table, cond, update *string, names map[string]string, values map[string]types.AttributeValue,
 	wantTable, wantCond, wantUpdate string, wantNames map[string]string, wantValues map[string]types.AttributeValue) {
 	t.Helper()
-	if wantTable == "app-table" && (table == nil || (*table != "app" && *table != "app-CoordinatorState")) {
-		t.Errorf("%s: table %v", op, aws.ToString(table))
+	if got := aws.ToString(table); got != wantTable {
+		t.Errorf("%s: table %q, want %q", op, got, wantTable)
 	}
 	if got := aws.ToString(cond); got != wantCond {
 		t.Errorf("%s: condition %q, want %q", op, got, wantCond)
@@ -108,46 +107,35 @@ func TestNewLeaderLockIsShapedAsKCL35WritesIt(t *testing.T) {
 	}
 }
 
+// lockRead is a read of the lock showing version rvn, at an offset on the
+// observer's clock.
+type lockRead struct {
+	rvn string
+	at  time.Duration
+}
+
 func TestLockObservationExpiresOnlyAfterAnUnchangedLeaseDuration(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	lock := func(rvn string) leaderLock {
 		return leaderLock{recordVersionNumber: rvn, leaseDuration: 10 * time.Second}
 	}
 	tests := []struct {
-		name  string
-		reads []struct {
-			rvn string
-			at  time.Duration
-		}
+		name    string
+		reads   []lockRead // what the observer read, and when
 		at      time.Duration
 		expired bool
 	}{
 		{name: "a lock never observed is not expired", at: time.Hour},
 		{name: "a lock seen once is not expired at exactly its lease duration",
-			reads: []struct {
-				rvn string
-				at  time.Duration
-			}{{"a", 0}}, at: 10 * time.Second},
+			reads: []lockRead{{"a", 0}}, at: 10 * time.Second},
 		{name: "a lock seen once is expired just after its lease duration",
-			reads: []struct {
-				rvn string
-				at  time.Duration
-			}{{"a", 0}}, at: 10*time.Second + time.Millisecond, expired: true},
+			reads: []lockRead{{"a", 0}}, at: 10*time.Second + time.Millisecond, expired: true},
 		{name: "re-reading the same version does not restart the clock",
-			reads: []struct {
-				rvn string
-				at  time.Duration
-			}{{"a", 0}, {"a", 9 * time.Second}}, at: 11 * time.Second, expired: true},
+			reads: []lockRead{{"a", 0}, {"a", 9 * time.Second}}, at: 11 * time.Second, expired: true},
 		{name: "a heartbeat seen restarts the clock",
-			reads: []struct {
-				rvn string
-				at  time.Duration
-			}{{"a", 0}, {"b", 9 * time.Second}}, at: 11 * time.Second},
+			reads: []lockRead{{"a", 0}, {"b", 9 * time.Second}}, at: 11 * time.Second},
 		{name: "the new version expires a lease duration after it was first seen",
-			reads: []struct {
-				rvn string
-				at  time.Duration
-			}{{"a", 0}, {"b", 9 * time.Second}}, at: 19*time.Second + time.Millisecond, expired: true},
+			reads: []lockRead{{"a", 0}, {"b", 9 * time.Second}}, at: 19*time.Second + time.Millisecond, expired: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
