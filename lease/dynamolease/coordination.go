@@ -3,6 +3,7 @@ package dynamolease
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -156,12 +157,20 @@ func (d *coordinationDecoder) parseInt(attr, s string) (int64, bool) {
 	return n, true
 }
 
-// nonNegative reads an integer that must not be negative.
-func (d *coordinationDecoder) nonNegative(attr string, required bool) (int64, bool) {
-	n, ok := d.integer(attr, required)
-	if ok && n < 0 {
-		d.fail(attr, fmt.Sprintf("negative: %d", n), nil)
-		return 0, false
+// maxEpochSeconds bounds the epoch seconds a row may hold (the end of year
+// 9999), so that time.Unix never overflows.
+const maxEpochSeconds = 253402300799
+
+// epochSeconds reads an N attribute holding epoch seconds; ok is false when
+// it is absent (or bad, in which case the decoder has failed).
+func (d *coordinationDecoder) epochSeconds(attr string, required bool) (t time.Time, ok bool) {
+	secs, ok := d.integer(attr, required)
+	if !ok {
+		return time.Time{}, false
 	}
-	return n, ok
+	if secs < 0 || secs > maxEpochSeconds {
+		d.fail(attr, fmt.Sprintf("out of range for epoch seconds: %d", secs), nil)
+		return time.Time{}, false
+	}
+	return time.Unix(secs, 0), true
 }

@@ -64,10 +64,10 @@ type workerSupport struct {
 // decodeWorkerMetricStats reads a WorkerMetricStats row of table t (hash key
 // wid in the separate table, leaseKey in the lease table).
 //
-// Required: the hash key and lut (an integer). Optional, as KCL 3.0–3.4 rows
+// Required: the hash key and lut (epoch seconds, 0 to the end of year 9999). Optional, as KCL 3.0–3.4 rows
 // lack some: entityType (S "WORKER_METRIC_STATS"), sts and opr (maps of
-// lists of numbers: finite decimals in sts, integers in opr), and sup and
-// slu (integers, both or neither). Other attributes (KCL's unused
+// lists of numbers: finite decimals in sts, integers in opr), and sup (an
+// integer) and slu (epoch seconds), both or neither. Other attributes (KCL's unused
 // "properties") are ignored. A malformed row yields a *coordinationItemError
 // (matching lease.ErrMalformed).
 func decodeWorkerMetricStats(t kcl3Table, item map[string]types.AttributeValue) (workerMetricStats, error) {
@@ -75,17 +75,15 @@ func decodeWorkerMetricStats(t kcl3Table, item map[string]types.AttributeValue) 
 	var w workerMetricStats
 	w.workerID = d.hashKey(t.hashKey)
 	w.entityType = d.entityType(entityTypeWorkerMetrics)
-	if lut, ok := d.integer(attrMetricsUpdated, true); ok {
-		w.updated = time.Unix(lut, 0)
-	}
+	w.updated, _ = d.epochSeconds(attrMetricsUpdated, true)
 	w.stats = numberLists(d, attrMetricStats, d.parseMetric)
 	w.operatingRange = numberLists(d, attrOperatingRange, d.parseInt)
 	sup, hasSup := d.integer(attrSupportCode, false)
-	slu, hasSlu := d.integer(attrSupportUpdated, false)
+	slu, hasSlu := d.epochSeconds(attrSupportUpdated, false)
 	switch {
 	case d.err != nil:
 	case hasSup && hasSlu:
-		w.support = &workerSupport{code: sup, updated: time.Unix(slu, 0)}
+		w.support = &workerSupport{code: sup, updated: slu}
 	case hasSup:
 		d.fail(attrSupportUpdated, "missing while sup is present", nil)
 	case hasSlu:
