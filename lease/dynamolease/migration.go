@@ -37,20 +37,21 @@ const (
 	clientVersion3x                                      // CLIENT_VERSION_3X
 )
 
-var clientVersionNames = map[string]clientVersion{
-	"CLIENT_VERSION_INIT":             clientVersionInit,
-	"CLIENT_VERSION_UPGRADE_FROM_2X":  clientVersionUpgradeFrom2x,
-	"CLIENT_VERSION_2X":               clientVersion2x,
-	"CLIENT_VERSION_3X_WITH_ROLLBACK": clientVersion3xWithRollback,
-	"CLIENT_VERSION_3X":               clientVersion3x,
+// clientVersionStrings holds the Java enum names, indexed by clientVersion.
+var clientVersionStrings = [...]string{
+	clientVersionInit:           "CLIENT_VERSION_INIT",
+	clientVersionUpgradeFrom2x:  "CLIENT_VERSION_UPGRADE_FROM_2X",
+	clientVersion2x:             "CLIENT_VERSION_2X",
+	clientVersion3xWithRollback: "CLIENT_VERSION_3X_WITH_ROLLBACK",
+	clientVersion3x:             "CLIENT_VERSION_3X",
 }
+
+var clientVersionNames = enumNames[clientVersion](clientVersionStrings[:])
 
 // String returns the Java enum name.
 func (v clientVersion) String() string {
-	for name, c := range clientVersionNames {
-		if c == v {
-			return name
-		}
+	if v > 0 && int(v) < len(clientVersionStrings) {
+		return clientVersionStrings[v]
 	}
 	return fmt.Sprintf("clientVersion(%d)", int(v))
 }
@@ -66,23 +67,35 @@ const (
 	tableMigrationComplete                                 // TABLE_MIGRATION_STATUS_COMPLETE
 )
 
-// tableMigrationNames lists the statuses KCL stores; its local-only UNKNOWN
-// is never written.
-var tableMigrationNames = map[string]tableMigrationStatus{
-	"TABLE_MIGRATION_STATUS_INIT":     tableMigrationInit,
-	"TABLE_MIGRATION_STATUS_DEPLOYED": tableMigrationDeployed,
-	"TABLE_MIGRATION_STATUS_PENDING":  tableMigrationPending,
-	"TABLE_MIGRATION_STATUS_COMPLETE": tableMigrationComplete,
+// tableMigrationStrings holds the Java enum names, indexed by
+// tableMigrationStatus: the statuses KCL stores (its local-only UNKNOWN is
+// never written).
+var tableMigrationStrings = [...]string{
+	tableMigrationInit:     "TABLE_MIGRATION_STATUS_INIT",
+	tableMigrationDeployed: "TABLE_MIGRATION_STATUS_DEPLOYED",
+	tableMigrationPending:  "TABLE_MIGRATION_STATUS_PENDING",
+	tableMigrationComplete: "TABLE_MIGRATION_STATUS_COMPLETE",
 }
+
+var tableMigrationNames = enumNames[tableMigrationStatus](tableMigrationStrings[:])
 
 // String returns the Java enum name.
 func (s tableMigrationStatus) String() string {
-	for name, c := range tableMigrationNames {
-		if c == s {
-			return name
-		}
+	if s > 0 && int(s) < len(tableMigrationStrings) {
+		return tableMigrationStrings[s]
 	}
 	return fmt.Sprintf("tableMigrationStatus(%d)", int(s))
+}
+
+// enumNames maps the names of an iota+1 enum (indexed by value) to values.
+func enumNames[E ~int](names []string) map[string]E {
+	m := make(map[string]E, len(names))
+	for i, name := range names {
+		if name != "" {
+			m[name] = E(i)
+		}
+	}
+	return m
 }
 
 // migrationChange is one state of a migration row: the state, which worker
