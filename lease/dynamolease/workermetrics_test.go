@@ -189,7 +189,8 @@ func workerIDs(rows []workerMetricStats) []string {
 
 // TestWorkerMetricStatsOnDynamoDB writes reports into a lease table that
 // also holds a lease and the leader lock, reads them back with the leader's
-// reader, and removes a stale row with the leader's conditional delete.
+// reader (while Store.List still sees only the lease), and removes a stale
+// row with the leader's conditional delete.
 func TestWorkerMetricStatsOnDynamoDB(t *testing.T) {
 	client := testenv.DynamoDB(t)
 	ctx := t.Context()
@@ -226,6 +227,16 @@ func TestWorkerMetricStatsOnDynamoDB(t *testing.T) {
 	slices.SortFunc(rows, func(x, y workerMetricStats) int { return strings.Compare(x.workerID, y.workerID) })
 	if !reflect.DeepEqual(rows, []workerMetricStats{a, b}) {
 		t.Fatalf("rows:\n%+v\nwant\n%+v", rows, []workerMetricStats{a, b})
+	}
+
+	// The lease store sees only the lease among these rows.
+	store, err := New(client, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases, err := store.List(ctx)
+	if err != nil || len(leases) != 1 || leases[0].Key != "shardId-000000000000" {
+		t.Fatalf("List = %+v, %v; want the one lease", leases, err)
 	}
 
 	// The leader's cleanup of b fails when b reported since, and works
