@@ -813,7 +813,8 @@ func (s *sim) leave(k int) simEvent {
 	e := simEvent{
 		scenario: fmt.Sprintf("leave %d→%d", n, n-k), metric: "release → peer processes (max)",
 		value: afterRelease, target: time.Second, passes: s.maxPasses(p, s.live...),
-		note: fmt.Sprintf("%d leases; stop → all processed %v", len(keys), ms(afterStop)),
+		note:  fmt.Sprintf("%d leases; stop → all processed %v", len(keys), ms(afterStop)),
+		after: ms(afterStop),
 	}
 	if k > 1 {
 		// A lease assigned to a worker that is itself stopping is released
@@ -881,6 +882,7 @@ func (s *sim) crash() simEvent {
 		value: worst, target: s.cfg.leaseDuration + 2*time.Second, passes: s.maxPasses(p, s.live...),
 		note: fmt.Sprintf("%d leases; %d taken %v after their last renewal (%d takes fenced off), the rest within %v more; crash → all processed %v",
 			len(keys), wave, ms(firstAfter), failedTakes, ms(spread), ms(afterCrash)),
+		after: ms(afterCrash),
 	}
 	waitFor(s.t, simLimit, s.balanced)
 	e.note += fmt.Sprintf("; balanced %v after crash", ms(time.Since(p.at)))
@@ -917,6 +919,9 @@ type simEvent struct {
 	writes   int64
 	failed   int64
 	note     string
+	// Leave and crash: from the stop or the crash until a peer processes
+	// every lease the worker held.
+	after time.Duration
 	// Cold start only: the most times one lease moved, and how many leases
 	// moved more than twice (issue 12's target: none, at 10,000 × 500).
 	mostMoves, movedOver2 int

@@ -220,7 +220,7 @@ func kcl2(leases, workers int, checkpointEvery time.Duration) kclModel {
 		// later (DynamoDBLeaseTaker: lease expired when not seen to change
 		// for failoverTime), so crash → take is one to two take intervals;
 		// KCL-REFERENCE.md §4: 17–40 s measured.
-		failover: fmt.Sprintf("17–40 s (≤ 2 × %v)", takeInterval),
+		failover: fmt.Sprintf("17–40 s crash → taken (≤ 2 × %v)", takeInterval),
 		// Leases are not released on a graceful stop (KCL-REFERENCE.md §4,
 		// #845, #474): successors wait for expiry as after a crash.
 		stop: "= failover (no release)",
@@ -277,7 +277,7 @@ func kcl3(leases, workers int, checkpointEvery time.Duration) kclModel {
 		// change for failoverTime), reassigns on a LAM run, and the new
 		// owner finds it by its next discovery: up to 2 LAM intervals + one
 		// discovery interval; KCL-REFERENCE.md §4: 20–50 s.
-		failover: fmt.Sprintf("20–50 s (≤ 2 × %v + %v)", lamInterval, discoverEvery),
+		failover: fmt.Sprintf("20–50 s crash → taken (≤ 2 × %v + %v)", lamInterval, discoverEvery),
 		// Utilization-driven: the newcomer counts once its first
 		// WorkerMetricStats row (≤ 30 s) is read by a LAM run, which then
 		// moves leases by graceful handoff (≤ 30 s each,
@@ -334,7 +334,7 @@ func scaleReport(cfg simConfig, events []simEvent, cost simCost, wall time.Durat
 		policy = fmt.Sprintf("consumers checkpoint once per %v while holding (CheckpointEvery(%v), or CheckpointAfterEachBatch with one batch per %v)", cfg.checkpointEvery, cfg.checkpointEvery, cfg.checkpointEvery)
 	}
 	fmt.Fprintf(&b, "\n### %d leases × %d workers (lease %v; steady state %v simulated; wall time %v)\n\n",
-		cfg.leases, cfg.workers, cfg.leaseDuration, cfg.steady, wall.Round(time.Second))
+		cfg.leases, cfg.workers, cfg.leaseDuration, cfg.steady, wall.Round(time.Millisecond))
 	fmt.Fprintf(&b, "Checkpoint policy: %s.\n", policy)
 	fmt.Fprintf(&b, "Capacity: lease item %d B, owner-index entry %d B; kcl today reads strongly consistent (Scan, GetItem: 1 RCU per 4 KB), KCL eventually consistent (0.5); owner-index queries eventually consistent; 1 WCU per write, failed conditional writes included.\n\n", leaseItemBytes, indexKeyBytes)
 
@@ -359,8 +359,8 @@ func scaleReport(cfg simConfig, events []simEvent, cost simCost, wall time.Durat
 
 	b.WriteString("\nSide by side (per lease-hour; reads and writes in items):\n\n| | reads | writes | RCU | WCU | crash failover | join to fair share | graceful stop | cold start |\n|---|---|---|---|---|---|---|---|---|\n")
 	r, w, rcu, wcu := sumCosts(today)
-	fmt.Fprintf(&b, "| kcl today (simulated) | %.0f | %.0f | %.1f | %.0f | %v (last renewal → taken, max) | %v | %v (release → taken, max) | %v, %d moves, max %d per lease, %d leases > 2 |\n",
-		r, w, rcu, wcu, crash.value, join.value, leave.value, cold.value, cold.moved, cold.mostMoves, cold.movedOver2)
+	fmt.Fprintf(&b, "| kcl today (simulated) | %.0f | %.0f | %.1f | %.0f | %v crash → all processed (%v last renewal → taken, max) | %v | %v stop → all processed (%v release → taken, max) | %v to fair share, %d moves, max %d per lease, %d leases > 2 |\n",
+		r, w, rcu, wcu, crash.after, crash.value, join.value, leave.after, leave.value, cold.value, cold.moved, cold.mostMoves, cold.movedOver2)
 	for _, m := range []kclModel{m2, m3} {
 		r, w, rcu, wcu := sumCosts(m.ops)
 		fmt.Fprintf(&b, "| %s (model) | %.0f | %.0f | %.1f | %.0f | %s | %s | %s | not modelled |\n", m.name, r, w, rcu, wcu, m.failover, m.join, m.stop)
