@@ -268,10 +268,14 @@ func kcl3(leases, workers int, checkpointEvery time.Duration) kclModel {
 	// consistent GetItem.
 	lockWrite := opCost{op: "leader lock heartbeat (leader / 30 s)", requests: 120 / L, items: 120 / L, wcu: 120 / L}
 	lockRead := opCost{op: "leader lock read (every follower / 30 s)", requests: (W - 1) * 120 / L, items: (W - 1) * 120 / L, rcu: (W - 1) * 120 / L}
+	// PeriodicShardSyncManager runs on the leader in 3.x too: the same
+	// hash-range audit scan every 2 min as in 2.x.
+	audit := opCost{op: "scan (leader audit / 2 min)", requests: 30 / L, items: 30}
+	audit.rcu = audit.requests * scanUnits(L, false)
 	renew := kclRenewsPerLeaseHour()
 	m := kclModel{
 		name: "KCL 3.x",
-		ops: []opCost{query, lam, lockRead, wms, lockWrite,
+		ops: []opCost{query, lam, audit, lockRead, wms, lockWrite,
 			{op: "renew", requests: renew, items: renew, wcu: renew}},
 		// The leader judges expiry from its LAM scans (lease not seen to
 		// change for failoverTime), reassigns on a LAM run, and the new
