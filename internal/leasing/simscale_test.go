@@ -371,3 +371,23 @@ func scaleReport(cfg simConfig, events []simEvent, cost simCost, wall time.Durat
 	}
 	return b.String()
 }
+
+func TestCapacityModel(t *testing.T) {
+	tests := []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"a consistent scan of 1,000 items of 300 B reads 293 KB: 74 units", scanUnits(1000, true), 74},
+		{"an eventually consistent scan costs half", scanUnits(1000, false), 37},
+		{"a scan of 10,000 items rounds up per 1 MB page: 256 + 256 + 221 units", scanUnits(10000, true), 733},
+		{"an empty owner-index query costs half a unit", queryUnits(0), 0.5},
+		{"100 index keys of 60 B are two 4 KB blocks, eventually consistent", queryUnits(100), 1},
+		{"KCL renews every 10 s / 3 − 25 ms: 1,088 times an hour", math.Round(kclRenewsPerLeaseHour()), 1088},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
