@@ -69,7 +69,8 @@ type FleetStore interface {
 	// or held by id itself — and the write is conditioned on the stored
 	// owner and version being seen's (no owner when seen.Owner is ""); it
 	// sets the owner to id, Epoch to seen.Epoch+1 and Version to
-	// seen.Version+1. Version thus grows on every write of the lock,
+	// seen.Version+1 (stores add 1 to the stored values, which a matching
+	// Version makes seen's). Version thus grows on every write of the lock,
 	// acquisitions included, and an observer judges a lock unchanged by its
 	// Version alone; Epoch grows on every acquisition and is the fencing
 	// token of a leadership. It returns the lock as stored, or an error

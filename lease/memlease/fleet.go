@@ -77,6 +77,7 @@ func (s *Store) Heartbeats(ctx context.Context, ids []string) ([]lease.Heartbeat
 	s.stats.HeartbeatReads++
 	s.stats.HeartbeatBatches += int64((len(ids) + heartbeatBatch - 1) / heartbeatBatch)
 	s.stats.HeartbeatKeys += int64(len(ids))
+	s.stats.HeartbeatItems += int64(len(out))
 	return out, nil
 }
 

@@ -45,6 +45,7 @@ func TestFleetStatsCountLikeDynamoDB(t *testing.T) {
 		HeartbeatReads:   1,
 		HeartbeatBatches: 3,
 		HeartbeatKeys:    201,
+		HeartbeatItems:   1, // only w1 beat
 		RosterReads:      1,
 		LeaderReads:      1,
 		Beat:             memlease.WriteCount{Succeeded: 2},

@@ -19,10 +19,15 @@ package memlease
 //     eventually consistent, half a unit per 4 KB of keys returned: a small
 //     fraction of a Scan;
 //   - a BatchGetItem (Heartbeats) of up to 100 keys, eventually consistent,
-//     half a unit per key requested (a heartbeat item is well under 4 KB);
-//   - the fleet writes (Beat, MarkAssigned, Join, Leave, the leader lock,
-//     Assign) one write unit each, like the lease writes: every item they
-//     touch is under 1 KB (a roster of a few hundred ids included).
+//     half a unit per heartbeat found (an item is well under 4 KB; DynamoDB
+//     Local reports nothing for keys not found);
+//   - the fleet writes one request each. Beat, MarkAssigned and the leader
+//     lock's writes touch items under 1 KB: one write unit. Assign writes the
+//     owner index too: 2 units for an unowned lease, 3 for an owned one (on
+//     DynamoDB Local). The roster grows with the fleet, by the length of each
+//     id plus a few bytes: Join and Leave cost one write unit per KB of
+//     roster and Roster one read unit per 4 KB (100 ids of 36 bytes: 4 and 1),
+//     which Stats, counting requests, leaves to the reader to scale.
 //
 // Requests stopped before they reach the table are not counted: those
 // refused by a fault (WithFault), with a done context, or for invalid
@@ -46,7 +51,8 @@ type Stats struct {
 	// The reads of lease.FleetStore.
 	HeartbeatReads   int64 // Heartbeats calls with at least one id
 	HeartbeatBatches int64 // BatchGetItem requests: one per 100 distinct ids
-	HeartbeatKeys    int64 // distinct ids requested, found or not: the items billed
+	HeartbeatKeys    int64 // distinct ids requested
+	HeartbeatItems   int64 // heartbeats returned: the items billed
 	RosterReads      int64 // Roster calls: one strongly consistent GetItem each
 	LeaderReads      int64 // Leader calls: one strongly consistent GetItem each
 
@@ -106,6 +112,7 @@ func (s Stats) Sub(o Stats) Stats {
 		HeartbeatReads:   s.HeartbeatReads - o.HeartbeatReads,
 		HeartbeatBatches: s.HeartbeatBatches - o.HeartbeatBatches,
 		HeartbeatKeys:    s.HeartbeatKeys - o.HeartbeatKeys,
+		HeartbeatItems:   s.HeartbeatItems - o.HeartbeatItems,
 		RosterReads:      s.RosterReads - o.RosterReads,
 		LeaderReads:      s.LeaderReads - o.LeaderReads,
 
