@@ -13,8 +13,9 @@
 // holder's own writes) instead of overwriting a newer owner.
 //
 // Implementers of a lease table implement Store (and OwnerLister, if the
-// table can list one owner's leases cheaply) and run the conformance suite in
-// package leasetest against it.
+// table can list one owner's leases cheaply, and FleetStore, if it can hold
+// the heartbeats, roster and leader lock of kcl-fleet coordination) and run
+// the conformance suites in package leasetest against it.
 package lease
 
 import (

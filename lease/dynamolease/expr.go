@@ -22,6 +22,7 @@ type expr struct {
 	set    []string
 	remove []string
 	add    []string
+	delete []string // DELETE clauses: elements removed from a set
 }
 
 func newExpr() *expr {
@@ -89,7 +90,7 @@ func (e *expr) update() *string {
 	for _, c := range []struct {
 		verb  string
 		parts []string
-	}{{"SET", e.set}, {"REMOVE", e.remove}, {"ADD", e.add}} {
+	}{{"SET", e.set}, {"REMOVE", e.remove}, {"ADD", e.add}, {"DELETE", e.delete}} {
 		if len(c.parts) > 0 {
 			clauses = append(clauses, c.verb+" "+strings.Join(c.parts, ", "))
 		}

@@ -23,6 +23,7 @@ type API interface {
 	DeleteItem(ctx context.Context, params *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Scan(ctx context.Context, params *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	Query(ctx context.Context, params *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchGetItem(ctx context.Context, params *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 var _ API = (*dynamodb.Client)(nil)
@@ -32,8 +33,8 @@ var _ API = (*dynamodb.Client)(nil)
 // ListOwned queries.
 const OwnerIndexName = "LeaseOwnerToLeaseKeyIndex"
 
-// Store is a lease.Store and lease.OwnerLister backed by a DynamoDB table in
-// the Java KCL's format. Its methods are safe for concurrent use.
+// Store is a lease.Store, lease.OwnerLister and lease.FleetStore backed by a
+// DynamoDB table in the Java KCL's format. Its methods are safe for concurrent use.
 type Store struct {
 	client API
 	table  string
@@ -48,6 +49,7 @@ type Store struct {
 var (
 	_ lease.Store       = (*Store)(nil)
 	_ lease.OwnerLister = (*Store)(nil)
+	_ lease.FleetStore  = (*Store)(nil)
 )
 
 type indexState int
@@ -124,7 +126,8 @@ func (s *Store) setIndexState(st indexState) {
 // ConditionalCheckFailures, not in WriteCapacityUnits. DynamoDB Local reports
 // capacity as DynamoDB would.
 type Stats struct {
-	// ReadCapacityUnits were consumed by GetItem, Scan and Query.
+	// ReadCapacityUnits were consumed by GetItem, BatchGetItem, Scan and
+	// Query.
 	ReadCapacityUnits float64
 	// WriteCapacityUnits were consumed by successful PutItem, UpdateItem and
 	// DeleteItem calls.
@@ -141,6 +144,8 @@ type Stats struct {
 // Calls counts calls per DynamoDB operation.
 type Calls struct {
 	GetItem, PutItem, UpdateItem, DeleteItem, Scan, Query, DescribeTable, CreateTable int64
+	// BatchGetItem counts requests, each retry of unprocessed keys included.
+	BatchGetItem int64
 }
 
 // Stats returns the counts since the Store was created.
@@ -161,6 +166,7 @@ const (
 	opQuery
 	opDescribeTable
 	opCreateTable
+	opBatchGetItem
 )
 
 type statsRecorder struct {
@@ -191,10 +197,12 @@ func (r *statsRecorder) record(op operation, cc *types.ConsumedCapacity, err err
 		c.DescribeTable++
 	case opCreateTable:
 		c.CreateTable++
+	case opBatchGetItem:
+		c.BatchGetItem++
 	}
 	if cc != nil && cc.CapacityUnits != nil {
 		switch op {
-		case opGetItem, opScan, opQuery:
+		case opGetItem, opScan, opQuery, opBatchGetItem:
 			r.s.ReadCapacityUnits += *cc.CapacityUnits
 		case opPutItem, opUpdateItem, opDeleteItem:
 			r.s.WriteCapacityUnits += *cc.CapacityUnits

@@ -474,3 +474,10 @@ func TestStatsMeasureCapacityPerOperation(t *testing.T) {
 	delta("Delete", func() { must(s.Delete(ctx, held)) })
 	t.Logf("totals: %+v", s.Stats())
 }
+
+func TestFleetConformance(t *testing.T) {
+	leasetest.RunFleet(t, func(t *testing.T) leasetest.FleetStore {
+		s, _ := newTestStore(t, WithPageSize(100))
+		return s
+	})
+}

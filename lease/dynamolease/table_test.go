@@ -105,6 +105,10 @@ func (f *fakeControlPlane) Query(context.Context, *dynamodb.QueryInput, ...func(
 	return nil, errNotImplemented
 }
 
+func (f *fakeControlPlane) BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	return nil, errNotImplemented
+}
+
 func tableDesc(name *string, keys []types.KeySchemaElement, status types.TableStatus) *types.TableDescription {
 	return &types.TableDescription{TableName: name, KeySchema: keys, TableStatus: status}
 }

@@ -21,6 +21,10 @@
 // so their order is not kept. Every other field must read back exactly as
 // written.
 //
+// RunFleet checks a store that also implements lease.FleetStore: heartbeats,
+// roster, leader lock and assignment, and that its items never show up as
+// leases.
+//
 // Consistency: Get, List and every write must be strongly consistent (a read
 // sees every write that returned before it started). Only ListOwned may lag
 // writes, as lease.OwnerLister documents; the suite polls it for up to 20

@@ -103,6 +103,10 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 	}
 }
 
+func TestRunFleetPassesForTheInMemoryStore(t *testing.T) {
+	leasetest.RunFleet(t, func(*testing.T) leasetest.FleetStore { return memlease.New() })
+}
+
 func TestRunPassesForTheInMemoryStore(t *testing.T) {
 	leasetest.Run(t, func(*testing.T) lease.Store { return memlease.New() })
 }

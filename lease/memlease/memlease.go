@@ -6,6 +6,10 @@
 // so it works inside a testing/synctest bubble. It passes the conformance
 // suite in package leasetest.
 //
+// It also implements lease.OwnerLister and lease.FleetStore (the heartbeats,
+// roster and leader lock of kcl-fleet coordination, kept apart from the
+// leases, so List and Get never see them).
+//
 // Beyond lease.Store it offers what tests need:
 //
 //   - WithFault injects errors (throttling, network failures) before an
@@ -38,6 +42,7 @@ import (
 var (
 	_ lease.Store       = (*Store)(nil)
 	_ lease.OwnerLister = (*Store)(nil)
+	_ lease.FleetStore  = (*Store)(nil)
 )
 
 // Store is an in-memory lease table. The zero value is not usable; call New.
@@ -50,6 +55,11 @@ type Store struct {
 	mu     sync.Mutex // guards the fields below
 	leases map[string]lease.Lease
 	stats  Stats
+	// The lease.FleetStore items, kept apart from the leases as the
+	// DynamoDB store keeps them apart by entityType.
+	heartbeats map[string]lease.Heartbeat
+	roster     map[string]struct{}
+	leader     *lease.LeaderLock // nil until first acquired
 }
 
 // Option configures a Store.
@@ -63,7 +73,12 @@ type options struct {
 func noFault(Op, string) error { return nil }
 
 // WithFault makes the Store call f before each operation, with the operation
-// and the lease key it concerns ("" for List and ListOwned). When f returns an
+// and the lease key it concerns ("" for List and ListOwned). For the
+// lease.FleetStore operations key is the worker id the operation concerns
+// (Beat, MarkAssigned, Join, Leave, AcquireLeader, and the lock's owner for
+// RenewLeader and ReleaseLeader), so that a test can cut one worker off the
+// table; "" for Heartbeats, Roster and Leader; and the lease key for Assign.
+// When f returns an
 // error, the Store returns it unchanged instead of performing the operation,
 // as if the request had never reached the table: nothing is read, written or
 // counted. Return lease.ErrThrottled to simulate throttling, or any error to
@@ -76,7 +91,8 @@ func WithFault(f func(op Op, key string) error) Option {
 }
 
 // WithSpuriousFailure makes the Store call f after each write (Create, Renew,
-// Take, Handoff, Checkpoint, Release, Delete) that landed. When f returns an
+// Take, Handoff, Checkpoint, Release, Delete, and the writes of
+// lease.FleetStore, with the key WithFault describes) that landed. When f returns an
 // error, the Store returns it instead of the write's result although the write
 // took effect, as when a response is lost or a request times out after the
 // table applied it. KCL calls this a spurious failure: a renewer that sees an
@@ -104,6 +120,9 @@ func New(opts ...Option) *Store {
 		fault:    o.fault,
 		spurious: o.spurious,
 		leases:   make(map[string]lease.Lease),
+
+		heartbeats: make(map[string]lease.Heartbeat),
+		roster:     make(map[string]struct{}),
 	}
 }
 
@@ -330,7 +349,11 @@ func (s *Store) update(ctx context.Context, op Op, l lease.Lease, condErr error,
 	}
 	s.countWrite(op, held)
 	s.mu.Unlock()
-	if !held {
+	switch {
+	case !ok:
+		// As the DynamoDB store does, say why the condition failed.
+		return lease.Lease{}, fmt.Errorf("memlease: %v %q at counter %d: %w (%w)", op, l.Key, l.Counter, condErr, lease.ErrNotFound)
+	case !held:
 		return lease.Lease{}, fmt.Errorf("memlease: %v %q at counter %d: %w", op, l.Key, l.Counter, condErr)
 	}
 	if err := s.spurious(op, l.Key); err != nil {

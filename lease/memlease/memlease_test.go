@@ -377,3 +377,7 @@ func BenchmarkRenewParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestFleetConformance(t *testing.T) {
+	leasetest.RunFleet(t, func(*testing.T) leasetest.FleetStore { return memlease.New() })
+}

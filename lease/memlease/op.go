@@ -5,7 +5,8 @@ import "strconv"
 // Op names a Store operation, for fault injection.
 type Op uint8
 
-// The operations, one per method of lease.Store and lease.OwnerLister.
+// The operations, one per method of lease.Store, lease.OwnerLister and
+// lease.FleetStore.
 const (
 	OpCreate Op = iota + 1
 	OpGet
@@ -17,6 +18,17 @@ const (
 	OpCheckpoint
 	OpRelease
 	OpDelete
+	OpBeat
+	OpHeartbeats
+	OpMarkAssigned
+	OpJoin
+	OpLeave
+	OpRoster
+	OpLeader
+	OpAcquireLeader
+	OpRenewLeader
+	OpReleaseLeader
+	OpAssign
 )
 
 // String returns the name of the method, for example "Renew".
@@ -42,10 +54,39 @@ func (o Op) String() string {
 		return "Release"
 	case OpDelete:
 		return "Delete"
+	case OpBeat:
+		return "Beat"
+	case OpHeartbeats:
+		return "Heartbeats"
+	case OpMarkAssigned:
+		return "MarkAssigned"
+	case OpJoin:
+		return "Join"
+	case OpLeave:
+		return "Leave"
+	case OpRoster:
+		return "Roster"
+	case OpLeader:
+		return "Leader"
+	case OpAcquireLeader:
+		return "AcquireLeader"
+	case OpRenewLeader:
+		return "RenewLeader"
+	case OpReleaseLeader:
+		return "ReleaseLeader"
+	case OpAssign:
+		return "Assign"
 	default:
 		return "Op(" + strconv.Itoa(int(o)) + ")"
 	}
 }
 
 // IsWrite reports whether o writes to the table.
-func (o Op) IsWrite() bool { return o == OpCreate || o >= OpRenew && o <= OpDelete }
+func (o Op) IsWrite() bool {
+	switch o {
+	case OpCreate, OpRenew, OpTake, OpHandoff, OpCheckpoint, OpRelease, OpDelete,
+		OpBeat, OpMarkAssigned, OpJoin, OpLeave, OpAcquireLeader, OpRenewLeader, OpReleaseLeader, OpAssign:
+		return true
+	}
+	return false
+}

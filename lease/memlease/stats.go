@@ -17,7 +17,17 @@ package memlease
 //     changed;
 //   - a Query of the KEYS_ONLY index LeaseOwnerToLeaseKeyIndex (ListOwned),
 //     eventually consistent, half a unit per 4 KB of keys returned: a small
-//     fraction of a Scan.
+//     fraction of a Scan;
+//   - a BatchGetItem (Heartbeats) of up to 100 keys, eventually consistent,
+//     half a unit per heartbeat found (an item is well under 4 KB; DynamoDB
+//     Local reports nothing for keys not found);
+//   - the fleet writes one request each. Beat, MarkAssigned and the leader
+//     lock's writes touch items under 1 KB: one write unit. Assign writes the
+//     owner index too: 2 units for an unowned lease, 3 for an owned one (on
+//     DynamoDB Local). The roster grows with the fleet, by the length of each
+//     id plus a few bytes: Join and Leave cost one write unit per KB of
+//     roster and Roster one read unit per 4 KB (100 ids of 36 bytes: 4 and 1),
+//     which Stats, counting requests, leaves to the reader to scale.
 //
 // Requests stopped before they reach the table are not counted: those
 // refused by a fault (WithFault), with a done context, or for invalid
@@ -37,6 +47,24 @@ type Stats struct {
 	Checkpoint WriteCount
 	Release    WriteCount
 	Delete     WriteCount
+
+	// The reads of lease.FleetStore.
+	HeartbeatReads   int64 // Heartbeats calls with at least one id
+	HeartbeatBatches int64 // BatchGetItem requests: one per 100 distinct ids
+	HeartbeatKeys    int64 // distinct ids requested
+	HeartbeatItems   int64 // heartbeats returned: the items billed
+	RosterReads      int64 // Roster calls: one strongly consistent GetItem each
+	LeaderReads      int64 // Leader calls: one strongly consistent GetItem each
+
+	// The writes of lease.FleetStore.
+	Beat          WriteCount
+	MarkAssigned  WriteCount
+	Join          WriteCount
+	Leave         WriteCount
+	AcquireLeader WriteCount
+	RenewLeader   WriteCount
+	ReleaseLeader WriteCount
+	Assign        WriteCount
 }
 
 // WriteCount counts the conditional writes of one kind.
@@ -51,7 +79,14 @@ func (w WriteCount) Total() int64 { return w.Succeeded + w.Failed }
 // Writes returns the write requests billed, over all operations.
 func (s Stats) Writes() int64 {
 	return s.Create.Total() + s.Renew.Total() + s.Take.Total() + s.Handoff.Total() +
-		s.Checkpoint.Total() + s.Release.Total() + s.Delete.Total()
+		s.Checkpoint.Total() + s.Release.Total() + s.Delete.Total() + s.FleetWrites()
+}
+
+// FleetWrites returns the write requests of lease.FleetStore methods billed,
+// a part of Writes.
+func (s Stats) FleetWrites() int64 {
+	return s.Beat.Total() + s.MarkAssigned.Total() + s.Join.Total() + s.Leave.Total() +
+		s.AcquireLeader.Total() + s.RenewLeader.Total() + s.ReleaseLeader.Total() + s.Assign.Total()
 }
 
 // Sub returns s - o, field by field: the requests served between two calls of
@@ -73,6 +108,22 @@ func (s Stats) Sub(o Stats) Stats {
 		Checkpoint:     w(s.Checkpoint, o.Checkpoint),
 		Release:        w(s.Release, o.Release),
 		Delete:         w(s.Delete, o.Delete),
+
+		HeartbeatReads:   s.HeartbeatReads - o.HeartbeatReads,
+		HeartbeatBatches: s.HeartbeatBatches - o.HeartbeatBatches,
+		HeartbeatKeys:    s.HeartbeatKeys - o.HeartbeatKeys,
+		HeartbeatItems:   s.HeartbeatItems - o.HeartbeatItems,
+		RosterReads:      s.RosterReads - o.RosterReads,
+		LeaderReads:      s.LeaderReads - o.LeaderReads,
+
+		Beat:          w(s.Beat, o.Beat),
+		MarkAssigned:  w(s.MarkAssigned, o.MarkAssigned),
+		Join:          w(s.Join, o.Join),
+		Leave:         w(s.Leave, o.Leave),
+		AcquireLeader: w(s.AcquireLeader, o.AcquireLeader),
+		RenewLeader:   w(s.RenewLeader, o.RenewLeader),
+		ReleaseLeader: w(s.ReleaseLeader, o.ReleaseLeader),
+		Assign:        w(s.Assign, o.Assign),
 	}
 }
 
@@ -91,6 +142,22 @@ func (s *Stats) write(op Op) *WriteCount {
 		return &s.Checkpoint
 	case OpRelease:
 		return &s.Release
+	case OpBeat:
+		return &s.Beat
+	case OpMarkAssigned:
+		return &s.MarkAssigned
+	case OpJoin:
+		return &s.Join
+	case OpLeave:
+		return &s.Leave
+	case OpAcquireLeader:
+		return &s.AcquireLeader
+	case OpRenewLeader:
+		return &s.RenewLeader
+	case OpReleaseLeader:
+		return &s.ReleaseLeader
+	case OpAssign:
+		return &s.Assign
 	default:
 		return &s.Delete
 	}

@@ -1,0 +1,169 @@
+package lease
+
+import (
+	"context"
+	"strconv"
+)
+
+// FleetStore is implemented by lease tables that can also hold the items of
+// kcl-fleet coordination (DESIGN.md, "Fleet-scale coordination"): one
+// heartbeat item per worker, a roster of live workers, and a leader lock with
+// a fencing epoch. The items live in the lease table, told apart from leases
+// so that Store.List and Store.Get never return them (the DynamoDB store marks
+// them with entityType values of their own), and a worker that holds no lease
+// costs one write per heartbeat and no read.
+//
+// Every write is one conditional request, atomic, as on Store. Errors follow
+// Store's conventions: a failed condition matches ErrConflict (and, for the
+// leader's own RenewLeader and ReleaseLeader, ErrLeaseLost); a missing item
+// ErrNotFound where a method says so; a refusal for capacity ErrThrottled.
+// Usage errors (an empty worker id, a nil or unowned lock where an owned one
+// is needed) write nothing and match none of these. Methods are safe for
+// concurrent use and honour ctx.
+type FleetStore interface {
+	// Beat writes workerID's heartbeat, creating the item on the worker's
+	// first beat: it adds 1 to Counter and sets State and Leases, and
+	// returns the heartbeat as stored after the write, so the worker reads
+	// AssignEpoch without a separate read. The write is conditioned only on
+	// the item, if it exists, being a heartbeat, never on its contents, so
+	// beats of one worker never conflict.
+	Beat(ctx context.Context, workerID string, state WorkerState, leases int) (Heartbeat, error)
+
+	// Heartbeats returns the heartbeats of the workers in ids, in no
+	// particular order; ids without a heartbeat are left out, and duplicate
+	// ids are read once. The read is eventually consistent: it may miss
+	// writes of the last second. The DynamoDB store reads 100 items per
+	// request and retries the keys DynamoDB leaves unprocessed.
+	Heartbeats(ctx context.Context, ids []string) ([]Heartbeat, error)
+
+	// MarkAssigned adds 1 to the AssignEpoch of workerID's heartbeat, telling
+	// the worker that its assignments changed; the worker sees it on its next
+	// Beat. It returns an error matching ErrNotFound when the worker has no
+	// heartbeat (the write is conditioned on the item's existence, so it
+	// never creates one).
+	MarkAssigned(ctx context.Context, workerID string) error
+
+	// Join adds workerID to the roster, creating the roster on the first
+	// join. Joining twice is the same as joining once.
+	Join(ctx context.Context, workerID string) error
+
+	// Leave removes workerID from the roster. Leaving when absent, or when
+	// there is no roster, succeeds and changes nothing observable.
+	Leave(ctx context.Context, workerID string) error
+
+	// Roster returns the ids of the workers that joined and have not left,
+	// sorted, with one strongly consistent read: it reflects every Join and
+	// Leave that returned before it. An absent roster reads as empty, not as
+	// ErrNotFound.
+	Roster(ctx context.Context) ([]string, error)
+
+	// Leader reads the leader lock (strongly consistent). It returns an
+	// error matching ErrNotFound if the lock was never written. A released
+	// lock reads back with Owner "".
+	Leader(ctx context.Context) (LeaderLock, error)
+
+	// AcquireLeader makes id the leader. With seen nil the write is
+	// conditioned on the lock not existing, and creates it with Epoch 1 and
+	// Version 1. Otherwise seen is the lock as the caller read it — released
+	// (Owner ""), or unchanged for the lock's duration on the caller's clock,
+	// or held by id itself — and the write is conditioned on the stored
+	// owner and version being seen's (no owner when seen.Owner is ""); it
+	// sets the owner to id, Epoch to seen.Epoch+1 and Version to
+	// seen.Version+1 (stores add 1 to the stored values, which a matching
+	// Version makes seen's). Version thus grows on every write of the lock,
+	// acquisitions included, and an observer judges a lock unchanged by its
+	// Version alone; Epoch grows on every acquisition and is the fencing
+	// token of a leadership. It returns the lock as stored, or an error
+	// matching ErrConflict when the condition failed (another worker
+	// acquired or renewed the lock first).
+	AcquireLeader(ctx context.Context, id string, seen *LeaderLock) (LeaderLock, error)
+
+	// RenewLeader proves the leader is alive: conditioned on the stored
+	// owner and version being l's, it adds 1 to Version, keeps Epoch, and
+	// returns the lock as stored. It returns an error matching ErrLeaseLost
+	// (and so ErrConflict) otherwise; the leader must then step down.
+	RenewLeader(ctx context.Context, l LeaderLock) (LeaderLock, error)
+
+	// ReleaseLeader gives leadership up: conditioned on the stored owner and
+	// version being l's, it removes the owner and adds 1 to Version, keeping
+	// the item and its Epoch, so the next acquisition (with seen set to the
+	// released lock, at once) continues the epoch sequence; deleting the
+	// item would restart it at 1 and break fencing. It returns an error
+	// matching ErrLeaseLost (and so ErrConflict) when the condition failed.
+	ReleaseLeader(ctx context.Context, l LeaderLock) error
+
+	// Assign is the leader's assignment of a lease to newOwner. Conditioned
+	// on the stored leaseOwner being l.Owner (no owner when l.Owner is "")
+	// and the stored counter being l.Counter, it sets the owner to newOwner,
+	// increments the counter — so the previous owner's renewals, checkpoints
+	// and releases, conditioned on its own counter, fail with ErrLeaseLost —
+	// adds 1 to OwnerSwitchesSinceCheckpoint when l.Owner is neither "" nor
+	// newOwner, and removes CheckpointOwner (ending any handoff). It returns
+	// the lease as stored, or an error matching ErrConflict (and ErrNotFound
+	// when the lease does not exist). An empty newOwner is a usage error.
+	Assign(ctx context.Context, l Lease, newOwner string) (Lease, error)
+}
+
+// WorkerState is what a worker's heartbeat says it is doing.
+type WorkerState uint8
+
+// The worker states. The leader never assigns a lease to a worker that is
+// stopping.
+const (
+	WorkerStarting WorkerState = iota + 1 // joined, not yet processing
+	WorkerRunning                         // processing its leases
+	WorkerStopping                        // shutting down, handing its leases back
+)
+
+// String returns "starting", "running" or "stopping": the value stored in the
+// heartbeat item.
+func (s WorkerState) String() string {
+	switch s {
+	case WorkerStarting:
+		return "starting"
+	case WorkerRunning:
+		return "running"
+	case WorkerStopping:
+		return "stopping"
+	default:
+		return "WorkerState(" + strconv.Itoa(int(s)) + ")"
+	}
+}
+
+// ParseWorkerState returns the state String names, and false for any other
+// text.
+func ParseWorkerState(s string) (WorkerState, bool) {
+	for st := WorkerStarting; st <= WorkerStopping; st++ {
+		if st.String() == s {
+			return st, true
+		}
+	}
+	return 0, false
+}
+
+// Heartbeat is a worker's heartbeat item as stored.
+type Heartbeat struct {
+	WorkerID string
+	// Counter grows by 1 on every Beat. The leader judges a worker alive by
+	// Counter changing on its own clock, never by a timestamp.
+	Counter int64
+	// State is the state the worker's last Beat wrote.
+	State WorkerState
+	// Leases is the number of leases the worker said it held at its last Beat.
+	Leases int
+	// AssignEpoch grows by 1 on every MarkAssigned: the worker re-reads its
+	// leases when it changes. 0 until the first MarkAssigned.
+	AssignEpoch int64
+}
+
+// LeaderLock is the leader lock item as stored.
+type LeaderLock struct {
+	// Owner is the leader's worker id; "" when the lock was released.
+	Owner string
+	// Epoch grows by 1 on every acquisition: the fencing token of one
+	// leadership.
+	Epoch int64
+	// Version grows by 1 on every write of the lock (acquisition, renewal,
+	// release): the lock is unchanged while Version is.
+	Version int64
+}
