@@ -267,8 +267,10 @@ func PlanAssign(in AssignInput) Assignment {
 	sortSlots(gives)
 	next := 0
 	receiver := func() *fleetWorker {
-		for ; next < len(slots); next++ {
-			if w := slots[next].w; w.short > 0 {
+		for next < len(slots) {
+			w := slots[next].w
+			next++
+			if w.short > 0 {
 				return w
 			}
 		}
