@@ -165,7 +165,7 @@ func PlanAssign(in AssignInput) Assignment {
 		if l.Finished() {
 			continue
 		}
-		ls = append(ls, &assignLease{l: l, rank: mix(in.Seed, l.Key)})
+		ls = append(ls, &assignLease{l: l, rank: mix(in.Seed, l.Key), depth: -1})
 	}
 	slices.SortFunc(ls, func(a, b *assignLease) int { return strings.Compare(a.l.Key, b.l.Key) })
 	byKey := make(map[string]*assignLease, len(ls))
@@ -279,13 +279,13 @@ func PlanAssign(in AssignInput) Assignment {
 
 	// Leases that need an owner: parents before children, so that a child
 	// can follow its parent to the worker given it in this very round.
-	depth := map[*assignLease]int{}
 	for _, a := range free {
-		lineageDepth(a, byKey, depth, 0)
+		lineageDepth(a, byKey, 0)
 	}
 	slices.SortStableFunc(free, func(a, b *assignLease) int {
-		return cmp.Or(cmp.Compare(depth[a], depth[b]), cmp.Compare(a.rank, b.rank))
+		return cmp.Or(cmp.Compare(a.depth, b.depth), cmp.Compare(a.rank, b.rank))
 	})
+	out.Assign = slices.Grow(out.Assign, len(free))
 	for _, a := range free {
 		w := parentHolder(a, byKey)
 		if w == nil {
@@ -354,6 +354,7 @@ type assignLease struct {
 	owner   *fleetWorker // assignable worker it counts for, after this round's assignments
 	movable bool
 	tied    bool // its owner also holds its parent or child
+	depth   int  // unfinished ancestors in the table; -1 until computed
 }
 
 type slot struct {
@@ -412,9 +413,9 @@ func parentKey(l *lease.Lease, p string) string {
 
 // lineageDepth is how many unfinished ancestors a has in the table, bounded
 // so that a malformed table with a cycle cannot loop.
-func lineageDepth(a *assignLease, byKey map[string]*assignLease, memo map[*assignLease]int, seen int) int {
-	if d, ok := memo[a]; ok {
-		return d
+func lineageDepth(a *assignLease, byKey map[string]*assignLease, seen int) int {
+	if a.depth >= 0 {
+		return a.depth
 	}
 	if seen > 64 {
 		return 0
@@ -422,10 +423,10 @@ func lineageDepth(a *assignLease, byKey map[string]*assignLease, memo map[*assig
 	d := 0
 	for _, p := range a.l.ParentShardIDs {
 		if pa := byKey[parentKey(a.l, p)]; pa != nil && pa != a {
-			d = max(d, 1+lineageDepth(pa, byKey, memo, seen+1))
+			d = max(d, 1+lineageDepth(pa, byKey, seen+1))
 		}
 	}
-	memo[a] = d
+	a.depth = d
 	return d
 }
 
