@@ -84,7 +84,8 @@ type Move struct {
 	// Lease is the lease as the snapshot showed it: the write is conditioned
 	// on its owner and counter.
 	Lease lease.Lease
-	// From is the worker the lease is moved from ("" for an unowned lease).
+	// From is the worker the lease is moved from: its owner ("" when
+	// unowned) or, for a handoff whose holder died, that holder.
 	From string
 	// To is the worker the lease is moved to.
 	To string
@@ -116,8 +117,9 @@ type Assignment struct {
 // Finished leases (checkpoint SHARD_END) are ignored. Workers that are alive
 // and starting or running are assignable; a lease counts for its owner, or,
 // during a handoff, for the incoming owner. Leases that need an owner are
-// those unowned, owned by a dead or unknown worker, or in a handoff between
-// two workers that are both gone. Leases of a live worker that is stopping
+// those unowned, owned by a dead or unknown worker, or in a handoff whose
+// holder is dead and whose target cannot take them. Leases of a live worker
+// that is stopping
 // are left to it (it releases them, and a later round assigns them); so are
 // leases being handed from a live worker to one that is no longer assignable
 // (the holder completes the transfer, and a later round reassigns them).
@@ -129,11 +131,14 @@ type Assignment struct {
 // that need an owner go to workers below their target — a child lease
 // preferably to a worker holding one of its unfinished parents — and workers
 // still below it get handoffs from workers above it, the most loaded first,
-// the receivers most short first. A worker never gives up a lease in a
-// handoff, nor one that is its own parent's child or its own child's parent
-// before the others. A fleet whose counts differ by at most one gets an empty
-// plan. A worker whose cap is below what it holds gives up the excess to
-// workers with room.
+// the receivers most short first. A lease already in a handoff is never
+// asked for again, and an over-loaded worker gives up first the leases whose
+// parent or child it does not also hold. A fleet whose counts differ by at
+// most one gets an empty plan. A worker whose cap is below what it holds
+// gives up the excess to workers with room.
+//
+// PlanAssign takes a few milliseconds at 10,000 leases and 500 workers
+// (BenchmarkPlanAssign).
 func PlanAssign(in AssignInput) Assignment {
 	out := Assignment{Target: map[string]int{}}
 
