@@ -704,3 +704,44 @@ func BenchmarkPlanAssign(b *testing.B) {
 		})
 	}
 }
+
+// TestPlanAssignWithHandoffsInFlight checks on random shapes with handoffs in
+// the table and handoff requests not yet in the snapshot that no lease in a
+// handoff is asked for again, and that a lease whose outgoing holder is alive
+// is never assigned away from it.
+func TestPlanAssignWithHandoffsInFlight(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for trial := range 300 {
+		s := randomShape(r, 500, 30, r.IntN(2) == 0)
+		inFlight := map[string]string{} // key -> live holder
+		for i := range s.in.Leases {
+			l := &s.in.Leases[i]
+			if l.Owner == "" || r.IntN(5) != 0 {
+				continue
+			}
+			other := s.in.Workers[r.IntN(len(s.in.Workers))].ID
+			if r.IntN(2) == 0 {
+				l.CheckpointOwner, l.Owner = l.Owner, other
+			} else {
+				s.in.Handoffs = append(s.in.Handoffs, Handoff{Key: l.Key, From: l.Owner, To: other})
+			}
+		}
+		for _, l := range s.in.Leases {
+			if l.InHandoff() && s.live[l.CheckpointOwner] {
+				inFlight[l.Key] = l.CheckpointOwner
+			}
+		}
+		for _, h := range s.in.Handoffs {
+			if s.live[h.From] {
+				inFlight[h.Key] = h.From
+			}
+		}
+		a := PlanAssign(s.in)
+		checkSafe(t, s, a)
+		for _, m := range slices.Concat(a.Assign, a.Handoff) {
+			if holder, ok := inFlight[m.Lease.Key]; ok {
+				t.Fatalf("trial %d: %s moved to %s while live %s hands it over", trial, m.Lease.Key, m.To, holder)
+			}
+		}
+	}
+}
