@@ -303,6 +303,10 @@ func (e *LeaderElector) gain(sent time.Time, l lease.LeaderLock) bool {
 		e.o.logger.Warn("leader lock acquired too late to lead on it", zap.Int64("epoch", l.Epoch))
 		return false
 	}
+	select {
+	case <-e.wake: // a previous leadership's end, already handled by Run
+	default:
+	}
 	e.leading, e.lock, e.deadline = true, l, deadline
 	epoch := l.Epoch
 	e.expiry = time.AfterFunc(time.Until(deadline), func() { e.stepDown(epoch, true, ErrLeadershipExpired) })
