@@ -182,9 +182,10 @@ func (e *LeaderElector) Leader() (epoch int64, ok bool) {
 
 // Run competes for the lock until ctx ends, then steps down and releases
 // the lock if it leads, and returns nil once it has. The release is the
-// elector's one write after ctx ended: it runs under
-// context.WithoutCancel(ctx), bounded by the lock duration. Call Run once.
-func (e *LeaderElector) Run(ctx context.Context) error {
+// elector's one write after ctx ended: it runs under drain (the Worker's
+// drain context, as for Coordinator.Run), bounded by the lock duration; if
+// drain has ended too, the lock is left to expire. Call Run once.
+func (e *LeaderElector) Run(ctx, drain context.Context) error {
 	var (
 		obs   leaderObservation
 		timer = time.NewTimer(0)
@@ -193,7 +194,7 @@ func (e *LeaderElector) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			e.stop(ctx)
+			e.stop(drain)
 			return nil
 		case <-e.wake:
 			timer.Stop()
@@ -359,13 +360,13 @@ func (e *LeaderElector) stepDown(epoch int64, onlyIfExpired bool, cause error) {
 
 // stop steps down and releases the lock if this elector leads: after the
 // step down, so that no leader work overlaps the next leader's.
-func (e *LeaderElector) stop(ctx context.Context) {
+func (e *LeaderElector) stop(drain context.Context) {
 	lock, ok := e.current()
 	if !ok {
 		return
 	}
 	e.stepDown(lock.Epoch, false, ErrLeaderStopped)
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.o.duration)
+	rctx, cancel := context.WithTimeout(drain, e.o.duration)
 	defer cancel()
 	if err := e.store.ReleaseLeader(rctx, lock); err != nil {
 		e.o.logger.Warn("releasing the leader lock failed", zapErr(err), zap.Int64("epoch", lock.Epoch))

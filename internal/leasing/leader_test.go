@@ -185,7 +185,7 @@ func startElector(t *testing.T, net *lockNet, ts *terms, id string) (cancel func
 	}
 	ctx, stop := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
+	go func() { done <- e.Run(ctx, t.Context()) }() // drain: lives until the test ends
 	return func() {
 		stop()
 		if err := <-done; err != nil {
