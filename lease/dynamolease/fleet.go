@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -85,30 +84,13 @@ func (e *expr) increment(attr string) {
 // write produces (an earlier attempt was applied, its response lost): then
 // it returns the stored item as the result.
 func (s *Store) fleetWrite(ctx context.Context, key string, e *expr, conflict error, landed func(item map[string]types.AttributeValue) bool) (newItem, oldItem map[string]types.AttributeValue, err error) {
-	var attempts atomic.Int32
-	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(s.table),
-		Key:                                 s.itemKey(key),
-		ConditionExpression:                 e.condition(),
-		UpdateExpression:                    e.update(),
-		ExpressionAttributeNames:            e.names,
-		ExpressionAttributeValues:           e.attributeValues(),
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
-	}, countAttempts(&attempts))
-	err = classify(err, conflict)
-	var cc *types.ConsumedCapacity
-	if out != nil {
-		cc = out.ConsumedCapacity
-	}
-	s.stats.record(opUpdateItem, cc, err)
+	out, attempts, err := s.updateItem(ctx, key, e, conflict)
 	if ccf := conditionFailed(err); ccf != nil {
 		item, rerr := s.currentItem(ctx, key, ccf)
 		if rerr != nil {
 			return nil, nil, err
 		}
-		if item != nil && attempts.Load() > 1 && landed != nil && landed(item) {
+		if item != nil && attempts > 1 && landed != nil && landed(item) {
 			return item, nil, nil
 		}
 		return nil, item, err
@@ -467,22 +449,5 @@ func (s *Store) lockWrite(ctx context.Context, op, id string, e *expr, conflict 
 // ownerSwitchesSinceCheckpoint. On a condition failure it returns an error
 // matching lease.ErrConflict (and lease.ErrNotFound if the lease is gone).
 func (s *Store) Assign(ctx context.Context, l lease.Lease, newOwner string) (lease.Lease, error) {
-	switch {
-	case l.Key == "":
-		return lease.Lease{}, usage("assign", l.Key, "empty lease key")
-	case newOwner == "":
-		return lease.Lease{}, usage("assign", l.Key, "empty owner")
-	}
-	e := newExpr()
-	e.counterIs(l.Counter)
-	e.ownerIs(l.Owner)
-	e.setS(attrLeaseOwner, newOwner)
-	e.bumpCounter()
-	e.del(attrCheckpointOwner)
-	if l.Owner != "" && l.Owner != newOwner {
-		e.add = append(e.add, e.n(attrOwnerSwitches)+" "+e.v(numberInt(1)))
-	}
-	return s.update(ctx, "assign", l, e, lease.ErrConflict, func(cur lease.Lease) bool {
-		return cur.Owner == newOwner && cur.Counter == l.Counter+1 && cur.CheckpointOwner == ""
-	})
+	return s.setOwner(ctx, "assign", l, newOwner, true)
 }

@@ -267,21 +267,32 @@ func (s *Store) Renew(ctx context.Context, l lease.Lease) (lease.Lease, error) {
 // neither "" nor owner, as in KCL), adds one to ownerSwitchesSinceCheckpoint.
 // On a condition failure it returns an error matching lease.ErrConflict.
 func (s *Store) Take(ctx context.Context, l lease.Lease, owner string) (lease.Lease, error) {
+	return s.setOwner(ctx, "take", l, owner, false)
+}
+
+// setOwner is Take and, with ownerToo, Assign: one UpdateItem conditioned
+// on leaseCounter (and leaseOwner when ownerToo) that makes owner the owner,
+// increments the counter, removes checkpointOwner and counts an owner switch
+// when another worker held the lease.
+func (s *Store) setOwner(ctx context.Context, op string, l lease.Lease, owner string, ownerToo bool) (lease.Lease, error) {
 	switch {
 	case l.Key == "":
-		return lease.Lease{}, usage("take", l.Key, "empty lease key")
+		return lease.Lease{}, usage(op, l.Key, "empty lease key")
 	case owner == "":
-		return lease.Lease{}, usage("take", l.Key, "empty owner")
+		return lease.Lease{}, usage(op, l.Key, "empty owner")
 	}
 	e := newExpr()
 	e.counterIs(l.Counter)
+	if ownerToo {
+		e.ownerIs(l.Owner)
+	}
 	e.setS(attrLeaseOwner, owner)
 	e.bumpCounter()
 	e.del(attrCheckpointOwner)
 	if l.Owner != "" && l.Owner != owner {
 		e.add = append(e.add, e.n(attrOwnerSwitches)+" "+e.v(numberInt(1)))
 	}
-	return s.update(ctx, "take", l, e, lease.ErrConflict, func(cur lease.Lease) bool {
+	return s.update(ctx, op, l, e, lease.ErrConflict, func(cur lease.Lease) bool {
 		return cur.Owner == owner && cur.Counter == l.Counter+1 && cur.CheckpointOwner == ""
 	})
 }
@@ -439,30 +450,13 @@ func (s *Store) Delete(ctx context.Context, l lease.Lease) error {
 // produces: an earlier attempt was applied and its response lost, so the
 // write succeeded.
 func (s *Store) update(ctx context.Context, op string, l lease.Lease, e *expr, conflict error, landed func(cur lease.Lease) bool) (lease.Lease, error) {
-	var attempts atomic.Int32
-	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(s.table),
-		Key:                                 s.itemKey(l.Key),
-		ConditionExpression:                 e.condition(),
-		UpdateExpression:                    e.update(),
-		ExpressionAttributeNames:            e.names,
-		ExpressionAttributeValues:           e.attributeValues(),
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
-	}, countAttempts(&attempts))
-	err = classify(err, conflict)
-	var cc *types.ConsumedCapacity
-	if out != nil {
-		cc = out.ConsumedCapacity
-	}
-	s.stats.record(opUpdateItem, cc, err)
+	out, attempts, err := s.updateItem(ctx, l.Key, e, conflict)
 	if ccf := conditionFailed(err); ccf != nil {
 		item, rerr := s.currentItem(ctx, l.Key, ccf)
 		if rerr != nil {
 			return lease.Lease{}, fmt.Errorf("dynamolease: %s %q at counter %d: %w", op, l.Key, l.Counter, err)
 		}
-		if item != nil && attempts.Load() > 1 {
+		if item != nil && attempts > 1 {
 			if cur, derr := UnmarshalItem(item); derr == nil && landed(cur) {
 				return cur, nil
 			}
@@ -477,6 +471,33 @@ func (s *Store) update(ctx context.Context, op string, l lease.Lease, e *expr, c
 		return lease.Lease{}, fmt.Errorf("dynamolease: %s %q: written, but the stored item cannot be read: %w", op, l.Key, err)
 	}
 	return cur, nil
+}
+
+// updateItem sends one conditional UpdateItem of key's item (ReturnValues
+// ALL_NEW, and ALL_OLD on a condition failure), classifies its error with
+// conflict and records its cost. attempts is how many tries the SDK made:
+// more than one means a condition failure may be an earlier attempt's
+// success whose response was lost.
+func (s *Store) updateItem(ctx context.Context, key string, e *expr, conflict error) (out *dynamodb.UpdateItemOutput, attempts int32, err error) {
+	var n atomic.Int32
+	out, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(s.table),
+		Key:                                 s.itemKey(key),
+		ConditionExpression:                 e.condition(),
+		UpdateExpression:                    e.update(),
+		ExpressionAttributeNames:            e.names,
+		ExpressionAttributeValues:           e.attributeValues(),
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
+	}, countAttempts(&n))
+	err = classify(err, conflict)
+	var cc *types.ConsumedCapacity
+	if out != nil {
+		cc = out.ConsumedCapacity
+	}
+	s.stats.record(opUpdateItem, cc, err)
+	return out, n.Load(), err
 }
 
 // currentItem returns the item as it was when a condition failed: from the

@@ -235,11 +235,5 @@ func (s *Store) Assign(ctx context.Context, l lease.Lease, newOwner string) (lea
 	if newOwner == "" {
 		return lease.Lease{}, fmt.Errorf("memlease: %v %q: %w", OpAssign, l.Key, errNoOwner)
 	}
-	return s.update(ctx, OpAssign, l, lease.ErrConflict, true, func(stored *lease.Lease) {
-		if l.Owner != "" && l.Owner != newOwner {
-			stored.OwnerSwitchesSinceCheckpoint++
-		}
-		stored.Owner = newOwner
-		stored.CheckpointOwner = ""
-	})
+	return s.update(ctx, OpAssign, l, lease.ErrConflict, true, setOwner(l, newOwner))
 }

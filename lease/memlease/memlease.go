@@ -228,18 +228,23 @@ func (s *Store) Take(ctx context.Context, l lease.Lease, owner string) (lease.Le
 	if owner == "" {
 		return lease.Lease{}, fmt.Errorf("memlease: %v %q: %w", OpTake, l.Key, errNoOwner)
 	}
-	return s.update(ctx, OpTake, l, lease.ErrConflict, false, func(stored *lease.Lease) {
-		// As KCL does, count a switch only when another worker held the
-		// lease: taking an unowned lease is not a switch. Like KCL and the
-		// DynamoDB store, judge by the lease as the taker read it: a
-		// handoff request leaves the counter alone, so the stored owner
-		// may be the incoming one.
+	return s.update(ctx, OpTake, l, lease.ErrConflict, false, setOwner(l, owner))
+}
+
+// setOwner is the change Take and Assign make to the stored lease: owner
+// becomes the owner, any handoff is cleared, and a switch is counted only
+// when another worker held the lease, as KCL does (taking an unowned lease
+// is not a switch). Like KCL and the DynamoDB store, it judges by the lease
+// as the writer read it: a handoff request leaves the counter alone, so the
+// stored owner may be the incoming one.
+func setOwner(l lease.Lease, owner string) func(stored *lease.Lease) {
+	return func(stored *lease.Lease) {
 		if l.Owner != "" && l.Owner != owner {
 			stored.OwnerSwitchesSinceCheckpoint++
 		}
 		stored.Owner = owner
 		stored.CheckpointOwner = ""
-	})
+	}
 }
 
 // Handoff implements lease.Store. As in KCL 3.x, the request leaves the
