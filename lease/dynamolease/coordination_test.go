@@ -1,10 +1,8 @@
 package dynamolease
 
 import (
-	"encoding/json"
 	"errors"
 	"maps"
-	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -26,31 +24,13 @@ type kcl3Fixture struct {
 // '_'-prefixed metadata keys.
 func loadKCL3Fixtures(t testing.TB) []kcl3Fixture {
 	t.Helper()
-	data, err := os.ReadFile("testdata/kcl3-items.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file struct {
-		Items []map[string]json.RawMessage `json:"items"`
-	}
-	if err := json.Unmarshal(data, &file); err != nil {
-		t.Fatalf("kcl3-items.json: %v", err)
-	}
 	var out []kcl3Fixture
-	for i, raw := range file.Items {
-		var name string
-		if c, ok := raw["_case"]; !ok || json.Unmarshal(c, &name) != nil {
-			t.Fatalf("item %d: no _case", i)
-		}
-		item, err := itemFromJSON(raw)
-		if err != nil {
-			t.Fatalf("item %q: %v", name, err)
-		}
-		f := kcl3Fixture{name: name, item: item}
+	for _, fx := range loadItemFile(t, "kcl3-items.json") {
+		f := kcl3Fixture{name: fx.name, item: fx.item}
 		switch {
-		case item[attrCoordinatorKey] != nil:
+		case fx.item[attrCoordinatorKey] != nil:
 			f.table = coordinatorStateTable("app")
-		case item[attrWorkerID] != nil:
+		case fx.item[attrWorkerID] != nil:
 			f.table = workerMetricStatsTable("app")
 		default:
 			f.table = leaseTableRows("app")

@@ -24,8 +24,15 @@ type fixture struct {
 // loadFixtures reads testdata/kcl-lease-items.json, leaving out the
 // _case/_about keys.
 func loadFixtures(t testing.TB) []fixture {
+	return loadItemFile(t, "kcl-lease-items.json")
+}
+
+// loadItemFile reads the items of testdata/name, a fixture file in
+// DynamoDB JSON, each named by its _case; keys starting with '_' are left
+// out.
+func loadItemFile(t testing.TB, name string) []fixture {
 	t.Helper()
-	data, err := os.ReadFile("testdata/kcl-lease-items.json")
+	data, err := os.ReadFile("testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,22 +40,22 @@ func loadFixtures(t testing.TB) []fixture {
 		Items []map[string]json.RawMessage `json:"items"`
 	}
 	if err := json.Unmarshal(data, &file); err != nil {
-		t.Fatalf("kcl-lease-items.json: %v", err)
+		t.Fatalf("%s: %v", name, err)
 	}
 	var out []fixture
 	for i, raw := range file.Items {
-		var name string
-		if c, ok := raw["_case"]; !ok || json.Unmarshal(c, &name) != nil {
-			t.Fatalf("item %d: no _case", i)
+		var c string
+		if v, ok := raw["_case"]; !ok || json.Unmarshal(v, &c) != nil {
+			t.Fatalf("%s: item %d: no _case", name, i)
 		}
 		item, err := itemFromJSON(raw)
 		if err != nil {
-			t.Fatalf("item %q: %v", name, err)
+			t.Fatalf("%s: item %q: %v", name, c, err)
 		}
-		out = append(out, fixture{name: name, item: item})
+		out = append(out, fixture{name: c, item: item})
 	}
 	if len(out) == 0 {
-		t.Fatal("kcl-lease-items.json holds no items")
+		t.Fatalf("%s holds no items", name)
 	}
 	return out
 }
