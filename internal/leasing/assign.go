@@ -8,34 +8,6 @@ import (
 	"github.com/kclgo/kcl/lease"
 )
 
-// WorkerState is what a worker's heartbeat says it is doing.
-type WorkerState int
-
-const (
-	// WorkerStarting: the worker has announced itself and will process what
-	// it is assigned. The leader assigns to it as to a running worker, so a
-	// cold start reaches its fair split in one round.
-	WorkerStarting WorkerState = iota + 1
-	// WorkerRunning: the worker processes its leases.
-	WorkerRunning
-	// WorkerStopping: the worker is draining. It is assigned nothing, asked
-	// for nothing, and the leases it still owns are left to it until it
-	// releases them.
-	WorkerStopping
-)
-
-func (s WorkerState) String() string {
-	switch s {
-	case WorkerStarting:
-		return "starting"
-	case WorkerRunning:
-		return "running"
-	case WorkerStopping:
-		return "stopping"
-	}
-	return "WorkerState(invalid)"
-}
-
 // FleetWorker is one worker as the leader sees it.
 type FleetWorker struct {
 	// ID is the worker id, as written in leaseOwner.
@@ -44,8 +16,10 @@ type FleetWorker struct {
 	// failover time. A dead worker's leases are reassigned.
 	Alive bool
 	// State is the worker's announced state. A live worker whose state is
-	// not starting or running is given nothing and keeps what it owns.
-	State WorkerState
+	// not starting or running is given nothing and keeps what it owns; a
+	// starting one is assigned to as a running one is, so that a cold start
+	// reaches its fair split in one round.
+	State lease.WorkerState
 	// MaxLeases caps how many leases the worker is given (KCL's
 	// maxLeasesForWorker); 0 means no cap.
 	MaxLeases int
@@ -146,7 +120,7 @@ func PlanAssign(in AssignInput) Assignment {
 	for _, w := range in.Workers {
 		workers[w.ID] = &fleetWorker{
 			FleetWorker: w,
-			assignable:  w.Alive && (w.State == WorkerStarting || w.State == WorkerRunning),
+			assignable:  w.Alive && (w.State == lease.WorkerStarting || w.State == lease.WorkerRunning),
 			rank:        mix(in.Seed, w.ID),
 		}
 	}

@@ -27,7 +27,7 @@ func table(n int, owners ...string) []lease.Lease {
 func running(ids ...string) []FleetWorker {
 	ws := make([]FleetWorker, len(ids))
 	for i, id := range ids {
-		ws[i] = FleetWorker{ID: id, Alive: true, State: WorkerRunning}
+		ws[i] = FleetWorker{ID: id, Alive: true, State: lease.WorkerRunning}
 	}
 	return ws
 }
@@ -104,7 +104,7 @@ func TestPlanAssign(t *testing.T) {
 		{Key: "1:s:9:shardId-2", ShardID: "shardId-2", ParentShardIDs: []string{"shardId-1"}},
 		{Key: "1:s:9:shardId-3", ShardID: "shardId-3"},
 	}
-	stopping := []FleetWorker{{ID: "a", Alive: true, State: WorkerStopping}, {ID: "b", Alive: true, State: WorkerRunning}}
+	stopping := []FleetWorker{{ID: "a", Alive: true, State: lease.WorkerStopping}, {ID: "b", Alive: true, State: lease.WorkerRunning}}
 
 	tests := []struct {
 		name           string
@@ -137,7 +137,7 @@ func TestPlanAssign(t *testing.T) {
 		{
 			name: "a dead worker's leases are spread over the survivors",
 			in: AssignInput{Leases: table(9, "a", "a", "a", "b", "b", "b", "c", "c", "c"),
-				Workers: append(running("a", "b"), FleetWorker{ID: "c", State: WorkerRunning})},
+				Workers: append(running("a", "b"), FleetWorker{ID: "c", State: lease.WorkerRunning})},
 			wantAssign: map[string]int{"c>a": 1, "c>b": 2},
 		},
 		{
@@ -153,23 +153,23 @@ func TestPlanAssign(t *testing.T) {
 		},
 		{
 			name:       "a starting worker is assigned like a running one",
-			in:         AssignInput{Leases: table(2), Workers: []FleetWorker{{ID: "a", Alive: true, State: WorkerStarting}, {ID: "b", Alive: true, State: WorkerRunning}}},
+			in:         AssignInput{Leases: table(2), Workers: []FleetWorker{{ID: "a", Alive: true, State: lease.WorkerStarting}, {ID: "b", Alive: true, State: lease.WorkerRunning}}},
 			wantAssign: map[string]int{">a": 1, ">b": 1},
 		},
 		{
 			name:           "leases are left unassigned when every live worker is at its cap",
-			in:             AssignInput{Leases: table(10), Workers: []FleetWorker{{ID: "a", Alive: true, State: WorkerRunning, MaxLeases: 3}, {ID: "b", Alive: true, State: WorkerRunning, MaxLeases: 2}}},
+			in:             AssignInput{Leases: table(10), Workers: []FleetWorker{{ID: "a", Alive: true, State: lease.WorkerRunning, MaxLeases: 3}, {ID: "b", Alive: true, State: lease.WorkerRunning, MaxLeases: 2}}},
 			wantAssign:     map[string]int{">a": 3, ">b": 2},
 			wantUnassigned: 5,
 		},
 		{
 			name:       "a capped worker gets its cap and the others share the rest",
-			in:         AssignInput{Leases: table(10), Workers: append(running("b", "c"), FleetWorker{ID: "a", Alive: true, State: WorkerRunning, MaxLeases: 1})},
+			in:         AssignInput{Leases: table(10), Workers: append(running("b", "c"), FleetWorker{ID: "a", Alive: true, State: lease.WorkerRunning, MaxLeases: 1})},
 			wantAssign: map[string]int{">a": 1, ">b": 5, ">c": 4},
 		},
 		{
 			name:        "a worker above its cap hands the excess to a worker with room",
-			in:          AssignInput{Leases: table(5, repeat("a", 5)...), Workers: append(running("b"), FleetWorker{ID: "a", Alive: true, State: WorkerRunning, MaxLeases: 1})},
+			in:          AssignInput{Leases: table(5, repeat("a", 5)...), Workers: append(running("b"), FleetWorker{ID: "a", Alive: true, State: lease.WorkerRunning, MaxLeases: 1})},
 			wantHandoff: map[string]int{"a>b": 4},
 		},
 		{
@@ -233,7 +233,7 @@ func TestPlanAssign(t *testing.T) {
 		},
 		{
 			name:           "without a live worker every lease is left unassigned",
-			in:             AssignInput{Leases: table(3, "a"), Workers: []FleetWorker{{ID: "a", State: WorkerRunning}}},
+			in:             AssignInput{Leases: table(3, "a"), Workers: []FleetWorker{{ID: "a", State: lease.WorkerRunning}}},
 			wantUnassigned: 3,
 		},
 		{
@@ -267,14 +267,6 @@ func TestPlanAssign(t *testing.T) {
 	}
 }
 
-func TestWorkerStateString(t *testing.T) {
-	for s, want := range map[WorkerState]string{WorkerStarting: "starting", WorkerRunning: "running", WorkerStopping: "stopping", 0: "WorkerState(invalid)"} {
-		if s.String() != want {
-			t.Errorf("%d.String() = %q, want %q", s, s.String(), want)
-		}
-	}
-}
-
 // shape is a random fleet and table for the property tests.
 type shape struct {
 	in       AssignInput
@@ -290,12 +282,12 @@ func randomShape(r *rand.Rand, maxL, maxW int, caps bool) shape {
 	nw := 1 + r.IntN(maxW)
 	s := shape{eligible: map[string]bool{}, live: map[string]bool{}}
 	for _, id := range workerIDs(nw) {
-		w := FleetWorker{ID: id, Alive: true, State: WorkerRunning}
+		w := FleetWorker{ID: id, Alive: true, State: lease.WorkerRunning}
 		switch p := r.IntN(100); {
 		case p < 5:
-			w.State = WorkerStarting
+			w.State = lease.WorkerStarting
 		case p < 12:
-			w.State = WorkerStopping
+			w.State = lease.WorkerStopping
 		case p < 20:
 			w.Alive = false
 		}
@@ -304,7 +296,7 @@ func randomShape(r *rand.Rand, maxL, maxW int, caps bool) shape {
 		}
 		s.in.Workers = append(s.in.Workers, w)
 		s.live[id] = w.Alive
-		s.eligible[id] = w.Alive && w.State != WorkerStopping
+		s.eligible[id] = w.Alive && w.State != lease.WorkerStopping
 	}
 	nl := r.IntN(maxL + 1)
 	s.in.Leases = table(nl)
