@@ -145,6 +145,7 @@ func (s *shard) respawn(ctx context.Context) error {
 		}
 		replayed += len(recs)
 	}
+	s.trim() // not during the loop, which ranges over s.kept
 	s.h.replayed.Add(int64(replayed))
 	s.log.Info("record processor replaced", zap.Int("pid", s.c.PID()), zap.Stringer("checkpoint", at),
 		zap.Int("records_replayed", replayed))
@@ -223,7 +224,6 @@ func (s *shard) send(ctx context.Context, recs []consumer.Record, behind time.Du
 		s.kill(c, err)
 		return err
 	}
-	s.trim()
 	return nil
 }
 
@@ -314,12 +314,9 @@ func (s *shard) ShutdownRequested(ctx context.Context, cp *consumer.Checkpointer
 	return nil
 }
 
-// LeaseLost sends leaseLost: the child can no longer checkpoint.
+// LeaseLost sends leaseLost, unless the child had its final call already:
+// the child can no longer checkpoint.
 func (s *shard) LeaseLost(ctx context.Context) {
-	s.leaseLost(ctx)
-}
-
-func (s *shard) leaseLost(ctx context.Context) {
 	if s.c == nil || s.final {
 		return
 	}
@@ -336,7 +333,7 @@ func (s *shard) leaseLost(ctx context.Context) {
 // (after shutdownRequested, or when processing ended otherwise), then end
 // of input, and waits for it to exit (killing it when ctx ends first).
 func (s *shard) Close(ctx context.Context, _ consumer.LeaseEvent) {
-	s.leaseLost(ctx)
+	s.LeaseLost(ctx)
 	c := s.c
 	if c == nil {
 		return
