@@ -24,9 +24,10 @@ type FleetStore interface {
 	// Beat writes workerID's heartbeat, creating the item on the worker's
 	// first beat: it adds 1 to Counter and sets State and Leases, and
 	// returns the heartbeat as stored after the write, so the worker reads
-	// AssignEpoch without a separate read. The write is conditioned only on
-	// the item, if it exists, being a heartbeat, never on its contents, so
-	// beats of one worker never conflict.
+	// AssignEpoch and Standby, which Beat never changes, without a separate
+	// read. The write is conditioned only on the item, if it exists, being a
+	// heartbeat, never on its contents, so beats of one worker never
+	// conflict.
 	Beat(ctx context.Context, workerID string, state WorkerState, leases int) (Heartbeat, error)
 
 	// Heartbeats returns the heartbeats of the workers in ids, in no
@@ -42,6 +43,14 @@ type FleetStore interface {
 	// heartbeat (the write is conditioned on the item's existence, so it
 	// never creates one).
 	MarkAssigned(ctx context.Context, workerID string) error
+
+	// SetStandby sets the Standby flag of workerID's heartbeat: the leader
+	// calls it to choose the few workers that watch the leader lock closely.
+	// The worker sees the flag on its next Beat. Setting the value already
+	// stored is allowed and still writes. It returns an error matching
+	// ErrNotFound when the worker has no heartbeat (the write is conditioned
+	// on the item existing and being a heartbeat, so it never creates one).
+	SetStandby(ctx context.Context, workerID string, standby bool) error
 
 	// Join adds workerID to the roster, creating the roster on the first
 	// join. Joining twice is the same as joining once.
@@ -154,6 +163,12 @@ type Heartbeat struct {
 	// AssignEpoch grows by 1 on every MarkAssigned: the worker re-reads its
 	// leases when it changes. 0 until the first MarkAssigned.
 	AssignEpoch int64
+	// Standby is set by the leader with SetStandby. A standby worker polls
+	// the leader lock every third of the lock's duration and reads the
+	// leader's heartbeat, so that it takes over within one failover time of
+	// a leader crash; the other workers poll the lock slowly, to save reads.
+	// False until the first SetStandby.
+	Standby bool
 }
 
 // LeaderLock is the leader lock item as stored.

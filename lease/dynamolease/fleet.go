@@ -28,7 +28,8 @@ import (
 //	                    when empty)
 //	kcl#worker#<id>     entityType KCL_FLEET_HEARTBEAT: workerId (S),
 //	                    counter (N), state (S: starting, running, stopping),
-//	                    leases (N), assignEpoch (N, absent until marked)
+//	                    leases (N), assignEpoch (N, absent until marked),
+//	                    standby (BOOL, absent until first set)
 
 // Keys, entity types and attributes of the kcl-fleet items.
 const (
@@ -49,6 +50,7 @@ const (
 	attrBeatState     = "state"       // S, heartbeat
 	attrBeatLeases    = "leases"      // N, heartbeat
 	attrAssignEpoch   = "assignEpoch" // N, heartbeat
+	attrStandby       = "standby"     // BOOL, heartbeat
 )
 
 // heartbeatBatch is the most keys one BatchGetItem may read.
@@ -138,20 +140,39 @@ func (s *Store) Beat(ctx context.Context, workerID string, state lease.WorkerSta
 // SDK retried a request that had landed, the epoch grows by 2: it only needs
 // to change.
 func (s *Store) MarkAssigned(ctx context.Context, workerID string) error {
+	return s.heartbeatWrite(ctx, "mark assigned", workerID, func(e *expr) {
+		e.add = append(e.add, e.n(attrAssignEpoch)+" "+e.v(numberInt(1)))
+	})
+}
+
+// SetStandby sets standby of workerID's heartbeat with one UpdateItem
+// conditioned on the item being a heartbeat (so it exists). Setting the
+// stored value again writes it again: it is one write either way, and the
+// condition stays the item's existence alone.
+func (s *Store) SetStandby(ctx context.Context, workerID string, standby bool) error {
+	return s.heartbeatWrite(ctx, "set standby", workerID, func(e *expr) {
+		e.setAV(attrStandby, &types.AttributeValueMemberBOOL{Value: standby})
+	})
+}
+
+// heartbeatWrite makes one UpdateItem of workerID's heartbeat, conditioned on
+// the item being a heartbeat; change adds the update. A missing item matches
+// lease.ErrNotFound.
+func (s *Store) heartbeatWrite(ctx context.Context, op, workerID string, change func(e *expr)) error {
 	if workerID == "" {
-		return usage("mark assigned", workerID, "empty worker id")
+		return usage(op, workerID, "empty worker id")
 	}
 	e := newExpr()
 	e.is(entityTypeFleetHeartbeat)
-	e.add = append(e.add, e.n(attrAssignEpoch)+" "+e.v(numberInt(1)))
+	change(e)
 	_, old, err := s.fleetWrite(ctx, heartbeatKey(workerID), e, lease.ErrConflict, nil)
 	switch {
 	case err == nil:
 		return nil
 	case conditionFailed(err) != nil && old == nil:
-		return fmt.Errorf("dynamolease: mark assigned %q: no heartbeat: %w", workerID, lease.ErrNotFound)
+		return fmt.Errorf("dynamolease: %s %q: no heartbeat: %w", op, workerID, lease.ErrNotFound)
 	}
-	return fmt.Errorf("dynamolease: mark assigned %q: %w", workerID, err)
+	return fmt.Errorf("dynamolease: %s %q: %w", op, workerID, err)
 }
 
 // Join adds workerID to the roster with one UpdateItem of kcl#roster (ADD to
@@ -313,6 +334,9 @@ func decodeHeartbeat(item map[string]types.AttributeValue) (lease.Heartbeat, err
 	}
 	hb.Leases = int(d.count(attrBeatLeases, false))
 	hb.AssignEpoch = d.count(attrAssignEpoch, false)
+	if b, ok := member[types.AttributeValueMemberBOOL](&d.decoder, attrStandby, "BOOL"); ok {
+		hb.Standby = b.Value
+	}
 	if err := d.result(); err != nil {
 		return lease.Heartbeat{}, err
 	}

@@ -31,6 +31,9 @@ func TestFleetItemsAreStoredInTheirDocumentedShape(t *testing.T) {
 	if err := s.MarkAssigned(ctx, "w1"); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.SetStandby(ctx, "w1", true); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Join(ctx, "w1"); err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +44,16 @@ func TestFleetItemsAreStoredInTheirDocumentedShape(t *testing.T) {
 	wantRawItem(t, client, s.Table(), "kcl#worker#w1", map[string]types.AttributeValue{
 		attrLeaseKey: avS("kcl#worker#w1"), attrEntityType: avS("KCL_FLEET_HEARTBEAT"), "workerId": avS("w1"),
 		"counter": avN("1"), "state": avS("running"), "leases": avN("2"), "assignEpoch": avN("1"),
+		"standby": avBOOL(true),
+	})
+	// Clearing the flag stores false; it does not remove the attribute.
+	if err := s.SetStandby(ctx, "w1", false); err != nil {
+		t.Fatal(err)
+	}
+	wantRawItem(t, client, s.Table(), "kcl#worker#w1", map[string]types.AttributeValue{
+		attrLeaseKey: avS("kcl#worker#w1"), attrEntityType: avS("KCL_FLEET_HEARTBEAT"), "workerId": avS("w1"),
+		"counter": avN("1"), "state": avS("running"), "leases": avN("2"), "assignEpoch": avN("1"),
+		"standby": avBOOL(false),
 	})
 	wantRawItem(t, client, s.Table(), "kcl#roster", map[string]types.AttributeValue{
 		attrLeaseKey: avS("kcl#roster"), attrEntityType: avS("KCL_FLEET_ROSTER"), "workers": avSS("w1"),
@@ -259,5 +272,59 @@ func TestFleetWritesNeverChangeAnItemOfAnotherKind(t *testing.T) {
 	}
 	if d := diffItems(getRaw(t, client, s.Table(), "kcl#roster"), before); len(d) > 0 {
 		t.Errorf("the lease item changed: %s", strings.Join(d, "; "))
+	}
+
+	lookalike[attrLeaseKey] = avS("kcl#worker#w1")
+	putRaw(t, client, s.Table(), lookalike)
+	before = getRaw(t, client, s.Table(), "kcl#worker#w1")
+	err := s.SetStandby(ctx, "w1", true)
+	if !errors.Is(err, lease.ErrConflict) || errors.Is(err, lease.ErrNotFound) {
+		t.Errorf("SetStandby over a lease item = %v; want lease.ErrConflict, not lease.ErrNotFound", err)
+	}
+	if d := diffItems(getRaw(t, client, s.Table(), "kcl#worker#w1"), before); len(d) > 0 {
+		t.Errorf("the lease item changed: %s", strings.Join(d, "; "))
+	}
+}
+
+func avBOOL(v bool) types.AttributeValue { return &types.AttributeValueMemberBOOL{Value: v} }
+
+func TestDecodeHeartbeatStandby(t *testing.T) {
+	item := func(standby types.AttributeValue) map[string]types.AttributeValue {
+		it := map[string]types.AttributeValue{
+			attrLeaseKey: avS("kcl#worker#w1"), attrEntityType: avS("KCL_FLEET_HEARTBEAT"),
+			"workerId": avS("w1"), "counter": avN("4"), "state": avS("running"),
+		}
+		if standby != nil {
+			it["standby"] = standby
+		}
+		return it
+	}
+	for _, tc := range []struct {
+		name      string
+		standby   types.AttributeValue
+		want      bool
+		malformed bool
+	}{
+		{"an item written before any SetStandby reads as false", nil, false, false},
+		{"BOOL true reads as true", avBOOL(true), true, false},
+		{"BOOL false reads as false", avBOOL(false), false, false},
+		{"a string is malformed", avS("true"), false, true},
+		{"a number is malformed", avN("1"), false, true},
+		{"a nil BOOL is malformed", (*types.AttributeValueMemberBOOL)(nil), false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hb, err := decodeHeartbeat(item(tc.standby))
+			if tc.malformed {
+				var ie *lease.ItemError
+				if !errors.Is(err, lease.ErrMalformed) || !errors.As(err, &ie) || ie.Attribute != "standby" {
+					t.Errorf("decodeHeartbeat = %+v, %v; want a lease.ErrMalformed *lease.ItemError naming standby", hb, err)
+				}
+				return
+			}
+			want := lease.Heartbeat{WorkerID: "w1", Counter: 4, State: lease.WorkerRunning, Standby: tc.want}
+			if err != nil || hb != want {
+				t.Errorf("decodeHeartbeat = %+v, %v; want %+v", hb, err, want)
+			}
+		})
 	}
 }

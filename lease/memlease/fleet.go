@@ -83,24 +83,36 @@ func (s *Store) Heartbeats(ctx context.Context, ids []string) ([]lease.Heartbeat
 
 // MarkAssigned implements lease.FleetStore.
 func (s *Store) MarkAssigned(ctx context.Context, workerID string) error {
+	return s.heartbeatWrite(ctx, OpMarkAssigned, workerID, func(hb *lease.Heartbeat) { hb.AssignEpoch++ })
+}
+
+// SetStandby implements lease.FleetStore.
+func (s *Store) SetStandby(ctx context.Context, workerID string, standby bool) error {
+	return s.heartbeatWrite(ctx, OpSetStandby, workerID, func(hb *lease.Heartbeat) { hb.Standby = standby })
+}
+
+// heartbeatWrite makes the write op of workerID's existing heartbeat; change
+// runs with s.mu held. Without a heartbeat it fails with lease.ErrNotFound,
+// counted as a failed write, and creates none.
+func (s *Store) heartbeatWrite(ctx context.Context, op Op, workerID string, change func(hb *lease.Heartbeat)) error {
 	if workerID == "" {
-		return fmt.Errorf("memlease: %v: %w", OpMarkAssigned, errNoWorker)
+		return fmt.Errorf("memlease: %v: %w", op, errNoWorker)
 	}
-	if err := s.begin(ctx, OpMarkAssigned, workerID); err != nil {
+	if err := s.begin(ctx, op, workerID); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	hb, ok := s.heartbeats[workerID]
 	if ok {
-		hb.AssignEpoch++
+		change(&hb)
 		s.heartbeats[workerID] = hb
 	}
-	s.countWrite(OpMarkAssigned, ok)
+	s.countWrite(op, ok)
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("memlease: %v %q: no heartbeat: %w", OpMarkAssigned, workerID, lease.ErrNotFound)
+		return fmt.Errorf("memlease: %v %q: no heartbeat: %w", op, workerID, lease.ErrNotFound)
 	}
-	return s.spurious(OpMarkAssigned, workerID)
+	return s.spurious(op, workerID)
 }
 
 // Join implements lease.FleetStore.

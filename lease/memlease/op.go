@@ -21,6 +21,7 @@ const (
 	OpBeat
 	OpHeartbeats
 	OpMarkAssigned
+	OpSetStandby
 	OpJoin
 	OpLeave
 	OpRoster
@@ -60,6 +61,8 @@ func (o Op) String() string {
 		return "Heartbeats"
 	case OpMarkAssigned:
 		return "MarkAssigned"
+	case OpSetStandby:
+		return "SetStandby"
 	case OpJoin:
 		return "Join"
 	case OpLeave:
@@ -85,7 +88,7 @@ func (o Op) String() string {
 func (o Op) IsWrite() bool {
 	switch o {
 	case OpCreate, OpRenew, OpTake, OpHandoff, OpCheckpoint, OpRelease, OpDelete,
-		OpBeat, OpMarkAssigned, OpJoin, OpLeave, OpAcquireLeader, OpRenewLeader, OpReleaseLeader, OpAssign:
+		OpBeat, OpMarkAssigned, OpSetStandby, OpJoin, OpLeave, OpAcquireLeader, OpRenewLeader, OpReleaseLeader, OpAssign:
 		return true
 	}
 	return false

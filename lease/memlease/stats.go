@@ -21,13 +21,14 @@ package memlease
 //   - a BatchGetItem (Heartbeats) of up to 100 keys, eventually consistent,
 //     half a unit per heartbeat found (an item is well under 4 KB; DynamoDB
 //     Local reports nothing for keys not found);
-//   - the fleet writes one request each. Beat, MarkAssigned and the leader
-//     lock's writes touch items under 1 KB: one write unit. Assign writes the
-//     owner index too: 2 units for an unowned lease, 3 for an owned one (on
-//     DynamoDB Local). The roster grows with the fleet, by the length of each
-//     id plus a few bytes: Join and Leave cost one write unit per KB of
-//     roster and Roster one read unit per 4 KB (100 ids of 36 bytes: 4 and 1),
-//     which Stats, counting requests, leaves to the reader to scale.
+//   - the fleet writes one request each. Beat, MarkAssigned, SetStandby and
+//     the leader lock's writes touch items under 1 KB: one write unit.
+//     Assign writes the owner index too: 2 units for an unowned lease, 3 for
+//     an owned one (on DynamoDB Local). The roster grows with the fleet, by
+//     the length of each id plus a few bytes: Join and Leave cost one write
+//     unit per KB of roster and Roster one read unit per 4 KB (100 ids of 36
+//     bytes: 4 and 1), which Stats, counting requests, leaves to the reader
+//     to scale.
 //
 // Requests stopped before they reach the table are not counted: those
 // refused by a fault (WithFault), with a done context, or for invalid
@@ -59,6 +60,7 @@ type Stats struct {
 	// The writes of lease.FleetStore.
 	Beat          WriteCount
 	MarkAssigned  WriteCount
+	SetStandby    WriteCount
 	Join          WriteCount
 	Leave         WriteCount
 	AcquireLeader WriteCount
@@ -85,8 +87,9 @@ func (s Stats) Writes() int64 {
 // FleetWrites returns the write requests of lease.FleetStore methods billed,
 // a part of Writes.
 func (s Stats) FleetWrites() int64 {
-	return s.Beat.Total() + s.MarkAssigned.Total() + s.Join.Total() + s.Leave.Total() +
-		s.AcquireLeader.Total() + s.RenewLeader.Total() + s.ReleaseLeader.Total() + s.Assign.Total()
+	return s.Beat.Total() + s.MarkAssigned.Total() + s.SetStandby.Total() + s.Join.Total() +
+		s.Leave.Total() + s.AcquireLeader.Total() + s.RenewLeader.Total() + s.ReleaseLeader.Total() +
+		s.Assign.Total()
 }
 
 // Sub returns s - o, field by field: the requests served between two calls of
@@ -118,6 +121,7 @@ func (s Stats) Sub(o Stats) Stats {
 
 		Beat:          w(s.Beat, o.Beat),
 		MarkAssigned:  w(s.MarkAssigned, o.MarkAssigned),
+		SetStandby:    w(s.SetStandby, o.SetStandby),
 		Join:          w(s.Join, o.Join),
 		Leave:         w(s.Leave, o.Leave),
 		AcquireLeader: w(s.AcquireLeader, o.AcquireLeader),
@@ -146,6 +150,8 @@ func (s *Stats) write(op Op) *WriteCount {
 		return &s.Beat
 	case OpMarkAssigned:
 		return &s.MarkAssigned
+	case OpSetStandby:
+		return &s.SetStandby
 	case OpJoin:
 		return &s.Join
 	case OpLeave:
