@@ -27,14 +27,14 @@ type fleetTest struct {
 
 // RunFleet runs the conformance suite of lease.FleetStore against stores made
 // by newStore; each call must return a new, empty store (a fresh table).
-// Subtests are grouped (Beat, Heartbeats, Roster, Leader, Assign, Coexistence,
-// FleetContext) and named as the sentence they check.
+// Subtests are grouped (Beat, Standby, Heartbeats, Roster, Leader, Assign,
+// Coexistence, FleetContext) and named as the sentence they check.
 //
 // Heartbeats may lag writes, as lease.FleetStore documents: the suite polls
 // it for up to 20 seconds. Every other read must reflect the writes that
 // returned before it.
 //
-// Cost: about 30 subtests, each on a new store; the heartbeat paging test
+// Cost: about 40 subtests, each on a new store; the heartbeat paging test
 // writes 250 heartbeats.
 func RunFleet(t *testing.T, newStore func(t *testing.T) FleetStore) {
 	t.Helper()
@@ -43,6 +43,7 @@ func RunFleet(t *testing.T, newStore func(t *testing.T) FleetStore) {
 		tests []fleetTest
 	}{
 		{"Beat", beatTests},
+		{"Standby", standbyTests},
 		{"Heartbeats", heartbeatsTests},
 		{"Roster", rosterTests},
 		{"Leader", leaderTests},
@@ -152,6 +153,89 @@ var beatTests = []fleetTest{
 	}},
 }
 
+func setStandby(t testing.TB, s FleetStore, id string, standby bool) {
+	t.Helper()
+	wantOK(t, fmt.Sprintf("SetStandby(%q, %t)", id, standby), s.SetStandby(t.Context(), id, standby))
+}
+
+var standbyTests = []fleetTest{
+	{"a beat returns the standby flag SetStandby set, and later beats keep it", func(t *testing.T, s FleetStore) {
+		hb := beat(t, s, workerA, lease.WorkerStarting, 0)
+		if hb.Standby {
+			t.Errorf("first Beat returned Standby true; want false until the first SetStandby")
+		}
+		setStandby(t, s, workerA, true)
+		hb = beat(t, s, workerA, lease.WorkerRunning, 2)
+		wantHeartbeat(t, "Beat after SetStandby(true)", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: 2, State: lease.WorkerRunning, Leases: 2, Standby: true})
+		hb = beat(t, s, workerA, lease.WorkerStopping, 0)
+		wantHeartbeat(t, "a second Beat after SetStandby(true)", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: 3, State: lease.WorkerStopping, Standby: true})
+		hb = beat(t, s, workerB, lease.WorkerRunning, 0)
+		if hb.Standby {
+			t.Errorf("Beat of another worker returned Standby true; want false (the flag is per worker)")
+		}
+	}},
+	{"SetStandby false clears the flag, and setting a value twice is allowed", func(t *testing.T, s FleetStore) {
+		beat(t, s, workerA, lease.WorkerRunning, 0)
+		setStandby(t, s, workerA, true)
+		setStandby(t, s, workerA, true)
+		if hb := beat(t, s, workerA, lease.WorkerRunning, 0); !hb.Standby {
+			t.Errorf("Beat after SetStandby(true) twice returned Standby false; want true")
+		}
+		setStandby(t, s, workerA, false)
+		if hb := beat(t, s, workerA, lease.WorkerRunning, 0); hb.Standby {
+			t.Errorf("Beat after SetStandby(false) returned Standby true; want false")
+		}
+		setStandby(t, s, workerA, false)
+		hb := beat(t, s, workerA, lease.WorkerRunning, 1)
+		wantHeartbeat(t, "Beat after SetStandby(false) twice", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: 4, State: lease.WorkerRunning, Leases: 1})
+	}},
+	{"the standby flag and the assign epoch leave each other alone", func(t *testing.T, s FleetStore) {
+		beat(t, s, workerA, lease.WorkerRunning, 0)
+		wantOK(t, "MarkAssigned", s.MarkAssigned(t.Context(), workerA))
+		setStandby(t, s, workerA, true)
+		wantOK(t, "MarkAssigned", s.MarkAssigned(t.Context(), workerA))
+		hb := beat(t, s, workerA, lease.WorkerRunning, 0)
+		wantHeartbeat(t, "Beat after MarkAssigned, SetStandby, MarkAssigned", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: 2, State: lease.WorkerRunning, AssignEpoch: 2, Standby: true})
+	}},
+	{"setting standby of a worker without a heartbeat fails with ErrNotFound and creates none", func(t *testing.T, s FleetStore) {
+		wantErr(t, "SetStandby(true) of a worker that never beat", s.SetStandby(t.Context(), workerC, true), lease.ErrNotFound)
+		wantErr(t, "SetStandby(false) of a worker that never beat", s.SetStandby(t.Context(), workerC, false), lease.ErrNotFound)
+		hb := beat(t, s, workerC, lease.WorkerStarting, 0)
+		wantHeartbeat(t, "first Beat after the failed SetStandby", hb,
+			lease.Heartbeat{WorkerID: workerC, Counter: 1, State: lease.WorkerStarting})
+	}},
+	{"setting standby with an empty id is refused", func(t *testing.T, s FleetStore) {
+		beat(t, s, workerA, lease.WorkerRunning, 0)
+		notConflict(t, "SetStandby with an empty id", s.SetStandby(t.Context(), "", true))
+		if hb := beat(t, s, workerA, lease.WorkerRunning, 0); hb.Standby {
+			t.Errorf("Beat after the refused SetStandby returned Standby true; want false")
+		}
+	}},
+	{"the flag set while beats race with it survives them", func(t *testing.T, s FleetStore) {
+		// A store that wrote a beat as a whole item, from a read made before
+		// the flag was set, would lose it here.
+		beat(t, s, workerA, lease.WorkerRunning, 0)
+		const n = 20
+		var wg sync.WaitGroup
+		errs := make([]error, n+1)
+		for i := range n {
+			wg.Go(func() { _, errs[i] = s.Beat(t.Context(), workerA, lease.WorkerRunning, i) })
+		}
+		wg.Go(func() { errs[n] = s.SetStandby(t.Context(), workerA, true) })
+		wg.Wait()
+		for _, err := range errs {
+			wantOK(t, "concurrent Beat or SetStandby", err)
+		}
+		hb := beat(t, s, workerA, lease.WorkerRunning, 0)
+		wantHeartbeat(t, "Beat after the race", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: n + 2, State: lease.WorkerRunning, Standby: true})
+	}},
+}
+
 // heartbeatMany is more workers than one DynamoDB BatchGetItem reads.
 const heartbeatMany = 250
 
@@ -251,6 +335,16 @@ var heartbeatsTests = []fleetTest{
 		wantOK(t, "MarkAssigned", s.MarkAssigned(t.Context(), workerB))
 		b.AssignEpoch++
 		wantHeartbeats(t, s, []string{workerA, workerB, workerC}, []lease.Heartbeat{a, b})
+	}},
+	{"heartbeats return the standby flag as last set", func(t *testing.T, s FleetStore) {
+		a := beat(t, s, workerA, lease.WorkerRunning, 1)
+		b := beat(t, s, workerB, lease.WorkerRunning, 2)
+		c := beat(t, s, workerC, lease.WorkerRunning, 3)
+		setStandby(t, s, workerA, true)
+		setStandby(t, s, workerB, true)
+		setStandby(t, s, workerB, false)
+		a.Standby = true
+		wantHeartbeats(t, s, []string{workerA, workerB, workerC}, []lease.Heartbeat{a, b, c})
 	}},
 	{"reading an empty id is refused", func(t *testing.T, s FleetStore) {
 		_, err := s.Heartbeats(t.Context(), []string{workerA, ""})
@@ -574,14 +668,15 @@ var assignTests = []fleetTest{
 	}},
 }
 
-// fleetItems writes one of every fleet item: heartbeats, a mark, the roster
-// and the leader lock.
+// fleetItems writes one of every fleet item: heartbeats, a mark, a standby
+// flag, the roster and the leader lock.
 func fleetItems(t *testing.T, s FleetStore) {
 	t.Helper()
 	ctx := t.Context()
 	beat(t, s, workerA, lease.WorkerRunning, 1)
 	beat(t, s, workerB, lease.WorkerStopping, 0)
 	wantOK(t, "MarkAssigned", s.MarkAssigned(ctx, workerA))
+	setStandby(t, s, workerA, true)
 	wantOK(t, "Join", s.Join(ctx, workerA))
 	wantOK(t, "Join", s.Join(ctx, workerB))
 	acquire(t, s, workerA, nil, lease.LeaderLock{Owner: workerA, Epoch: 1, Version: 1})
@@ -618,7 +713,7 @@ var coexistenceTests = []fleetTest{
 		wantLeader(t, s, "after the lease writes", lease.LeaderLock{Owner: workerA, Epoch: 1, Version: 1})
 		hb := beat(t, s, workerA, lease.WorkerRunning, 0)
 		wantHeartbeat(t, "Beat after the lease writes", hb,
-			lease.Heartbeat{WorkerID: workerA, Counter: 2, State: lease.WorkerRunning, AssignEpoch: 1})
+			lease.Heartbeat{WorkerID: workerA, Counter: 2, State: lease.WorkerRunning, AssignEpoch: 1, Standby: true})
 	}},
 }
 
@@ -636,6 +731,7 @@ var fleetContextTests = []fleetTest{
 			{"Beat", func() error { _, err := s.Beat(ctx, workerA, lease.WorkerRunning, 0); return err }},
 			{"Heartbeats", func() error { _, err := s.Heartbeats(ctx, []string{workerA}); return err }},
 			{"MarkAssigned", func() error { return s.MarkAssigned(ctx, workerA) }},
+			{"SetStandby", func() error { return s.SetStandby(ctx, workerA, false) }},
 			{"Join", func() error { return s.Join(ctx, workerC) }},
 			{"Leave", func() error { return s.Leave(ctx, workerA) }},
 			{"Roster", func() error { _, err := s.Roster(ctx); return err }},
@@ -655,6 +751,6 @@ var fleetContextTests = []fleetTest{
 		wantLeader(t, s, "after the cancelled calls", lock)
 		hb := beat(t, s, workerA, lease.WorkerRunning, 1)
 		wantHeartbeat(t, "Beat after the cancelled calls", hb,
-			lease.Heartbeat{WorkerID: workerA, Counter: 2, State: lease.WorkerRunning, Leases: 1, AssignEpoch: 1})
+			lease.Heartbeat{WorkerID: workerA, Counter: 2, State: lease.WorkerRunning, Leases: 1, AssignEpoch: 1, Standby: true})
 	}},
 }
