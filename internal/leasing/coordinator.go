@@ -34,6 +34,7 @@ type Coordinator struct {
 	stats stats
 
 	started atomic.Bool
+	fl      *fleet // kcl-fleet mode; nil for per-lease renewal
 
 	// mu guards the fields below; no I/O is done while holding it.
 	mu       sync.Mutex
@@ -74,7 +75,15 @@ func NewCoordinator(store lease.Store, workerID string, opts ...Option) (*Coordi
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	var fl *fleet
+	if o.fleet {
+		var err error
+		if fl, err = newFleet(store, &o); err != nil {
+			return nil, err
+		}
+	}
 	return &Coordinator{
+		fl:       fl,
 		store:    store,
 		self:     workerID,
 		opts:     o,
@@ -117,6 +126,9 @@ func (c *Coordinator) Run(ctx, drain context.Context, onAcquire func(*Held)) err
 	}
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
+	}
+	if c.fl != nil {
+		return c.runFleet(ctx, drain, onAcquire)
 	}
 	renewCtx, stopRenew := context.WithCancel(drain)
 	var g errgroup.Group
@@ -417,6 +429,14 @@ func (c *Coordinator) giveUp(ctx context.Context, l lease.Lease) error {
 		}
 	}
 	c.mu.Unlock()
+	if peer != "" && c.fl != nil {
+		if err := c.giveToPeer(ctx, l, peer); err != nil {
+			return fmt.Errorf("lease: assign %s to %s: %w", l.Key, peer, err)
+		}
+		c.stats.assigned.Add(1)
+		c.log.Info("lease assigned to peer", zapKey(l.Key), zap.String("peer", peer))
+		return nil
+	}
 	if peer != "" {
 		if _, err := c.store.Take(ctx, l, peer); err != nil {
 			return fmt.Errorf("lease: assign %s to %s: %w", l.Key, peer, err)
@@ -455,8 +475,17 @@ func (c *Coordinator) leastLoadedPeerLocked() string {
 // at the same time may pick us) and releases them, so they are not stranded
 // until they expire.
 func (c *Coordinator) stop(drain context.Context) {
-	c.refreshPeers(drain)
+	var fleetPeers map[string]int
+	if c.fl != nil {
+		c.setState(lease.WorkerStopping)
+		fleetPeers = c.fleetPeers(drain)
+	} else {
+		c.refreshPeers(drain)
+	}
 	c.mu.Lock()
+	if c.fl != nil {
+		c.peers = fleetPeers
+	}
 	c.stopping = true
 	hs := make([]*Held, 0, len(c.held))
 	for _, h := range c.held {
@@ -557,6 +586,14 @@ func (c *Coordinator) releaseAssigned(ctx context.Context) {
 			if err != nil || cur.Owner != c.self || cur.InHandoff() {
 				continue // a handoff to us completes first; we release it next time
 			}
+			if c.fl != nil {
+				// kcl-fleet: hand it on to a running peer rather than leave
+				// it for the leader's next round.
+				if err := c.giveUp(ctx, cur); err == nil {
+					c.log.Info("lease assigned while stopping given up", zapKey(k))
+				}
+				continue
+			}
 			if _, err := c.store.Release(ctx, cur); err == nil {
 				c.stats.released.Add(1)
 				c.log.Info("lease assigned while stopping released", zapKey(k))
@@ -625,11 +662,16 @@ type Stats struct {
 	Lost              int64 // leases lost or expired
 	Released          int64 // leases released to nobody
 	Assigned          int64 // leases handed straight to a peer on stop
+	// kcl-fleet mode.
+	Leaderships    int64 // leaderships gained
+	LeaderRounds   int64 // leader rounds (roster and heartbeat reads)
+	LeaderAssigned int64 // leases the leader assigned (handoff requests are in HandoffsRequested)
 }
 
 type stats struct {
 	passes, acquired, taken, handoffsRequested, handoffsReceived, forcedTakes atomic.Int64
 	renewals, renewFailures, checkpoints, lost, released, assigned            atomic.Int64
+	leaderships, leaderRounds, leaderAssigned                                 atomic.Int64
 }
 
 // Stats returns the coordinator's counters.
@@ -640,6 +682,7 @@ func (c *Coordinator) Stats() Stats {
 		HandoffsRequested: s.handoffsRequested.Load(), HandoffsReceived: s.handoffsReceived.Load(),
 		ForcedTakes: s.forcedTakes.Load(), Renewals: s.renewals.Load(), RenewFailures: s.renewFailures.Load(),
 		Checkpoints: s.checkpoints.Load(), Lost: s.lost.Load(), Released: s.released.Load(), Assigned: s.assigned.Load(),
+		Leaderships: s.leaderships.Load(), LeaderRounds: s.leaderRounds.Load(), LeaderAssigned: s.leaderAssigned.Load(),
 	}
 }
 

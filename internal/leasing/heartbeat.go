@@ -47,6 +47,7 @@ type heartbeatOptions struct {
 	marginSet   bool
 	leaseCount  func() int
 	epochChange func(epoch int64)
+	standby     func(standby bool)
 	logger      *zap.Logger
 }
 
@@ -89,6 +90,14 @@ func WithAssignEpochChange(f func(epoch int64)) HeartbeatOption {
 	return func(o *heartbeatOptions) { o.epochChange = f }
 }
 
+// WithStandbyChange sets the function called with the heartbeat's Standby
+// flag after the first successful heartbeat and after each later one that
+// returned a different flag. It is called like WithAssignEpochChange's
+// function and must be as fast. Default: none.
+func WithStandbyChange(f func(standby bool)) HeartbeatOption {
+	return func(o *heartbeatOptions) { o.standby = f }
+}
+
 // WithHeartbeatLogger sets the logger. Default: no logging.
 func WithHeartbeatLogger(l *zap.Logger) HeartbeatOption {
 	return func(o *heartbeatOptions) { o.logger = l }
@@ -116,6 +125,9 @@ func (o *heartbeatOptions) validate() error {
 	}
 	if o.epochChange == nil {
 		o.epochChange = func(int64) {}
+	}
+	if o.standby == nil {
+		o.standby = func(bool) {}
 	}
 	if o.logger == nil {
 		return &OptionError{Option: "WithHeartbeatLogger(nil)", Reason: "use zap.NewNop() for no logging"}
@@ -146,6 +158,7 @@ type Heartbeater struct {
 	ready  chan struct{} // closed after the first successful heartbeat
 
 	state atomic.Uint32 // a lease.WorkerState
+	gen   atomic.Uint64 // grows at every SetState; a beat that read gen g wrote a state set at or after g
 	nudge chan struct{} // SetState asks Run to beat at once
 
 	// mu guards the fields below; it is never held across I/O.
@@ -153,6 +166,8 @@ type Heartbeater struct {
 	deadline time.Time // the worker's deadline; zero before Run
 	expiry   *time.Timer
 	expired  bool
+	lastGen  uint64        // the gen the last successful heartbeat read when it was sent
+	proof    chan struct{} // closed (and replaced) at every successful heartbeat
 }
 
 // NewHeartbeater returns a Heartbeater for workerID, in state
@@ -179,6 +194,7 @@ func NewHeartbeater(parent context.Context, store lease.FleetStore, workerID str
 		cancel:   cancel,
 		ready:    make(chan struct{}),
 		nudge:    make(chan struct{}, 1),
+		proof:    make(chan struct{}),
 	}
 	h.o.logger = o.logger.With(zap.String("worker_id", workerID))
 	h.state.Store(uint32(lease.WorkerStarting))
@@ -213,6 +229,7 @@ func (h *Heartbeater) SetState(s lease.WorkerState) {
 	if lease.WorkerState(h.state.Swap(uint32(s))) == s {
 		return
 	}
+	h.gen.Add(1)
 	select {
 	case h.nudge <- struct{}{}:
 	default:
@@ -244,6 +261,7 @@ func (h *Heartbeater) Run(ctx context.Context) error {
 
 	var (
 		epoch     int64
+		standby   bool
 		haveEpoch bool
 		timer     = time.NewTimer(0)
 	)
@@ -259,16 +277,21 @@ func (h *Heartbeater) Run(ctx context.Context) error {
 			timer.Stop()
 		case <-timer.C:
 		}
-		sent := time.Now()
+		sent, gen := time.Now(), h.gen.Load()
 		hb, err := h.beat(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.o.logger.Warn("heartbeat failed", zapErr(err))
 			}
-		} else if h.proved(sent) {
-			if !haveEpoch || hb.AssignEpoch != epoch {
+		} else if h.proved(sent, gen) {
+			first := !haveEpoch
+			if first || hb.AssignEpoch != epoch {
 				epoch, haveEpoch = hb.AssignEpoch, true
 				h.o.epochChange(epoch)
+			}
+			if first || hb.Standby != standby {
+				standby = hb.Standby
+				h.o.standby(standby)
 			}
 		}
 		timer.Reset(time.Until(sent.Add(h.o.interval)))
@@ -284,7 +307,7 @@ func (h *Heartbeater) beat(ctx context.Context) (lease.Heartbeat, error) {
 
 // proved moves the deadline to sent + F − m after a heartbeat sent at sent
 // succeeded, unless the deadline passed first. It reports whether it did.
-func (h *Heartbeater) proved(sent time.Time) bool {
+func (h *Heartbeater) proved(sent time.Time, gen uint64) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.expired {
@@ -294,12 +317,44 @@ func (h *Heartbeater) proved(sent time.Time) bool {
 		h.deadline = d
 		h.expiry.Reset(time.Until(d))
 	}
+	h.lastGen = max(h.lastGen, gen)
+	close(h.proof)
+	h.proof = make(chan struct{})
 	select {
 	case <-h.ready:
 	default:
 		close(h.ready)
 	}
 	return true
+}
+
+// Flush writes a heartbeat now and returns once a heartbeat that carries the
+// state of the last SetState before the call has succeeded, so that the
+// state is stored: a stopping worker calls it before it reads its peers'
+// states. It returns
+// ctx's cause if ctx ends first, or ErrHeartbeatExpired (wrapped) if the
+// worker's deadline passes first.
+func (h *Heartbeater) Flush(ctx context.Context) error {
+	want := h.gen.Load()
+	select {
+	case h.nudge <- struct{}{}:
+	default:
+	}
+	for {
+		h.mu.Lock()
+		done, wait := h.lastGen >= want, h.proof
+		h.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-wait:
+		case <-h.ctx.Done():
+			return fmt.Errorf("leasing: heartbeat of %q: %w", h.workerID, context.Cause(h.ctx))
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
 }
 
 // checkExpiry runs on the expiry timer's goroutine: it cancels the context

@@ -54,8 +54,10 @@ type Held struct {
 	token chan struct{}
 	done  chan struct{}
 	// expiry cancels the context at the holder's deadline (deadlineLocked)
-	// unless a write that proves ownership moved it.
+	// unless a write that proves ownership moved it. It is nil in kcl-fleet
+	// mode, where hb keeps the deadline for every lease of the worker.
 	expiry *time.Timer
+	hb     *Heartbeater
 
 	// mu guards the fields below; it is never held across I/O.
 	mu        sync.Mutex
@@ -76,14 +78,38 @@ type Held struct {
 }
 
 func newHeld(c *Coordinator, parent context.Context, l lease.Lease, provenAt time.Time) *Held {
+	hb := c.liveness()
+	if hb != nil {
+		// kcl-fleet mode: the lease lives as long as the worker's
+		// heartbeat, whose context ends at the worker's deadline.
+		parent = hb.Context()
+	}
 	ctx, cancel := context.WithCancelCause(parent)
 	h := &Held{
-		c: c, key: l.Key, ctx: ctx, cancel: cancel,
+		c: c, key: l.Key, ctx: ctx, cancel: cancel, hb: hb,
 		token: make(chan struct{}, 1), done: make(chan struct{}),
 		lease: l, renewedAt: provenAt, acquiredAt: provenAt, state: stateActive,
 	}
-	h.expiry = time.AfterFunc(time.Until(h.deadlineLocked()), h.checkExpiry)
+	if hb == nil {
+		h.expiry = time.AfterFunc(time.Until(h.deadlineLocked()), h.checkExpiry)
+	} else {
+		context.AfterFunc(hb.Context(), h.heartbeatEnded)
+	}
 	return h
+}
+
+// heartbeatEnded marks the lease gone when the worker's heartbeat context
+// ends (kcl-fleet mode): past the worker's deadline the leader may give the
+// lease to another worker.
+func (h *Held) heartbeatEnded() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state != stateGone {
+		h.loseLocked(context.Cause(h.hb.Context()))
+		if errors.Is(context.Cause(h.hb.Context()), ErrHeartbeatExpired) {
+			h.c.stats.lost.Add(1)
+		}
+	}
 }
 
 // acquireRead acquires l, which a read found owned by this worker (assigned by
@@ -112,6 +138,9 @@ func (c *Coordinator) acquireRead(ctx, base context.Context, l lease.Lease, onAc
 // that proved ownership + lease duration − expiry margin. Any observer's
 // expiry instant is at least a margin later (DESIGN.md, "Expiry").
 func (h *Held) deadlineLocked() time.Time {
+	if h.hb != nil {
+		return h.hb.Deadline()
+	}
 	return h.renewedAt.Add(h.c.opts.leaseDuration - h.c.opts.expiryMargin)
 }
 
@@ -130,7 +159,9 @@ func (h *Held) checkExpiry() {
 func (h *Held) provedLocked(start time.Time) {
 	h.renewedAt = start
 	h.unsure.start = time.Time{}
-	h.expiry.Reset(time.Until(h.deadlineLocked()))
+	if h.expiry != nil {
+		h.expiry.Reset(time.Until(h.deadlineLocked()))
+	}
 }
 
 // unsureLocked records that a write sent with l's counter at start failed
@@ -195,7 +226,9 @@ func (h *Held) loseLocked(cause error) {
 	if h.state != stateGone {
 		h.state = stateGone
 		h.cancel(cause)
-		h.expiry.Stop()
+		if h.expiry != nil {
+			h.expiry.Stop()
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,6 +40,7 @@ type leaderOptions struct {
 	poll      time.Duration // 0: duration / 3
 	gained    func(epoch int64)
 	lost      func(epoch int64, cause error)
+	observed  func(lease.LeaderLock)
 	logger    *zap.Logger
 }
 
@@ -80,6 +82,14 @@ func WithLeaderCallbacks(gained func(epoch int64), lost func(epoch int64, cause 
 	return func(o *leaderOptions) { o.gained, o.lost = gained, lost }
 }
 
+// WithLeaderObserver sets a function called with the lock after each read of
+// it by this elector while it does not lead (lease.LeaderLock.Owner "" for a
+// released lock). It runs synchronously on Run's goroutine and must be fast.
+// Default: none.
+func WithLeaderObserver(f func(lease.LeaderLock)) LeaderOption {
+	return func(o *leaderOptions) { o.observed = f }
+}
+
 // WithLeaderLogger sets the logger. Default: no logging.
 func WithLeaderLogger(l *zap.Logger) LeaderOption {
 	return func(o *leaderOptions) { o.logger = l }
@@ -106,6 +116,9 @@ func (o *leaderOptions) validate() error {
 	}
 	if o.lost == nil {
 		o.lost = func(int64, error) {}
+	}
+	if o.observed == nil {
+		o.observed = func(lease.LeaderLock) {}
 	}
 	if o.logger == nil {
 		return &OptionError{Option: "WithLeaderLogger(nil)", Reason: "use zap.NewNop() for no logging"}
@@ -139,6 +152,7 @@ type LeaderElector struct {
 	id    string
 	o     leaderOptions
 	wake  chan struct{} // the expiry timer tells Run that the leadership ended
+	poll  atomic.Int64  // the follower's poll interval (SetPollInterval)
 
 	// cbMu serialises the transitions (gain, step down) with their callbacks,
 	// so that callbacks are called in the order of the transitions. It is
@@ -166,8 +180,27 @@ func NewLeaderElector(store lease.FleetStore, id string, opts ...LeaderOption) (
 		return nil, &OptionError{Option: "id(\"\")", Reason: "must not be empty"}
 	}
 	o.logger = o.logger.With(zap.String("worker_id", id))
-	return &LeaderElector{store: store, id: id, o: o, wake: make(chan struct{}, 1)}, nil
+	e := &LeaderElector{store: store, id: id, o: o, wake: make(chan struct{}, 1)}
+	e.poll.Store(int64(o.poll))
+	return e, nil
 }
+
+// SetPollInterval changes how often the elector reads the lock while it does
+// not lead; a shorter interval than the current one takes effect at once
+// (the elector reads the lock now). It is safe for concurrent use.
+func (e *LeaderElector) SetPollInterval(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if old := time.Duration(e.poll.Swap(int64(d))); d < old {
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (e *LeaderElector) pollInterval() time.Duration { return time.Duration(e.poll.Load()) }
 
 // Leader reports whether this elector leads now, and the epoch of its
 // leadership. It is safe for concurrent use, and from the callbacks.
@@ -237,15 +270,22 @@ func (e *LeaderElector) follow(ctx context.Context, obs *leaderObservation) time
 		if ctx.Err() == nil {
 			e.o.logger.Warn("reading the leader lock failed", zapErr(err))
 		}
-		return now.Add(e.o.poll)
+		return now.Add(e.pollInterval())
 	case l.Owner == "":
+		e.o.observed(l)
 		return e.acquire(ctx, &l)
 	}
+	e.o.observed(l)
 	if !obs.valid || obs.lock.Owner != l.Owner || obs.lock.Version != l.Version {
 		*obs = leaderObservation{lock: l, since: now, valid: true}
 	}
 	if expires := obs.since.Add(e.o.duration); now.Before(expires) {
-		return minTime(now.Add(e.o.poll), expires)
+		if p := e.pollInterval(); p > e.o.duration {
+			// A slow poller (not a standby of a kcl fleet) does not wake at
+			// the expiry: it takes the lock over at its first read after it.
+			return now.Add(p)
+		}
+		return minTime(now.Add(e.pollInterval()), expires)
 	}
 	e.o.logger.Info("leader lock unchanged for the lock duration: taking it over",
 		zap.String("leader", l.Owner), zap.Int64("epoch", l.Epoch))
@@ -263,7 +303,7 @@ func (e *LeaderElector) acquire(ctx context.Context, seen *lease.LeaderLock) tim
 		if !errors.Is(err, lease.ErrConflict) && ctx.Err() == nil {
 			e.o.logger.Warn("acquiring the leader lock failed", zapErr(err))
 		}
-		return time.Now().Add(e.o.poll)
+		return time.Now().Add(e.pollInterval())
 	}
 	if !e.gain(sent, l) {
 		return time.Now() // too late to lead on it: observe it as anyone would

@@ -69,6 +69,13 @@ type options struct {
 	renewConcurrency int
 	logger           *zap.Logger
 	rand             *rand.Rand
+
+	// kcl-fleet mode (fleet.go): zero fleet means per-lease renewal.
+	fleet        bool
+	failover     time.Duration // F; 0: DefaultFailoverTime
+	heartbeat    time.Duration // H; 0: F / 4
+	leaderScan   time.Duration // the leader's periodic table scan; 0: DefaultLeaderScanInterval
+	slowLockPoll time.Duration // how often a non-standby follower reads the leader lock; 0: DefaultSlowLockPoll
 }
 
 func defaultOptions() options {
@@ -138,6 +145,27 @@ func WithLogger(l *zap.Logger) Option { return func(o *options) { o.logger = l }
 // reproducible simulations). Default: a randomly seeded source.
 func WithRand(r *rand.Rand) Option { return func(o *options) { o.rand = r } }
 
+// WithFleet switches the coordinator to kcl-fleet coordination (DESIGN.md,
+// "Fleet-scale coordination"): the store must implement lease.FleetStore;
+// the worker proves it is alive with one heartbeat write every heartbeat
+// interval instead of renewing each lease, an elected leader assigns the
+// leases, and followers read only their own leases. failover is F, the
+// time after which the leader declares a worker whose heartbeat stood still
+// dead (0: DefaultFailoverTime, 2 s); heartbeat is H (0: F / 4). In this mode
+// the lease duration, renew and take intervals do not apply.
+func WithFleet(failover, heartbeat time.Duration) Option {
+	return func(o *options) { o.fleet, o.failover, o.heartbeat = true, failover, heartbeat }
+}
+
+// WithLeaderScanInterval sets how often a kcl-fleet leader reads the whole
+// lease table when nothing it watches changed (it reads it at once when a
+// worker joins, leaves, dies or changes state). Default 30 s.
+func WithLeaderScanInterval(d time.Duration) Option { return func(o *options) { o.leaderScan = d } }
+
+// WithSlowLockPoll sets how often a kcl-fleet worker that is not one of the
+// leader's standbys reads the leader lock. Default 20 s.
+func WithSlowLockPoll(d time.Duration) Option { return func(o *options) { o.slowLockPoll = d } }
+
 // OptionError reports an invalid option: Option names it with its value,
 // Reason says what is wrong.
 type OptionError struct {
@@ -194,6 +222,38 @@ func (o *options) validate() error {
 	}
 	if o.rand == nil {
 		o.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if o.fleet {
+		return o.validateFleet()
+	}
+	return nil
+}
+
+func (o *options) validateFleet() error {
+	if o.failover == 0 {
+		o.failover = DefaultFailoverTime
+	}
+	if o.failover < 0 {
+		return optErr("WithFleet", o.failover, "the failover time must be positive")
+	}
+	if o.heartbeat == 0 {
+		o.heartbeat = o.failover / 4
+	}
+	m := defaultExpiryMargin(o.failover)
+	if o.heartbeat <= 0 || o.heartbeat >= (o.failover-m)/2 {
+		return optErr("WithFleet", o.heartbeat, "the heartbeat interval must be positive and less than half of the failover time (%v) minus the margin (%v)", o.failover, m)
+	}
+	if o.leaderScan == 0 {
+		o.leaderScan = DefaultLeaderScanInterval
+	}
+	if o.leaderScan <= 0 {
+		return optErr("WithLeaderScanInterval", o.leaderScan, "must be positive")
+	}
+	if o.slowLockPoll == 0 {
+		o.slowLockPoll = DefaultSlowLockPoll
+	}
+	if o.slowLockPoll < o.failover/3 {
+		return optErr("WithSlowLockPoll", o.slowLockPoll, "must be at least a third of the failover time (%v)", o.failover)
 	}
 	return nil
 }

@@ -1,0 +1,859 @@
+package leasing
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kclgo/kcl/lease"
+)
+
+// This file is the Coordinator's kcl-fleet mode (DESIGN.md, "Fleet-scale
+// coordination"): a worker proves it is alive with its heartbeat (a
+// Heartbeater) instead of renewing each lease, learns its assignments from
+// the owner index when its heartbeat's assign epoch changes, and, while it
+// holds the leader lock (a LeaderElector), assigns the leases of the whole
+// fleet (lead).
+
+// Defaults of kcl-fleet mode.
+const (
+	// DefaultLeaderScanInterval is how often the leader reads the whole
+	// lease table when nothing it watches changed.
+	DefaultLeaderScanInterval = 30 * time.Second
+	// DefaultSlowLockPoll is how often a worker that is not one of the
+	// leader's standbys reads the leader lock: it takes over a dead leader's
+	// lock only if every standby is dead too.
+	DefaultSlowLockPoll = 20 * time.Second
+)
+
+// fleetStandbys is how many workers the leader designates to poll the lock
+// every third of the failover time.
+const fleetStandbys = 2
+
+// ownedRechecks are the delays, after the assign epoch changed, at which a
+// worker reads the owner index: at once, and twice more because a global
+// secondary index lags its table (usually by well under a second).
+var ownedRechecks = [...]time.Duration{0, time.Second, 4 * time.Second}
+
+// fleet is the state of kcl-fleet mode; nil in per-lease mode.
+type fleet struct {
+	fs      lease.FleetStore
+	ol      lease.OwnerLister
+	hb      atomic.Pointer[Heartbeater] // the current heartbeater; replaced after it expires
+	elector *LeaderElector
+	// assigned is signalled when the assign epoch changed.
+	assigned chan struct{}
+	state    atomic.Uint32 // the lease.WorkerState every new heartbeater starts with
+	standby  atomic.Bool   // the leader made this worker a standby
+	leaders  sync.WaitGroup
+
+	// mu guards the fields below.
+	mu sync.Mutex
+	// lockOwner is the leader lock's owner as this worker last read it, and
+	// leaderBeat that owner's heartbeat as a standby read it: a standby that
+	// takes over the lock starts leading with an observation of the old
+	// leader's heartbeat that is already as old as its own reads.
+	lockOwner   string
+	leaderBeat  seenBeat
+	leadCancel  context.CancelFunc
+	leadEpoch   int64
+	lastOwned   map[string]bool // keys the last owner-index read listed
+	handoffWarn map[string]bool // incoming handoffs already warned about
+}
+
+// seenBeat is a worker's heartbeat as one process observed it: the counter,
+// and when (on this process's monotonic clock) it first read that counter.
+type seenBeat struct {
+	id      string
+	counter int64
+	since   time.Time
+	have    bool // a heartbeat was read (else since is when the roster first listed the worker)
+	state   lease.WorkerState
+	leases  int
+	dead    bool // the leader logged this worker's death
+	standby bool
+}
+
+func (s *seenBeat) deadNoted() bool { return s.dead }
+func (s *seenBeat) markDead(d bool) { s.dead = d }
+
+func newFleet(store lease.Store, o *options) (*fleet, error) {
+	fs, ok := store.(lease.FleetStore)
+	if !ok {
+		return nil, &OptionError{Option: "WithFleet", Reason: "the lease store does not implement lease.FleetStore"}
+	}
+	ol, ok := store.(lease.OwnerLister)
+	if !ok {
+		return nil, &OptionError{Option: "WithFleet", Reason: "the lease store does not implement lease.OwnerLister"}
+	}
+	f := &fleet{fs: fs, ol: ol, assigned: make(chan struct{}, 1), lastOwned: map[string]bool{}, handoffWarn: map[string]bool{}}
+	f.state.Store(uint32(lease.WorkerStarting))
+	return f, nil
+}
+
+// liveness returns the current heartbeater in kcl-fleet mode, nil otherwise.
+func (c *Coordinator) liveness() *Heartbeater {
+	if c.fl == nil {
+		return nil
+	}
+	return c.fl.hb.Load()
+}
+
+// Leading reports whether this worker leads its kcl fleet now (always false
+// in per-lease mode). The Worker runs periodic shard syncs only while it
+// does.
+func (c *Coordinator) Leading() bool {
+	if c.fl == nil || c.fl.elector == nil {
+		return false
+	}
+	_, ok := c.fl.elector.Leader()
+	return ok
+}
+
+// Fleet reports whether the coordinator runs in kcl-fleet mode.
+func (c *Coordinator) Fleet() bool { return c.fl != nil }
+
+func (c *Coordinator) heldCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.held)
+}
+
+// runFleet is Run in kcl-fleet mode.
+func (c *Coordinator) runFleet(ctx, drain context.Context, onAcquire func(*Held)) error {
+	f := c.fl
+	el, err := NewLeaderElector(f.fs, c.self,
+		WithLockDuration(c.opts.failover),
+		WithLeaderPollInterval(c.opts.slowLockPoll),
+		WithLeaderCallbacks(func(epoch int64) { c.gainLead(drain, epoch) }, func(epoch int64, _ error) { c.loseLead(epoch) }),
+		WithLeaderObserver(c.observeLock),
+		WithLeaderLogger(c.log))
+	if err != nil {
+		return err
+	}
+	f.elector = el
+
+	hbCtx, stopHB := context.WithCancel(drain)
+	defer stopHB()
+	var g sync.WaitGroup
+	g.Go(func() { c.livenessLoop(hbCtx, drain) })
+	g.Go(func() { _ = el.Run(ctx, drain) }) // Run returns no error
+	g.Go(func() { c.standbyLoop(ctx) })
+
+	c.followLoop(ctx, drain, onAcquire)
+
+	c.stop(drain)
+	lctx, cancel := context.WithTimeout(drain, c.opts.failover)
+	if err := f.fs.Leave(lctx, c.self); err != nil {
+		c.log.Warn("leaving the roster failed; the leader removes this worker once its heartbeat stops", zapErr(err))
+	}
+	cancel()
+	stopHB()
+	g.Wait()
+	f.leaders.Wait()
+	return nil
+}
+
+// livenessLoop joins the roster and runs the heartbeat until ctx ends. When
+// the worker's deadline passes (no heartbeat succeeded for F − m), every
+// lease it held is gone (their contexts end with the heartbeater's); it then
+// joins again (the leader may have removed it) with a new heartbeater.
+func (c *Coordinator) livenessLoop(ctx, drain context.Context) {
+	f := c.fl
+	for ctx.Err() == nil {
+		if err := f.fs.Join(ctx, c.self); err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("joining the roster failed", zapErr(err))
+				sleepCtx(ctx, c.opts.heartbeat)
+			}
+			continue
+		}
+		hb, err := NewHeartbeater(drain, f.fs, c.self,
+			WithFailoverTime(c.opts.failover),
+			WithHeartbeatInterval(c.opts.heartbeat),
+			WithLeaseCount(c.heldCount),
+			WithAssignEpochChange(func(int64) {
+				select {
+				case f.assigned <- struct{}{}:
+				default:
+				}
+			}),
+			WithStandbyChange(c.setStandby),
+			WithHeartbeatLogger(c.log))
+		if err != nil {
+			c.log.Error("heartbeater", zapErr(err)) // options were validated by NewCoordinator
+			return
+		}
+		hb.SetState(lease.WorkerState(f.state.Load()))
+		f.hb.Store(hb)
+		err = hb.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Error("heartbeat deadline passed: every lease dropped; joining again", zapErr(err))
+	}
+}
+
+// setState records the worker's state for the current and later
+// heartbeaters.
+func (c *Coordinator) setState(s lease.WorkerState) {
+	c.fl.state.Store(uint32(s))
+	if hb := c.liveness(); hb != nil {
+		hb.SetState(s)
+	}
+}
+
+// alive returns the current heartbeater if it has had a successful
+// heartbeat and its deadline has not passed.
+func (c *Coordinator) alive() *Heartbeater {
+	hb := c.liveness()
+	if hb == nil || hb.Context().Err() != nil {
+		return nil
+	}
+	select {
+	case <-hb.Ready():
+		return hb
+	default:
+		return nil
+	}
+}
+
+// followLoop reads the owner index when the assign epoch changes (and again
+// twice shortly after, for the index's lag) and every leader-scan interval,
+// and watches incoming handoffs every assignment poll interval, until ctx is
+// done.
+func (c *Coordinator) followLoop(ctx, base context.Context, onAcquire func(*Held)) {
+	f := c.fl
+	var due []time.Time
+	schedule := func(now time.Time, delays ...time.Duration) {
+		for _, d := range delays {
+			due = append(due, now.Add(d))
+		}
+		slices.SortFunc(due, func(a, b time.Time) int { return a.Compare(b) })
+	}
+	periodic := time.NewTicker(c.opts.leaderScan)
+	defer periodic.Stop()
+	timer := time.NewTimer(c.opts.pollInterval)
+	defer timer.Stop()
+	running := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.assigned:
+			schedule(time.Now(), ownedRechecks[:]...)
+		case <-periodic.C:
+			schedule(time.Now(), 0)
+		case <-timer.C:
+		}
+		if !running && c.alive() != nil {
+			running = true
+			c.setState(lease.WorkerRunning)
+		}
+		now := time.Now()
+		if len(due) > 0 && !due[0].After(now) {
+			for len(due) > 0 && !due[0].After(now) {
+				due = due[1:]
+			}
+			c.readOwned(ctx, base, onAcquire)
+		} else {
+			c.pollIncoming(ctx, base, onAcquire)
+		}
+		next := c.opts.pollInterval
+		if len(due) > 0 {
+			next = min(next, time.Until(due[0]))
+		}
+		timer.Reset(max(next, time.Millisecond))
+	}
+}
+
+// readOwned reads the keys this worker owns from the owner index and
+// reconciles them with what it holds: new assignments are acquired (or
+// waited for, during a handoff to us), held leases no longer listed are
+// re-read (a handoff was asked of us, or the lease is lost), and a handoff
+// asked of a lease assigned to us that we never picked up is completed.
+func (c *Coordinator) readOwned(ctx, base context.Context, onAcquire func(*Held)) {
+	f := c.fl
+	if c.alive() == nil {
+		return
+	}
+	keys, err := f.ol.ListOwned(ctx, c.self)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("reading the owner index failed", zapErr(err))
+		}
+		return
+	}
+	owned := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		owned[k] = true
+	}
+
+	c.mu.Lock()
+	var gone []*Held
+	for k, h := range c.held {
+		if !owned[k] {
+			gone = append(gone, h)
+		}
+	}
+	c.mu.Unlock()
+	for _, h := range gone {
+		cur, err := c.store.Get(ctx, h.key)
+		switch {
+		case errors.Is(err, lease.ErrNotFound):
+			h.observe(lease.Lease{Key: h.key})
+		case err == nil:
+			h.observe(cur)
+		}
+	}
+
+	for _, k := range keys {
+		if c.holdsOrReceives(k) {
+			continue
+		}
+		cur, err := c.store.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		c.offered(ctx, base, cur, onAcquire)
+	}
+
+	f.mu.Lock()
+	last := f.lastOwned
+	f.lastOwned = owned
+	f.mu.Unlock()
+	for k := range last {
+		if owned[k] || c.holdsOrReceives(k) {
+			continue
+		}
+		if cur, err := c.store.Get(ctx, k); err == nil {
+			c.completeStrandedHandoffs(ctx, []lease.Lease{cur})
+		}
+	}
+}
+
+// offered acts on a lease a read found owned by this worker: acquires it, or
+// waits for its outgoing owner's final checkpoint. In kcl-fleet mode a read
+// is proof enough: the lease lives as long as the worker's heartbeat, and
+// only the leader moves leases between live workers, by handoffs that the
+// holder completes.
+func (c *Coordinator) offered(ctx, base context.Context, cur lease.Lease, onAcquire func(*Held)) {
+	switch {
+	case cur.Owner != c.self || cur.Finished():
+		c.dropIncoming(cur.Key)
+	case cur.InHandoff():
+		c.mu.Lock()
+		if c.incoming[cur.Key] == nil {
+			c.incoming[cur.Key] = &incoming{since: time.Now(), counter: cur.Counter}
+		}
+		c.mu.Unlock()
+	default:
+		if c.alive() == nil || c.isStopping() {
+			return
+		}
+		// The lease lives as long as the worker's heartbeat, but it is
+		// acquired with a write that bumps its counter: a leader that judged
+		// this worker dead from reads made before the worker's heartbeat
+		// resumed may have an assignment of the lease in flight, conditioned
+		// on the counter it read. One of the two writes fails.
+		c.acquireRead(ctx, base, cur, onAcquire)
+	}
+}
+
+func (c *Coordinator) isStopping() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopping
+}
+
+// pollIncoming re-reads the leases handed to us whose outgoing owner has not
+// written its final checkpoint yet. There are no forced takes in kcl-fleet
+// mode: the holder is alive (else the leader would have reassigned the
+// lease), so it is warned about once the handoff timeout passed.
+func (c *Coordinator) pollIncoming(ctx, base context.Context, onAcquire func(*Held)) {
+	c.mu.Lock()
+	waiting := make(map[string]incoming, len(c.incoming))
+	for k, in := range c.incoming {
+		waiting[k] = *in
+	}
+	c.mu.Unlock()
+	for key, in := range waiting {
+		cur, err := c.store.Get(ctx, key)
+		switch {
+		case errors.Is(err, lease.ErrNotFound):
+			c.dropIncoming(key)
+			continue
+		case err != nil:
+			continue
+		}
+		c.offered(ctx, base, cur, onAcquire)
+		if cur.Owner == c.self && cur.InHandoff() && time.Since(in.since) >= c.opts.handoffTimeout {
+			c.fl.mu.Lock()
+			warned := c.fl.handoffWarn[key]
+			c.fl.handoffWarn[key] = true
+			c.fl.mu.Unlock()
+			if !warned {
+				c.log.Warn("handoff not completed within the handoff timeout; its holder is alive and still processing",
+					zapKey(key), zap.String("from", cur.CheckpointOwner))
+			}
+		}
+	}
+}
+
+// observe adopts what a read of a held lease found (kcl-fleet mode, where
+// leases are not renewed): a handoff asked of us, or a loss.
+func (h *Held) observe(cur lease.Lease) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.state == stateGone:
+	case cur.Owner == h.c.self:
+		// Still ours; the owner index lagged.
+	case cur.CheckpointOwner == h.c.self && cur.Owner != "":
+		h.lease = cur
+		if h.state != stateHandingOff {
+			h.state = stateHandingOff
+			h.cancel(ErrHandoffRequested)
+			h.c.log.Info("handoff requested", zapKey(h.key), zap.String("to", cur.Owner))
+		}
+	default:
+		h.loseLocked(lease.ErrLeaseLost)
+		h.c.stats.lost.Add(1)
+		h.c.log.Warn("lease lost", zapKey(h.key), zap.String("owner", cur.Owner))
+	}
+}
+
+// fleetPeers reads the fleet before a graceful stop hands leases over: the
+// live peers that are starting or running, with the lease counts their
+// heartbeats announce. A worker that stops at the same time wrote its
+// stopping state before it read ours (Flush), so of two workers stopping
+// together at least one sees the other stopping and gives it nothing.
+func (c *Coordinator) fleetPeers(drain context.Context) map[string]int {
+	f := c.fl
+	ctx, cancel := context.WithTimeout(drain, c.opts.failover)
+	defer cancel()
+	if hb := c.liveness(); hb != nil {
+		if err := hb.Flush(ctx); err != nil {
+			c.log.Warn("writing the stopping state failed; handing leases to no peer", zapErr(err))
+			return nil
+		}
+	}
+	ids, err := f.fs.Roster(ctx)
+	if err != nil {
+		c.log.Warn("reading the roster before stop failed; handing leases to no peer", zapErr(err))
+		return nil
+	}
+	hbs, err := f.fs.Heartbeats(ctx, ids)
+	if err != nil {
+		c.log.Warn("reading heartbeats before stop failed; handing leases to no peer", zapErr(err))
+		return nil
+	}
+	peers := make(map[string]int, len(hbs))
+	for _, hb := range hbs {
+		if hb.WorkerID != c.self && (hb.State == lease.WorkerRunning || hb.State == lease.WorkerStarting) {
+			peers[hb.WorkerID] = hb.Leases
+		}
+	}
+	return peers
+}
+
+// giveToPeer assigns l to peer during a graceful stop (kcl-fleet mode) and
+// tells the peer through its assign epoch.
+func (c *Coordinator) giveToPeer(ctx context.Context, l lease.Lease, peer string) error {
+	if _, err := c.fl.fs.Assign(ctx, l, peer); err != nil {
+		return err
+	}
+	if err := c.fl.fs.MarkAssigned(ctx, peer); err != nil {
+		c.log.Warn("telling the peer of its new lease failed; it finds it at its next owner-index read", zapKey(l.Key), zap.String("peer", peer), zapErr(err))
+	}
+	return nil
+}
+
+// observeLock is the elector's observer: it records the lock's owner, which
+// a standby reads the heartbeat of.
+func (c *Coordinator) observeLock(l lease.LeaderLock) {
+	f := c.fl
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l.Owner != f.lockOwner {
+		f.lockOwner = l.Owner
+		f.leaderBeat = seenBeat{}
+	}
+}
+
+// standbyLoop, while this worker is one of the leader's standbys and does
+// not lead, reads the leader's heartbeat every third of the failover time,
+// so that if it takes the lock over it already knows for how long the old
+// leader's heartbeat stood still.
+func (c *Coordinator) standbyLoop(ctx context.Context) {
+	f := c.fl
+	t := time.NewTicker(c.opts.failover / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if c.Leading() {
+			continue
+		}
+		f.mu.Lock()
+		owner := f.lockOwner
+		f.mu.Unlock()
+		if owner == "" || owner == c.self || !c.isStandby() {
+			continue
+		}
+		hbs, err := f.fs.Heartbeats(ctx, []string{owner})
+		if err != nil || len(hbs) == 0 {
+			continue
+		}
+		now := time.Now()
+		f.mu.Lock()
+		if f.lockOwner == owner {
+			f.leaderBeat.note(now, hbs[0])
+			f.leaderBeat.id = owner
+		}
+		f.mu.Unlock()
+	}
+}
+
+// isStandby reports whether the leader made this worker a standby.
+func (c *Coordinator) isStandby() bool { return c.fl.standby.Load() }
+
+// setStandby follows the Standby flag of this worker's heartbeat: a standby
+// reads the leader lock every third of the failover time, any other worker
+// every slow lock poll.
+func (c *Coordinator) setStandby(on bool) {
+	f := c.fl
+	if f.standby.Swap(on) == on && f.elector != nil {
+		return
+	}
+	poll := c.opts.slowLockPoll
+	if on {
+		poll = c.opts.failover / 3
+		c.log.Info("standby for the leader")
+	}
+	f.elector.SetPollInterval(poll)
+}
+
+// note records a heartbeat read at now: the counter's first read starts
+// its clock.
+func (s *seenBeat) note(now time.Time, hb lease.Heartbeat) (changed bool) {
+	if !s.have || hb.Counter != s.counter {
+		changed = !s.have || hb.State != s.state || hb.Leases != s.leases
+		s.counter, s.since, s.have = hb.Counter, now, true
+	}
+	s.state, s.leases, s.standby = hb.State, hb.Leases, hb.Standby
+	return changed
+}
+
+// gainLead starts the leader's loop for a leadership of epoch (the
+// elector's gained callback: it must not block).
+func (c *Coordinator) gainLead(base context.Context, epoch int64) {
+	f := c.fl
+	ctx, cancel := context.WithCancel(base)
+	f.mu.Lock()
+	f.leadCancel, f.leadEpoch = cancel, epoch
+	prior := f.leaderBeat
+	f.mu.Unlock()
+	c.stats.leaderships.Add(1)
+	f.leaders.Go(func() { c.lead(ctx, epoch, prior) })
+}
+
+// loseLead stops the leader's loop of epoch (the elector's lost callback).
+func (c *Coordinator) loseLead(epoch int64) {
+	f := c.fl
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.leadEpoch == epoch && f.leadCancel != nil {
+		f.leadCancel()
+		f.leadCancel = nil
+	}
+}
+
+// leaderView is what the leader knows of the fleet between rounds.
+type leaderView struct {
+	seen     map[string]*seenBeat // roster members
+	joinedAt time.Time            // when the roster last grew (the first round counts)
+	waiting  time.Time            // since when a plan waits for joins to settle
+	lastScan time.Time
+	dirty    bool // a write of the last round failed or was held back: scan again
+}
+
+// lead runs the leader's rounds every heartbeat interval until ctx ends:
+// read the roster and the heartbeats; when a worker joined, left, died or
+// changed state (and every leader-scan interval) read the table and assign.
+func (c *Coordinator) lead(ctx context.Context, epoch int64, prior seenBeat) {
+	v := &leaderView{seen: map[string]*seenBeat{}, dirty: true}
+	if prior.have && prior.id != "" {
+		// The standby's reads of the old leader's heartbeat count: they were
+		// made on this process's clock.
+		p := prior
+		v.seen[p.id] = &p
+	}
+	t := time.NewTicker(c.opts.heartbeat)
+	defer t.Stop()
+	for {
+		c.leadRound(ctx, epoch, v)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// stillLeads reports whether the leadership of epoch is still on.
+func (c *Coordinator) stillLeads(ctx context.Context, epoch int64) bool {
+	e, ok := c.fl.elector.Leader()
+	return ok && e == epoch && ctx.Err() == nil
+}
+
+// leadRound is one round of the leader.
+func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView) {
+	f := c.fl
+	c.stats.leaderRounds.Add(1)
+	roster, err := f.fs.Roster(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("leader: reading the roster failed", zapErr(err))
+		}
+		return
+	}
+	hbs, err := f.fs.Heartbeats(ctx, roster)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("leader: reading heartbeats failed", zapErr(err))
+		}
+		return
+	}
+	now := time.Now()
+	changed := false
+	inRoster := make(map[string]bool, len(roster))
+	for _, id := range roster {
+		inRoster[id] = true
+		if v.seen[id] == nil {
+			v.seen[id] = &seenBeat{id: id, since: now}
+			changed = true
+			v.joinedAt = now
+		}
+	}
+	for id := range v.seen {
+		if !inRoster[id] {
+			delete(v.seen, id)
+			changed = true
+		}
+	}
+	for _, hb := range hbs {
+		if s := v.seen[hb.WorkerID]; s != nil && s.note(now, hb) {
+			changed = true
+		}
+	}
+	workers := make([]FleetWorker, 0, len(v.seen))
+	for _, s := range v.seen {
+		alive := now.Sub(s.since) < c.opts.failover
+		state := s.state
+		if !s.have {
+			state = lease.WorkerStarting
+		}
+		if !alive && !s.deadNoted() {
+			changed = true
+			c.log.Warn("leader: worker dead (heartbeat unchanged for the failover time)", zap.String("worker", s.id))
+		}
+		s.markDead(!alive)
+		workers = append(workers, FleetWorker{ID: s.id, Alive: alive, State: state, MaxLeases: c.opts.maxLeases})
+	}
+
+	c.chooseStandbys(ctx, epoch, v, now)
+	if !changed && !v.dirty && now.Sub(v.lastScan) < c.opts.leaderScan {
+		return
+	}
+	// Workers are joining: leases without an owner and handoffs wait until
+	// a round passes without a join (at most a failover time), so that
+	// workers starting together get their fair split in one round instead
+	// of a split and then handoffs. A dead worker's leases never wait.
+	settling := false
+	if v.joinedAt == now {
+		if v.waiting.IsZero() {
+			v.waiting = now
+		}
+		settling = now.Sub(v.waiting) < c.opts.failover
+	} else {
+		v.waiting = time.Time{}
+	}
+	leases, err := c.store.List(ctx)
+	if err != nil {
+		var me *lease.MalformedError
+		if !errors.As(err, &me) {
+			if ctx.Err() == nil {
+				c.log.Warn("leader: reading the lease table failed", zapErr(err))
+			}
+			v.dirty = true
+			return
+		}
+		c.log.Error("malformed lease items ignored", zapErr(err))
+	}
+	c.stats.passes.Add(1)
+	v.lastScan, v.dirty = now, false
+	plan := PlanAssign(AssignInput{Leases: leases, Workers: workers, Seed: c.opts.rand.Uint64()})
+
+	if held := settledHolders(leases, v); len(plan.Handoff) > 0 {
+		// A handoff is asked only of a worker whose last heartbeat counted
+		// as many held leases as the table gives it: a worker that has not
+		// picked up a lease assigned to it yet would never see a handoff
+		// asked of that lease (it is no longer listed under its name), and
+		// the lease would wait for it forever.
+		n := len(plan.Handoff)
+		plan.Handoff = slices.DeleteFunc(plan.Handoff, func(m Move) bool { return !held[m.From] })
+		if len(plan.Handoff) < n {
+			v.dirty = true
+		}
+	}
+	if settling {
+		v.dirty = true
+		plan.Assign = slices.DeleteFunc(plan.Assign, func(m Move) bool { return m.From == "" })
+		plan.Handoff = nil
+	}
+	marks := map[string]bool{}
+	for _, m := range plan.Assign {
+		if !c.stillLeads(ctx, epoch) {
+			return
+		}
+		if _, err := f.fs.Assign(ctx, m.Lease, m.To); err != nil {
+			c.log.Debug("leader: assignment failed", zapKey(m.Lease.Key), zapErr(err))
+			v.dirty = true
+			continue
+		}
+		c.stats.leaderAssigned.Add(1)
+		marks[m.To] = true
+		if m.From != "" {
+			c.log.Info("leader: lease reassigned", zapKey(m.Lease.Key), zap.String("from", m.From), zap.String("to", m.To))
+		}
+	}
+	for _, m := range plan.Handoff {
+		if !c.stillLeads(ctx, epoch) {
+			return
+		}
+		if _, err := c.store.Handoff(ctx, m.Lease, m.To); err != nil {
+			c.log.Debug("leader: handoff request failed", zapKey(m.Lease.Key), zapErr(err))
+			v.dirty = true
+			continue
+		}
+		c.stats.handoffsRequested.Add(1)
+		marks[m.To], marks[m.From] = true, true
+	}
+	if plan.Deferred > 0 {
+		v.dirty = true
+	}
+	for id := range marks {
+		if err := f.fs.MarkAssigned(ctx, id); err != nil && ctx.Err() == nil {
+			c.log.Debug("leader: marking an assignment failed", zap.String("worker", id), zapErr(err))
+		}
+	}
+	c.pruneRoster(ctx, epoch, v, leases, now)
+}
+
+// chooseStandbys keeps fleetStandbys live, starting or running workers
+// other than the leader flagged as standbys: the current ones first, then
+// by id. Flags are read from the heartbeats, so a failed write is retried
+// next round.
+func (c *Coordinator) chooseStandbys(ctx context.Context, epoch int64, v *leaderView, now time.Time) {
+	var cands []*seenBeat
+	for _, s := range v.seen {
+		ok := s.have && s.id != c.self && now.Sub(s.since) < c.opts.failover &&
+			(s.state == lease.WorkerRunning || s.state == lease.WorkerStarting)
+		if ok {
+			cands = append(cands, s)
+		} else if s.standby && s.have && s.id != c.self && now.Sub(s.since) < c.opts.failover {
+			c.writeStandby(ctx, epoch, s, false) // stopping
+		}
+	}
+	slices.SortFunc(cands, func(a, b *seenBeat) int {
+		if a.standby != b.standby {
+			return boolCmp(b.standby, a.standby)
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	for i, s := range cands {
+		if want := i < fleetStandbys; s.standby != want {
+			c.writeStandby(ctx, epoch, s, want)
+		}
+	}
+}
+
+func (c *Coordinator) writeStandby(ctx context.Context, epoch int64, s *seenBeat, on bool) {
+	if !c.stillLeads(ctx, epoch) {
+		return
+	}
+	if err := c.fl.fs.SetStandby(ctx, s.id, on); err != nil {
+		c.log.Debug("leader: setting a standby failed", zap.String("worker", s.id), zapErr(err))
+		return
+	}
+	s.standby = on
+}
+
+// settledHolders returns the workers whose last heartbeat announced as many
+// held leases as leases names them the holder of: the owner of a lease not in
+// a handoff, or the outgoing owner of one in a handoff.
+func settledHolders(leases []lease.Lease, v *leaderView) map[string]bool {
+	charged := map[string]int{}
+	for _, l := range leases {
+		switch {
+		case l.Finished():
+		case l.InHandoff():
+			charged[l.CheckpointOwner]++
+		case l.Owner != "":
+			charged[l.Owner]++
+		}
+	}
+	out := make(map[string]bool, len(v.seen))
+	for id, s := range v.seen {
+		out[id] = s.have && s.leases == charged[id]
+	}
+	return out
+}
+
+// pruneRoster removes from the roster the workers dead for twice the
+// failover time that own no lease any more, so that the leader stops
+// reading their heartbeats. A pruned worker that comes back finds its
+// deadline passed and joins again.
+func (c *Coordinator) pruneRoster(ctx context.Context, epoch int64, v *leaderView, leases []lease.Lease, now time.Time) {
+	owners := map[string]bool{}
+	for _, l := range leases {
+		if !l.Finished() {
+			owners[l.Owner] = true
+			owners[l.CheckpointOwner] = true
+		}
+	}
+	dead := make([]string, 0)
+	for id, s := range v.seen {
+		if now.Sub(s.since) >= 2*c.opts.failover && !owners[id] && id != c.self {
+			dead = append(dead, id)
+		}
+	}
+	slices.SortFunc(dead, cmp.Compare)
+	for _, id := range dead {
+		if !c.stillLeads(ctx, epoch) {
+			return
+		}
+		if err := c.fl.fs.Leave(ctx, id); err == nil {
+			c.log.Info("leader: dead worker removed from the roster", zap.String("worker", id))
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
