@@ -182,3 +182,23 @@ type LeaderLock struct {
 	// release): the lock is unchanged while Version is.
 	Version int64
 }
+
+// Survey is what a lease table holds besides leases, as Surveyor reports it:
+// the signs of which coordination the fleet on it runs.
+type Survey struct {
+	// Fleet is true when the table holds kcl-fleet items (a roster or a
+	// heartbeat): kcl workers in kcl-fleet mode have run on it.
+	Fleet bool
+	// Java lists the Java KCL 3.x coordination items found, one short
+	// description each (such as "WorkerMetricStats row of worker-1" or
+	// "leader lock in table app-CoordinatorState"): a Java KCL 3.x fleet
+	// has run on the table, and kcl must share it in KCL-compatible mode.
+	Java []string
+}
+
+// Surveyor is implemented by stores that can tell what a lease table holds
+// besides leases. A Worker whose coordination mode is automatic surveys the
+// table once at start to choose its mode.
+type Surveyor interface {
+	Survey(ctx context.Context) (Survey, error)
+}
