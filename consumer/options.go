@@ -73,6 +73,7 @@ type config struct {
 	shutdownTimeout  time.Duration
 	hooks            hooks
 	hookErr          error
+	coordination     Coordination
 }
 
 // Defaults, documented on the options that change them.
@@ -105,8 +106,17 @@ func defaultConfig() config {
 	}
 }
 
-// leasingOptions maps the lease options onto the coordinator's.
-func (c *config) leasingOptions() []leasing.Option {
+// leasingOptions maps the lease options onto the coordinator's, for
+// kcl-fleet coordination when fleet is true.
+func (c *config) leasingOptions(fleet bool) []leasing.Option {
+	if fleet {
+		return []leasing.Option{
+			leasing.WithFleet(c.coordination.failover, 0),
+			leasing.WithLeaseDuration(c.leaseDuration), // how long a per-lease owner outside the fleet keeps its leases
+			leasing.WithAssignmentPollInterval(c.assignmentPoll),
+			leasing.WithMaxLeases(c.maxLeases),
+		}
+	}
 	return []leasing.Option{
 		leasing.WithLeaseDuration(c.leaseDuration),
 		leasing.WithRenewInterval(c.renewInterval),

@@ -598,6 +598,12 @@ func (p *partitionable) Delete(ctx context.Context, l lease.Lease) error {
 // before a peer takes its leases over: no shard is ever processed by two
 // workers at once, and no record is lost.
 func TestAWorkerCutOffFromTheLeaseTableStopsBeforeAPeerTakesOver(t *testing.T) {
+	for _, mode := range []consumer.Coordination{consumer.CoordinationFleet(0), consumer.CoordinationKCL()} {
+		t.Run(mode.String(), func(t *testing.T) { testCutOffWorker(t, mode) })
+	}
+}
+
+func testCutOffWorker(t *testing.T, mode consumer.Coordination) {
 	synctest.Test(t, func(t *testing.T) {
 		f := fakekinesis.New(fakekinesis.WithStream(streamName, 2))
 		store := memlease.New()
@@ -627,7 +633,7 @@ func TestAWorkerCutOffFromTheLeaseTableStopsBeforeAPeerTakesOver(t *testing.T) {
 				}
 			})
 		}
-		opts := []consumer.Option{consumer.WithCheckpointPolicy(consumer.CheckpointAfterEachBatch())}
+		opts := []consumer.Option{consumer.WithCheckpointPolicy(consumer.CheckpointAfterEachBatch()), consumer.WithCoordination(mode)}
 		r1 := start(t, newWorker(t, f, cut, fac("w1"), "w1", append(opts, consumer.WithShutdownTimeout(2*time.Second))...))
 		n := 0
 		put := func(seconds int) {
@@ -790,4 +796,57 @@ func TestLeaseEventKindString(t *testing.T) {
 			t.Errorf("LeaseEventKind(%d).String() = %q, want %q", uint8(tt.k), got, tt.want)
 		}
 	}
+}
+
+// The kcl-fleet calls of a partitionable store fail like the others while it
+// is partitioned: a worker cut off from the table cannot write its heartbeat.
+
+func partitioned[T any](p *partitionable, f func() (T, error)) (T, error) {
+	if err := p.fault(); err != nil {
+		var zero T
+		return zero, err
+	}
+	return f()
+}
+
+func (p *partitionable) Beat(ctx context.Context, id string, s lease.WorkerState, n int) (lease.Heartbeat, error) {
+	return partitioned(p, func() (lease.Heartbeat, error) { return p.Store.Beat(ctx, id, s, n) })
+}
+func (p *partitionable) Heartbeats(ctx context.Context, ids []string) ([]lease.Heartbeat, error) {
+	return partitioned(p, func() ([]lease.Heartbeat, error) { return p.Store.Heartbeats(ctx, ids) })
+}
+func (p *partitionable) MarkAssigned(ctx context.Context, id string) error {
+	_, err := partitioned(p, func() (struct{}, error) { return struct{}{}, p.Store.MarkAssigned(ctx, id) })
+	return err
+}
+func (p *partitionable) SetStandby(ctx context.Context, id string, on bool) error {
+	_, err := partitioned(p, func() (struct{}, error) { return struct{}{}, p.Store.SetStandby(ctx, id, on) })
+	return err
+}
+func (p *partitionable) Join(ctx context.Context, id string) error {
+	_, err := partitioned(p, func() (struct{}, error) { return struct{}{}, p.Store.Join(ctx, id) })
+	return err
+}
+func (p *partitionable) Leave(ctx context.Context, id string) error {
+	_, err := partitioned(p, func() (struct{}, error) { return struct{}{}, p.Store.Leave(ctx, id) })
+	return err
+}
+func (p *partitionable) Roster(ctx context.Context) ([]string, error) {
+	return partitioned(p, func() ([]string, error) { return p.Store.Roster(ctx) })
+}
+func (p *partitionable) Leader(ctx context.Context) (lease.LeaderLock, error) {
+	return partitioned(p, func() (lease.LeaderLock, error) { return p.Store.Leader(ctx) })
+}
+func (p *partitionable) AcquireLeader(ctx context.Context, id string, seen *lease.LeaderLock) (lease.LeaderLock, error) {
+	return partitioned(p, func() (lease.LeaderLock, error) { return p.Store.AcquireLeader(ctx, id, seen) })
+}
+func (p *partitionable) RenewLeader(ctx context.Context, l lease.LeaderLock) (lease.LeaderLock, error) {
+	return partitioned(p, func() (lease.LeaderLock, error) { return p.Store.RenewLeader(ctx, l) })
+}
+func (p *partitionable) ReleaseLeader(ctx context.Context, l lease.LeaderLock) error {
+	_, err := partitioned(p, func() (struct{}, error) { return struct{}{}, p.Store.ReleaseLeader(ctx, l) })
+	return err
+}
+func (p *partitionable) Assign(ctx context.Context, l lease.Lease, to string) (lease.Lease, error) {
+	return partitioned(p, func() (lease.Lease, error) { return p.Store.Assign(ctx, l, to) })
 }

@@ -70,6 +70,12 @@ func (w *Worker) syncLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if w.coord.Fleet() && !w.coord.Leading() {
+				// kcl fleet: the leader alone syncs on the interval; a
+				// follower syncs only when a shard it processes ends.
+				t.Reset(jitter(w.cfg.shardSync))
+				continue
+			}
 		case <-w.syncNow:
 			t.Stop()
 		}
@@ -162,6 +168,9 @@ func (w *Worker) syncShards(ctx context.Context) (holes bool, err error) {
 	}
 	if created > 0 || deleted > 0 {
 		w.log.Info("shard sync", zap.Int("shards", len(shards)), zap.Int("leases_created", created), zap.Int("leases_deleted", deleted))
+		if created > 0 && w.coord != nil {
+			w.coord.TableChanged(ctx) // kcl fleet: the leader assigns them in its next round
+		}
 	}
 	if slices.ContainsFunc(existing, func(l lease.Lease) bool { return l.HashRange == nil }) {
 		// Leases written by KCL 1.x have no hash range and cannot show

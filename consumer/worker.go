@@ -148,16 +148,24 @@ func New(api KinesisAPI, store lease.Store, stream string, f Factory, opts ...Op
 		cfg.workerID = defaultWorkerID()
 	}
 	log := cfg.logger.With(zap.String("stream", name), zap.String("worker_id", cfg.workerID))
-	// The coordinator adds worker_id itself.
-	lopts := append(cfg.leasingOptions(), leasing.WithLogger(cfg.logger.With(zap.String("stream", name))))
-	coord, err := leasing.NewCoordinator(store, cfg.workerID, lopts...)
-	if oe := (*leasing.OptionError)(nil); errors.As(err, &oe) {
-		return nil, configErr(oe.Option, "%s", oe.Reason)
-	} else if err != nil {
-		return nil, configErr("lease options", "%v", err)
+	// Both coordinators' options are checked now; Run creates the one the
+	// table calls for.
+	for _, fleet := range []bool{false, true} {
+		if fleet && cfg.coordination.kind == coordinationKCL || !fleet && cfg.coordination.kind == coordinationFleet {
+			continue
+		}
+		_, err := leasing.NewCoordinator(store, cfg.workerID, cfg.leasingOptions(fleet)...)
+		if oe := (*leasing.OptionError)(nil); errors.As(err, &oe) {
+			if fleet && cfg.coordination.kind == coordinationAuto && oe.Option == "WithFleet" {
+				continue // the store cannot do kcl fleet: Auto means KCL-compatible
+			}
+			return nil, configErr(oe.Option, "%s", oe.Reason)
+		} else if err != nil {
+			return nil, configErr("lease options", "%v", err)
+		}
 	}
 	return &Worker{
-		api: api, store: store, factory: f, cfg: cfg, coord: coord, log: log,
+		api: api, store: store, factory: f, cfg: cfg, log: log,
 		streamName: name, streamARN: arn, byARN: arn != "",
 		syncNow:       make(chan struct{}, 1),
 		finishedSince: make(map[string]time.Time),
@@ -244,6 +252,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		w.consumerARN = arn
 		w.log.Info("enhanced fan-out", zap.String("consumer_arn", arn))
+	}
+	if err := w.newCoordinator(ctx); err != nil {
+		return startErr(ctx, err)
 	}
 	if err := w.firstSync(ctx); err != nil {
 		return startErr(ctx, err)

@@ -450,6 +450,9 @@ func (c *Coordinator) giveUp(ctx context.Context, l lease.Lease) error {
 	}
 	c.stats.released.Add(1)
 	c.log.Info("lease released", zapKey(l.Key))
+	if !l.Finished() {
+		c.TableChanged(ctx) // kcl fleet: the leader assigns it again
+	}
 	return nil
 }
 
@@ -587,11 +590,7 @@ func (c *Coordinator) releaseAssigned(ctx context.Context) {
 				continue // a handoff to us completes first; we release it next time
 			}
 			if c.fl != nil {
-				// kcl-fleet: hand it on to a running peer rather than leave
-				// it for the leader's next round.
-				if err := c.giveUp(ctx, cur); err == nil {
-					c.log.Info("lease assigned while stopping given up", zapKey(k))
-				}
+				c.passOn(ctx, cur)
 				continue
 			}
 			if _, err := c.store.Release(ctx, cur); err == nil {

@@ -78,6 +78,7 @@ type seenBeat struct {
 	leases  int
 	dead    bool // the leader logged this worker's death
 	standby bool
+	epoch   int64
 }
 
 func (s *seenBeat) deadNoted() bool { return s.dead }
@@ -197,6 +198,20 @@ func (c *Coordinator) livenessLoop(ctx, drain context.Context) {
 			return
 		}
 		c.log.Error("heartbeat deadline passed: every lease dropped; joining again", zapErr(err))
+	}
+}
+
+// TableChanged tells the leader of a kcl fleet that this worker created or
+// released leases that need an owner, so that it reads the table in its next
+// round rather than at its next periodic scan: the worker adds 1 to its own
+// assign epoch, which the leader sees in the heartbeats it reads every round.
+// In per-lease mode it does nothing (the taker passes find such leases).
+func (c *Coordinator) TableChanged(ctx context.Context) {
+	if c.fl == nil || c.alive() == nil {
+		return
+	}
+	if err := c.fl.fs.MarkAssigned(ctx, c.self); err != nil && ctx.Err() == nil {
+		c.log.Debug("telling the leader of a table change failed; it sees it at its next periodic scan", zapErr(err))
 	}
 }
 
@@ -435,7 +450,6 @@ func (h *Held) observe(cur lease.Lease) {
 // stopping state before it read ours (Flush), so of two workers stopping
 // together at least one sees the other stopping and gives it nothing.
 func (c *Coordinator) fleetPeers(drain context.Context) map[string]int {
-	f := c.fl
 	ctx, cancel := context.WithTimeout(drain, c.opts.failover)
 	defer cancel()
 	if hb := c.liveness(); hb != nil {
@@ -444,15 +458,25 @@ func (c *Coordinator) fleetPeers(drain context.Context) map[string]int {
 			return nil
 		}
 	}
-	ids, err := f.fs.Roster(ctx)
+	peers, err := c.runningPeers(ctx)
 	if err != nil {
-		c.log.Warn("reading the roster before stop failed; handing leases to no peer", zapErr(err))
+		c.log.Warn("reading the fleet before stop failed; handing leases to no peer", zapErr(err))
 		return nil
 	}
-	hbs, err := f.fs.Heartbeats(ctx, ids)
+	return peers
+}
+
+// runningPeers reads the roster and the heartbeats and returns the other
+// workers whose heartbeat says starting or running, with the lease counts
+// they announce.
+func (c *Coordinator) runningPeers(ctx context.Context) (map[string]int, error) {
+	ids, err := c.fl.fs.Roster(ctx)
 	if err != nil {
-		c.log.Warn("reading heartbeats before stop failed; handing leases to no peer", zapErr(err))
-		return nil
+		return nil, err
+	}
+	hbs, err := c.fl.fs.Heartbeats(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	peers := make(map[string]int, len(hbs))
 	for _, hb := range hbs {
@@ -460,7 +484,30 @@ func (c *Coordinator) fleetPeers(drain context.Context) map[string]int {
 			peers[hb.WorkerID] = hb.Leases
 		}
 	}
-	return peers
+	return peers, nil
+}
+
+// passOn gives a lease assigned to this stopping worker to the least-loaded
+// peer that a fresh read shows running (a peer that began stopping at the
+// same time as this worker has written its state by now), or releases it
+// for the leader when there is none.
+func (c *Coordinator) passOn(ctx context.Context, l lease.Lease) {
+	if peers, err := c.runningPeers(ctx); err == nil && len(peers) > 0 {
+		c.mu.Lock()
+		c.peers = peers
+		peer := c.leastLoadedPeerLocked()
+		c.mu.Unlock()
+		if err := c.giveToPeer(ctx, l, peer); err == nil {
+			c.stats.assigned.Add(1)
+			c.log.Info("lease assigned while stopping passed on", zapKey(l.Key), zap.String("peer", peer))
+			return
+		}
+	}
+	if _, err := c.store.Release(ctx, l); err == nil {
+		c.stats.released.Add(1)
+		c.log.Info("lease assigned while stopping released", zapKey(l.Key))
+		c.TableChanged(ctx) // the leader assigns it in its next round
+	}
 }
 
 // giveToPeer assigns l to peer during a graceful stop (kcl-fleet mode) and
@@ -546,11 +593,14 @@ func (c *Coordinator) setStandby(on bool) {
 // note records a heartbeat read at now: the counter's first read starts
 // its clock.
 func (s *seenBeat) note(now time.Time, hb lease.Heartbeat) (changed bool) {
+	// A new state or lease count, or an assign epoch the worker moved
+	// itself (TableChanged) or the leader moved: the table may hold leases
+	// that need an owner.
+	changed = !s.have || hb.State != s.state || hb.Leases != s.leases || hb.AssignEpoch != s.epoch
 	if !s.have || hb.Counter != s.counter {
-		changed = !s.have || hb.State != s.state || hb.Leases != s.leases
 		s.counter, s.since, s.have = hb.Counter, now, true
 	}
-	s.state, s.leases, s.standby = hb.State, hb.Leases, hb.Standby
+	s.state, s.leases, s.standby, s.epoch = hb.State, hb.Leases, hb.Standby, hb.AssignEpoch
 	return changed
 }
 
@@ -585,13 +635,25 @@ type leaderView struct {
 	waiting  time.Time            // since when a plan waits for joins to settle
 	lastScan time.Time
 	dirty    bool // a write of the last round failed or was held back: scan again
+	// foreign tracks the leases owned by workers outside the roster (a
+	// per-lease worker: Java KCL, or kcl in KCL-compatible mode; or a kcl
+	// fleet worker pruned after its death): such an owner is alive while
+	// one of its leases' counters moved within the lease duration.
+	foreign       map[string]foreignLease
+	foreignWarned map[string]bool
+}
+
+type foreignLease struct {
+	owner   string
+	counter int64
+	since   time.Time
 }
 
 // lead runs the leader's rounds every heartbeat interval until ctx ends:
 // read the roster and the heartbeats; when a worker joined, left, died or
 // changed state (and every leader-scan interval) read the table and assign.
 func (c *Coordinator) lead(ctx context.Context, epoch int64, prior seenBeat) {
-	v := &leaderView{seen: map[string]*seenBeat{}, dirty: true}
+	v := &leaderView{seen: map[string]*seenBeat{}, dirty: true, foreign: map[string]foreignLease{}, foreignWarned: map[string]bool{}}
 	if prior.have && prior.id != "" {
 		// The standby's reads of the old leader's heartbeat count: they were
 		// made on this process's clock.
@@ -672,7 +734,11 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 	}
 
 	c.chooseStandbys(ctx, epoch, v, now)
-	if !changed && !v.dirty && now.Sub(v.lastScan) < c.opts.leaderScan {
+	scanEvery := c.opts.leaderScan
+	if len(v.foreign) > 0 {
+		scanEvery = min(scanEvery, c.opts.leaseDuration/4)
+	}
+	if !changed && !v.dirty && now.Sub(v.lastScan) < scanEvery {
 		return
 	}
 	// Workers are joining: leases without an owner and handoffs wait until
@@ -702,6 +768,7 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 	}
 	c.stats.passes.Add(1)
 	v.lastScan, v.dirty = now, false
+	workers = append(workers, c.foreignOwners(v, leases, now)...)
 	plan := PlanAssign(AssignInput{Leases: leases, Workers: workers, Seed: c.opts.rand.Uint64()})
 
 	if held := settledHolders(leases, v); len(plan.Handoff) > 0 {
@@ -797,6 +864,48 @@ func (c *Coordinator) writeStandby(ctx context.Context, epoch int64, s *seenBeat
 		return
 	}
 	s.standby = on
+}
+
+// foreignOwners updates the leader's observation of leases owned by workers
+// outside the roster and returns those owners as PlanAssign should see
+// them: alive while one of their leases' counters moved within the lease
+// duration on the leader's clock (the per-lease rule, as an observer in
+// KCL-compatible mode judges expiry), and then never given a lease
+// (announced as stopping); dead after that, so their leases are reassigned.
+func (c *Coordinator) foreignOwners(v *leaderView, leases []lease.Lease, now time.Time) []FleetWorker {
+	owned := map[string]bool{}
+	lastMove := map[string]time.Time{}
+	for _, l := range leases {
+		owner := l.Owner
+		if l.Finished() || owner == "" || v.seen[owner] != nil {
+			continue
+		}
+		owned[l.Key] = true
+		f, ok := v.foreign[l.Key]
+		if !ok || f.owner != owner || f.counter != l.Counter {
+			f = foreignLease{owner: owner, counter: l.Counter, since: now}
+			v.foreign[l.Key] = f
+		}
+		if t, ok := lastMove[owner]; !ok || f.since.After(t) {
+			lastMove[owner] = f.since
+		}
+	}
+	for k := range v.foreign {
+		if !owned[k] {
+			delete(v.foreign, k)
+		}
+	}
+	out := make([]FleetWorker, 0, len(lastMove))
+	for owner, t := range lastMove {
+		alive := now.Sub(t) < c.opts.leaseDuration
+		if alive && !v.foreignWarned[owner] {
+			v.foreignWarned[owner] = true
+			c.log.Error("leader: a worker outside the kcl fleet owns leases; its leases are left to it while it renews them, but it may take kcl fleet leases, which are not renewed one by one: run every worker of a table shared with Java KCL workers in KCL-compatible mode",
+				zap.String("worker", owner))
+		}
+		out = append(out, FleetWorker{ID: owner, Alive: alive, State: lease.WorkerStopping})
+	}
+	return out
 }
 
 // settledHolders returns the workers whose last heartbeat announced as many

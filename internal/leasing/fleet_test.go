@@ -272,12 +272,12 @@ func TestFleetGracefulStopHandsOverAtOnce(t *testing.T) {
 		<-ws["w4"].done
 		after := store.Stats()
 		if n := after.Release.Total() - before.Release.Total(); n != 0 {
-			t.Errorf("%d releases: a lease was handed to a stopping worker and released again", n)
+			t.Errorf("%d releases: a lease was left for the leader instead of handed to a running worker", n)
 		}
 		// Each stopper writes its state and waits for it to be stored before
 		// it reads its peers' states, so at most one of the two can see the
-		// other still running and give it leases, which it then passes on
-		// to a running worker: at most 4 extra writes, not 8 + 8.
+		// other still running and give it leases, which that one then
+		// passes on to a running worker: at most 4 extra writes, not 8 + 8.
 		if n := after.Assign.Total() - before.Assign.Total(); n < 8 || n > 12 {
 			t.Errorf("%d assignments for the 8 leases of the stopping workers, want 8 to 12", n)
 		}
