@@ -314,3 +314,62 @@ func TestFleetJoinReachesFairShare(t *testing.T) {
 		f.checkNoOverlap()
 	})
 }
+
+// A per-lease worker (a Java KCL worker, say) that owns a lease of a kcl
+// fleet table keeps it while it renews it: the leader judges it by the
+// lease-expiry rule and reassigns its lease only once its counter stood still
+// for the lease duration.
+func TestFleetLeavesAPerLeaseOwnerItsLeaseWhileItRenews(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := memlease.New()
+		f := newFleetOn(t, store, 4)
+		const key = "shardId-000000000003"
+		l, err := store.Get(t.Context(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l, err = store.Take(t.Context(), l, "java-1"); err != nil {
+			t.Fatal(err)
+		}
+		renewing := true
+		var lastRenew time.Time
+		go func() {
+			for renewing {
+				if l, err = store.Renew(context.Background(), l); err != nil {
+					t.Errorf("java-1 renew: %v", err)
+					return
+				}
+				lastRenew = time.Now()
+				time.Sleep(3 * time.Second)
+			}
+		}()
+		ids := []string{"w1", "w2"}
+		var ws []*worker
+		for _, id := range ids {
+			ws = append(ws, f.start(id, fleetMode))
+		}
+		waitFor(t, 10*time.Second, func() bool { return f.fairSplit(3, ids...) })
+		time.Sleep(30 * time.Second)
+		f.mu.Lock()
+		taken := len(f.processing[key]) > 0
+		f.mu.Unlock()
+		if taken {
+			t.Fatalf("%s processed by a kcl worker while java-1 renewed it", key)
+		}
+		renewing = false
+		took := waitFor(t, 30*time.Second, func() bool { return f.fairSplit(4, ids...) })
+		synctest.Wait()
+		f.mu.Lock()
+		at := f.acquiredAt[key]
+		f.mu.Unlock()
+		t.Logf("java-1 stopped renewing: its lease taken %v after its last renewal", at.Sub(lastRenew))
+		if d := at.Sub(lastRenew); d < leasing.DefaultLeaseDuration || d > leasing.DefaultLeaseDuration+5*time.Second {
+			t.Errorf("lease taken %v after its last renewal, want between the lease duration (%v) and 5 s more", d, leasing.DefaultLeaseDuration)
+		}
+		_ = took
+		for _, w := range ws {
+			w.stop()
+		}
+		f.checkNoOverlap()
+	})
+}

@@ -48,7 +48,7 @@ func ChooseMode(ctx context.Context, store lease.Store, requireFleet bool) (Mode
 		if requireFleet {
 			return ModeChoice{}, fmt.Errorf("leasing: kcl-fleet coordination needs a store with heartbeats and an owner index (lease.FleetStore, lease.OwnerLister); %T lacks them", store)
 		}
-		return ModeChoice{Reason: fmt.Sprintf("the lease store (%T) has no kcl-fleet items", store)}, nil
+		return ModeChoice{Reason: fmt.Sprintf("the lease store (%T) lacks the heartbeats and owner index kcl fleet needs", store)}, nil
 	}
 	var foreign []string
 	if sv, ok := store.(lease.Surveyor); ok {
