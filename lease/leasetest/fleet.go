@@ -28,13 +28,16 @@ type fleetTest struct {
 // RunFleet runs the conformance suite of lease.FleetStore against stores made
 // by newStore; each call must return a new, empty store (a fresh table).
 // Subtests are grouped (Beat, Standby, Heartbeats, Roster, Leader, Assign,
-// Coexistence, FleetContext) and named as the sentence they check.
+// Coexistence, FleetContext, Survey) and named as the sentence they check.
+// The Survey group checks lease.Surveyor's Fleet answer, and is skipped for
+// stores that do not implement it.
 //
-// Heartbeats may lag writes, as lease.FleetStore documents: the suite polls
-// it for up to 20 seconds. Every other read must reflect the writes that
+// Heartbeats and Survey may lag writes (Heartbeats as lease.FleetStore
+// documents; a Survey may read eventually consistently): the suite polls them
+// for up to 20 seconds. Every other read must reflect the writes that
 // returned before it.
 //
-// Cost: about 40 subtests, each on a new store; the heartbeat paging test
+// Cost: about 45 subtests, each on a new store; the heartbeat paging test
 // writes 250 heartbeats.
 func RunFleet(t *testing.T, newStore func(t *testing.T) FleetStore) {
 	t.Helper()
@@ -50,6 +53,7 @@ func RunFleet(t *testing.T, newStore func(t *testing.T) FleetStore) {
 		{"Assign", assignTests},
 		{"Coexistence", coexistenceTests},
 		{"FleetContext", fleetContextTests},
+		{"Survey", surveyTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -136,6 +136,7 @@ func (s *Store) rosterWrite(ctx context.Context, op Op, workerID string, change 
 	}
 	s.mu.Lock()
 	change()
+	s.rosterItem = true
 	s.countWrite(op, true)
 	s.mu.Unlock()
 	return s.spurious(op, workerID)

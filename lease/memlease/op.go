@@ -5,8 +5,8 @@ import "strconv"
 // Op names a Store operation, for fault injection.
 type Op uint8
 
-// The operations, one per method of lease.Store, lease.OwnerLister and
-// lease.FleetStore.
+// The operations, one per method of lease.Store, lease.OwnerLister,
+// lease.FleetStore and lease.Surveyor.
 const (
 	OpCreate Op = iota + 1
 	OpGet
@@ -30,6 +30,7 @@ const (
 	OpRenewLeader
 	OpReleaseLeader
 	OpAssign
+	OpSurvey
 )
 
 // String returns the name of the method, for example "Renew".
@@ -79,6 +80,8 @@ func (o Op) String() string {
 		return "ReleaseLeader"
 	case OpAssign:
 		return "Assign"
+	case OpSurvey:
+		return "Survey"
 	default:
 		return "Op(" + strconv.Itoa(int(o)) + ")"
 	}

@@ -56,6 +56,9 @@ type Stats struct {
 	HeartbeatItems   int64 // heartbeats returned: the items billed
 	RosterReads      int64 // Roster calls: one strongly consistent GetItem each
 	LeaderReads      int64 // Leader calls: one strongly consistent GetItem each
+	// Surveys counts Survey calls: each an eventually consistent Scan of
+	// the whole table (half a List's units) and two DescribeTable calls.
+	Surveys int64
 
 	// The writes of lease.FleetStore.
 	Beat          WriteCount
