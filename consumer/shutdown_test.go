@@ -598,7 +598,7 @@ func (p *partitionable) Delete(ctx context.Context, l lease.Lease) error {
 // before a peer takes its leases over: no shard is ever processed by two
 // workers at once, and no record is lost.
 func TestAWorkerCutOffFromTheLeaseTableStopsBeforeAPeerTakesOver(t *testing.T) {
-	for _, mode := range []consumer.Coordination{consumer.CoordinationFleet(0), consumer.CoordinationKCL()} {
+	for _, mode := range []consumer.Coordination{consumer.CoordinationFleet(), consumer.CoordinationKCL()} {
 		t.Run(mode.String(), func(t *testing.T) { testCutOffWorker(t, mode) })
 	}
 }
