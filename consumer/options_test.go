@@ -166,4 +166,3 @@ func TestNewConfigRejectsInvalidWorkerOptions(t *testing.T) {
 		})
 	}
 }
-
