@@ -32,9 +32,11 @@ type FleetStore interface {
 
 	// Heartbeats returns the heartbeats of the workers in ids, in no
 	// particular order; ids without a heartbeat are left out, and duplicate
-	// ids are read once. The read is eventually consistent: it may miss
-	// writes of the last second. The DynamoDB store reads 100 items per
-	// request and retries the keys DynamoDB leaves unprocessed.
+	// ids are read once. The read is strongly consistent: it reflects every
+	// Beat that returned before it. The leader's liveness rule needs that —
+	// a stale read could show a live worker's heartbeat standing still for
+	// the failover time while its beats land. The DynamoDB store reads 100
+	// items per request and retries the keys DynamoDB leaves unprocessed.
 	Heartbeats(ctx context.Context, ids []string) ([]Heartbeat, error)
 
 	// MarkAssigned adds 1 to the AssignEpoch of workerID's heartbeat, telling

@@ -235,7 +235,7 @@ func (d *coordinationDecoder) fleetEntityType(want string) {
 	}
 }
 
-// Heartbeats reads the heartbeats with eventually consistent BatchGetItem
+// Heartbeats reads the heartbeats with strongly consistent BatchGetItem
 // requests of up to 100 distinct ids each, retrying the keys DynamoDB leaves
 // unprocessed with a backoff (up to 8 requests per page, then an error
 // matching lease.ErrThrottled). A heartbeat item that cannot be read is left
@@ -280,7 +280,7 @@ func (s *Store) batchGet(ctx context.Context, ids []string) ([]map[string]types.
 	for i, id := range ids {
 		keys[i] = s.itemKey(heartbeatKey(id))
 	}
-	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(false)}}
+	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 	var items []map[string]types.AttributeValue
 	wait := backoff.New(20*time.Millisecond, time.Second, nil)
 	for attempt := 0; ; attempt++ {

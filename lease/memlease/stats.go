@@ -18,8 +18,8 @@ package memlease
 //   - a Query of the KEYS_ONLY index LeaseOwnerToLeaseKeyIndex (ListOwned),
 //     eventually consistent, half a unit per 4 KB of keys returned: a small
 //     fraction of a Scan;
-//   - a BatchGetItem (Heartbeats) of up to 100 keys, eventually consistent,
-//     half a unit per heartbeat found (an item is well under 4 KB; DynamoDB
+//   - a BatchGetItem (Heartbeats) of up to 100 keys, strongly consistent,
+//     one unit per heartbeat found (an item is well under 4 KB; DynamoDB
 //     Local reports nothing for keys not found);
 //   - the fleet writes one request each. Beat, MarkAssigned, SetStandby and
 //     the leader lock's writes touch items under 1 KB: one write unit.
