@@ -79,6 +79,13 @@ type seenBeat struct {
 	dead    bool // the leader logged this worker's death
 	standby bool
 	epoch   int64
+	// first is when this process first saw the worker; advanced is true once
+	// it has seen the worker's counter change: only then is the worker known
+	// to be alive rather than not yet judged (a crashed worker's last
+	// heartbeat still says running until the failover time passes).
+	first    time.Time
+	haveAt   time.Time // when its first heartbeat was read
+	advanced bool
 }
 
 func (s *seenBeat) deadNoted() bool { return s.dead }
@@ -598,6 +605,11 @@ func (s *seenBeat) note(now time.Time, hb lease.Heartbeat) (changed bool) {
 	// that need an owner.
 	changed = !s.have || hb.State != s.state || hb.Leases != s.leases || hb.AssignEpoch != s.epoch
 	if !s.have || hb.Counter != s.counter {
+		if s.have {
+			s.advanced = true
+		} else {
+			s.haveAt = now
+		}
 		s.counter, s.since, s.have = hb.Counter, now, true
 	}
 	s.state, s.leases, s.standby, s.epoch = hb.State, hb.Leases, hb.Standby, hb.AssignEpoch
@@ -702,7 +714,7 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 	for _, id := range roster {
 		inRoster[id] = true
 		if v.seen[id] == nil {
-			v.seen[id] = &seenBeat{id: id, since: now}
+			v.seen[id] = &seenBeat{id: id, since: now, first: now}
 			changed = true
 			v.joinedAt = now
 		}
@@ -719,11 +731,24 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 		}
 	}
 	workers := make([]FleetWorker, 0, len(v.seen))
+	unjudged := false // a worker seen too briefly to know whether it beats
 	for _, s := range v.seen {
 		alive := now.Sub(s.since) < c.opts.failover
 		state := s.state
 		if !s.have {
 			state = lease.WorkerStarting
+		}
+		if !s.advanced && s.id != c.self {
+			// Not seen beating yet: it keeps what it owns until it is
+			// declared dead, but is given nothing — it may have crashed
+			// with a last heartbeat saying running.
+			state = lease.WorkerStopping
+			// A live worker's next beat lands within a heartbeat interval
+			// of the one read first; three rounds leave room for rounds
+			// and beats that happen at the same instant.
+			if alive && (!s.have || now.Sub(s.haveAt) < 3*c.opts.heartbeat) {
+				unjudged = true
+			}
 		}
 		if !alive && !s.deadNoted() {
 			changed = true
@@ -741,12 +766,15 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 	if !changed && !v.dirty && now.Sub(v.lastScan) < scanEvery {
 		return
 	}
-	// Workers are joining: leases without an owner and handoffs wait until
-	// a round passes without a join (at most a failover time), so that
-	// workers starting together get their fair split in one round instead
-	// of a split and then handoffs. A dead worker's leases never wait.
+	// Workers are joining, or were seen too briefly to tell whether they
+	// beat (a new leader's first round): the round's moves wait until a
+	// round passes without a join and every worker had the time to show a
+	// new counter (at most a failover time), so that workers starting
+	// together get their fair split in one round instead of a split and then
+	// handoffs, and a new leader does not give the dead leader's leases all
+	// to itself, the one worker it knows to be alive.
 	settling := false
-	if v.joinedAt == now {
+	if v.joinedAt == now || unjudged {
 		if v.waiting.IsZero() {
 			v.waiting = now
 		}
@@ -785,8 +813,7 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 	}
 	if settling {
 		v.dirty = true
-		plan.Assign = slices.DeleteFunc(plan.Assign, func(m Move) bool { return m.From == "" })
-		plan.Handoff = nil
+		plan.Assign, plan.Handoff = nil, nil
 	}
 	marks := map[string]bool{}
 	for _, m := range plan.Assign {
@@ -929,10 +956,11 @@ func settledHolders(leases []lease.Lease, v *leaderView) map[string]bool {
 	return out
 }
 
-// pruneRoster removes from the roster the workers dead for twice the
-// failover time that own no lease any more, so that the leader stops
-// reading their heartbeats. A pruned worker that comes back finds its
-// deadline passed and joins again.
+// pruneRoster removes from the roster the dead workers that own no lease any
+// more (the round after their leases were reassigned), so that the leader
+// stops reading their heartbeats and a stopping worker, which reads the
+// roster to pick the peers it hands its leases to, no longer sees them. A
+// pruned worker that comes back finds its deadline passed and joins again.
 func (c *Coordinator) pruneRoster(ctx context.Context, epoch int64, v *leaderView, leases []lease.Lease, now time.Time) {
 	owners := map[string]bool{}
 	for _, l := range leases {
@@ -943,7 +971,7 @@ func (c *Coordinator) pruneRoster(ctx context.Context, epoch int64, v *leaderVie
 	}
 	dead := make([]string, 0)
 	for id, s := range v.seen {
-		if now.Sub(s.since) >= 2*c.opts.failover && !owners[id] && id != c.self {
+		if now.Sub(s.since) >= c.opts.failover && !owners[id] && id != c.self {
 			dead = append(dead, id)
 		}
 	}

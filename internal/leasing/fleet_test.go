@@ -3,6 +3,7 @@ package leasing_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -331,15 +332,16 @@ func TestFleetLeavesAPerLeaseOwnerItsLeaseWhileItRenews(t *testing.T) {
 		if l, err = store.Take(t.Context(), l, "java-1"); err != nil {
 			t.Fatal(err)
 		}
-		renewing := true
-		var lastRenew time.Time
+		var renewing atomic.Bool
+		renewing.Store(true)
+		var lastRenew atomic.Int64 // UnixNano
 		go func() {
-			for renewing {
+			for renewing.Load() {
 				if l, err = store.Renew(context.Background(), l); err != nil {
 					t.Errorf("java-1 renew: %v", err)
 					return
 				}
-				lastRenew = time.Now()
+				lastRenew.Store(time.Now().UnixNano())
 				time.Sleep(3 * time.Second)
 			}
 		}()
@@ -356,14 +358,15 @@ func TestFleetLeavesAPerLeaseOwnerItsLeaseWhileItRenews(t *testing.T) {
 		if taken {
 			t.Fatalf("%s processed by a kcl worker while java-1 renewed it", key)
 		}
-		renewing = false
+		renewing.Store(false)
 		took := waitFor(t, 30*time.Second, func() bool { return f.fairSplit(4, ids...) })
 		synctest.Wait()
 		f.mu.Lock()
 		at := f.acquiredAt[key]
 		f.mu.Unlock()
-		t.Logf("java-1 stopped renewing: its lease taken %v after its last renewal", at.Sub(lastRenew))
-		if d := at.Sub(lastRenew); d < leasing.DefaultLeaseDuration || d > leasing.DefaultLeaseDuration+5*time.Second {
+		last := time.Unix(0, lastRenew.Load())
+		t.Logf("java-1 stopped renewing: its lease taken %v after its last renewal", at.Sub(last))
+		if d := at.Sub(last); d < leasing.DefaultLeaseDuration || d > leasing.DefaultLeaseDuration+5*time.Second {
 			t.Errorf("lease taken %v after its last renewal, want between the lease duration (%v) and 5 s more", d, leasing.DefaultLeaseDuration)
 		}
 		_ = took

@@ -424,7 +424,7 @@ func fmtDurations(ds []time.Duration) string {
 // eventually consistent (a GSI cannot be read consistently), every lease
 // write is an UpdateItem (or PutItem, DeleteItem) of an item under 1 KB; in
 // kcl-fleet mode (with fleet set, its rows follow) a heartbeat BatchGetItem
-// reads each item eventually consistently (0.5 unit), the roster and the
+// reads each item strongly consistently (1 unit), the roster and the
 // leader lock are strongly consistent GetItems (the roster 1 unit per 4 KB
 // of ids), heartbeat, lock and standby writes are 1 unit, Join and Leave 1
 // unit per KB of roster, and an Assign 2 units for an unowned lease and 3
@@ -445,7 +445,7 @@ func storeCosts(leases int, simulated time.Duration, tr simTraffic, fleet bool) 
 	rows := []opCost{scan, {op: "get", requests: per(d.Gets), items: per(d.Gets), rcu: per(d.Gets)}, query}
 	if fleet {
 		rows = append(rows,
-			opCost{op: "heartbeats (BatchGetItem)", requests: per(d.HeartbeatBatches), items: per(d.HeartbeatItems), rcu: per(d.HeartbeatItems) / 2},
+			opCost{op: "heartbeats (BatchGetItem)", requests: per(d.HeartbeatBatches), items: per(d.HeartbeatItems), rcu: per(d.HeartbeatItems)},
 			opCost{op: "roster (GetItem)", requests: per(d.RosterReads), items: per(d.RosterReads), rcu: tr.rosterRCU / lh},
 			opCost{op: "leader lock (GetItem)", requests: per(d.LeaderReads), items: per(d.LeaderReads), rcu: per(d.LeaderReads)})
 	}
@@ -494,21 +494,17 @@ func fleetSteadyTable(costs []simCost) string {
 	return b.String()
 }
 
-// Known misses of kcl-fleet mode that the simulation found, reduced to a
-// few workers. They run with -sim.strict and fail until the coordinator is
-// fixed.
+// Two misses of kcl-fleet mode that the simulation found, reduced to a few
+// workers; both failed before the leader learned to give nothing to a worker
+// it has not seen beating and to prune dead workers from the roster the
+// round after their leases were reassigned.
 
 // TestFleetLeaderCrashWithACrashedWorkerInTheRoster: a crashed worker stays
-// in the roster until a leader prunes it (dead for 2 F, owning nothing, at a
-// table scan: up to the 30 s leader-scan interval later). A leader elected
-// meanwhile reads its last heartbeat, stuck at "running", and counts it
-// alive for F from that first read, so the dead leader's leases may be
-// assigned to it and wait F more: the leader crash then takes ≈ 4.5 s
-// instead of ≈ 2.5–3 s.
+// in the roster until a leader prunes it. A leader elected meanwhile reads
+// its last heartbeat, stuck at "running", and must count it alive for F from
+// that first read; it used to assign the dead leader's leases to it, where
+// they waited F more (leader crash ≈ 4.5 s instead of ≈ 2.5–3 s).
 func TestFleetLeaderCrashWithACrashedWorkerInTheRoster(t *testing.T) {
-	if !*simStrict {
-		t.Skip("known miss of kcl-fleet mode: run with -sim.strict")
-	}
 	synctest.Test(t, func(t *testing.T) {
 		f := newFleet(t, 12)
 		ids := []string{"w1", "w2", "w3", "w4"}
@@ -559,9 +555,6 @@ func TestFleetLeaderCrashWithACrashedWorkerInTheRoster(t *testing.T) {
 // leader's next table scan reassigns it: in the simulation's two stops at
 // once, 2.5 s instead of 0.5 s.
 func TestFleetGracefulStopAfterACrash(t *testing.T) {
-	if !*simStrict {
-		t.Skip("known miss of kcl-fleet mode: run with -sim.strict")
-	}
 	synctest.Test(t, func(t *testing.T) {
 		mem := memlease.New()
 		f := newFleetOn(t, mem, 12)
