@@ -204,3 +204,37 @@ type Survey struct {
 type Surveyor interface {
 	Survey(ctx context.Context) (Survey, error)
 }
+
+// WorkerMetrics is one interval's report of a worker's load: what a Java KCL
+// 3.x worker writes every 30 s as its WorkerMetricStats row. A KCL 3.x leader
+// assigns leases only to workers whose row is less than a minute old, and
+// its 2.x -> 3.x migration waits until every lease owner has one.
+type WorkerMetrics struct {
+	// WorkerID is the id under which the worker owns leases.
+	WorkerID string
+	// CPU is the worker's CPU utilization, in percent (0 to 100), averaged
+	// over the interval since its previous report; negative when the
+	// interval has no sample (a reading failed). Ignored when MaxCPU is 0.
+	CPU float64
+	// MaxCPU is the utilization, in percent (1 to 100), above which the
+	// worker should be given no more leases: KCL's operating range, 100 by
+	// default. 0 means the worker does not measure its CPU at all: the
+	// report then carries no metric, as KCL's does on a platform it does not
+	// recognise, and a KCL leader balances the worker by throughput.
+	MaxCPU int64
+}
+
+// MetricsReporter is implemented by lease stores that can publish worker
+// metrics where Java KCL 3.x workers keep theirs. A Coordinator in per-lease
+// mode (the mode that shares a table with Java workers) reports through it
+// every 30 s.
+//
+// ReportWorkerMetrics records one report; the store keeps the history a
+// reader expects (KCL's last ten averages, as the DynamoDB store does). A
+// store that finds no Java KCL 3.x fleet on its table writes nothing and
+// returns nil. Invalid reports (an empty worker id, a CPU above 100 or NaN, a
+// MaxCPU outside 0 to 100) write nothing and return an error matching no
+// sentinel.
+type MetricsReporter interface {
+	ReportWorkerMetrics(ctx context.Context, m WorkerMetrics) error
+}

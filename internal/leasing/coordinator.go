@@ -136,6 +136,10 @@ func (c *Coordinator) Run(ctx, drain context.Context, onAcquire func(*Held)) err
 		c.renewLoop(renewCtx)
 		return nil
 	})
+	if r, ok := c.store.(lease.MetricsReporter); ok {
+		// Java KCL 3.x leaders assign only to workers that report (compat.go).
+		g.Go(func() error { c.reportMetrics(ctx, r); return nil })
+	}
 
 	c.takeLoop(ctx, drain, onAcquire)
 

@@ -42,6 +42,9 @@ type Store struct {
 	opts   options
 	stats  statsRecorder
 
+	// metrics holds the history of ReportWorkerMetrics (metricsreport.go).
+	metrics metricsHistory
+
 	mu sync.Mutex
 	// index records whether the table has OwnerIndexName, once known.
 	index indexState

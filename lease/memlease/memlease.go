@@ -68,6 +68,8 @@ type Store struct {
 	leader     *lease.LeaderLock // nil until first acquired
 	// foreign holds what AddForeignItem registered, for Survey.
 	foreign []string
+	// reports holds what ReportWorkerMetrics recorded.
+	reports []MetricsReport
 }
 
 // Option configures a Store.
@@ -85,7 +87,8 @@ func noFault(Op, string) error { return nil }
 // lease.FleetStore operations key is the worker id the operation concerns
 // (Beat, MarkAssigned, Join, Leave, AcquireLeader, and the lock's owner for
 // RenewLeader and ReleaseLeader), so that a test can cut one worker off the
-// table; "" for Heartbeats, Roster, Leader and Survey; and the lease key for Assign.
+// table; "" for Heartbeats, Roster, Leader and Survey; the lease key for
+// Assign; and the reporting worker's id for ReportWorkerMetrics.
 // When f returns an
 // error, the Store returns it unchanged instead of performing the operation,
 // as if the request had never reached the table: nothing is read, written or

@@ -6,7 +6,7 @@ import "strconv"
 type Op uint8
 
 // The operations, one per method of lease.Store, lease.OwnerLister,
-// lease.FleetStore and lease.Surveyor.
+// lease.FleetStore, lease.Surveyor and lease.MetricsReporter.
 const (
 	OpCreate Op = iota + 1
 	OpGet
@@ -31,6 +31,7 @@ const (
 	OpReleaseLeader
 	OpAssign
 	OpSurvey
+	OpReportWorkerMetrics
 )
 
 // String returns the name of the method, for example "Renew".
@@ -82,6 +83,8 @@ func (o Op) String() string {
 		return "Assign"
 	case OpSurvey:
 		return "Survey"
+	case OpReportWorkerMetrics:
+		return "ReportWorkerMetrics"
 	default:
 		return "Op(" + strconv.Itoa(int(o)) + ")"
 	}

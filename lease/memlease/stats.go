@@ -59,6 +59,10 @@ type Stats struct {
 	// Surveys counts Survey calls: each an eventually consistent Scan of
 	// the whole table (half a List's units) and two DescribeTable calls.
 	Surveys int64
+	// MetricsReports counts ReportWorkerMetrics calls. The DynamoDB store
+	// makes one or two GetItems for each and, beside a Java KCL 3.x fleet,
+	// one UpdateItem (a write unit); Writes leaves them out.
+	MetricsReports int64
 
 	// The writes of lease.FleetStore.
 	Beat          WriteCount
@@ -121,6 +125,8 @@ func (s Stats) Sub(o Stats) Stats {
 		HeartbeatItems:   s.HeartbeatItems - o.HeartbeatItems,
 		RosterReads:      s.RosterReads - o.RosterReads,
 		LeaderReads:      s.LeaderReads - o.LeaderReads,
+		Surveys:          s.Surveys - o.Surveys,
+		MetricsReports:   s.MetricsReports - o.MetricsReports,
 
 		Beat:          w(s.Beat, o.Beat),
 		MarkAssigned:  w(s.MarkAssigned, o.MarkAssigned),
