@@ -242,7 +242,7 @@ func TestFleetHandoffWhoseFinalCheckpointFailedCompletesLater(t *testing.T) {
 			return false
 		})
 		time.Sleep(time.Until(heal))
-		took := waitFor(t, fleetConverge, func() bool { return c.settled(4, a, b) })
+		took := c.waitSettled(fleetConverge, 4, a, b)
 		t.Logf("every lease processed %v after the table was in reach again", took)
 		c.check()
 	})
@@ -277,5 +277,134 @@ func TestFleetLeadingIsSafeWhileRunStarts(t *testing.T) {
 		}
 		cancel()
 		<-done
+	})
+}
+
+// A worker killed while a handoff is asked of it, and restarted at once
+// under the same id, never writes that final checkpoint: its new process does
+// not hold the lease and does not know of the handoff, and the leader, which
+// sees the worker's heartbeat go on, counts the holder alive and waits for
+// it. The handoff must complete anyway, and every lease be processed.
+func TestFleetHandoffOfAWorkerThatRestartedCompletes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newChaos(t, 1, 6)
+		defer c.report("")
+		defer c.shutdown()
+		ins := c.startLeader(1)
+		a := ins[1]
+		waitFor(t, 10*time.Second, func() bool { return c.settled(6, ins...) })
+		time.Sleep(time.Second)
+
+		// a's final checkpoints take long to reach the table: a is killed
+		// before one lands.
+		a.link.setPlan(func(op memlease.Op) route {
+			if op == memlease.OpCheckpoint {
+				return route{before: 5 * time.Second}
+			}
+			return route{}
+		})
+		b := c.start("")
+		waitFor(t, 5*time.Second, func() bool {
+			for _, l := range c.raw.Leases() {
+				if l.InHandoff() && l.CheckpointOwner == a.id {
+					return true
+				}
+			}
+			return false
+		})
+		c.kill(a)
+		go a.end()
+		a2 := c.start(a.id)
+		took := c.waitSettled(fleetConverge, 6, ins[0], a2, b)
+		t.Logf("every lease processed %v after the restart", took)
+		c.check()
+	})
+}
+
+// The leader removes from the roster a worker dead for 2F that owns nothing.
+// If that worker's heartbeat resumes just then, its Join (which a worker
+// writes before its first heartbeat after its deadline) can land before the
+// leader's removal: the worker then beats outside the roster, where the
+// leader never reads its heartbeat. It must still get its share of the
+// leases (and no lease a peer hands it may be reassigned under it).
+func TestFleetWorkerThatJoinedAsTheLeaderRemovedItGetsItsShare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newChaos(t, 1, 6)
+		defer c.report("")
+		defer c.shutdown()
+		ins := c.startLeader(2)
+		l, x, w := ins[0], ins[1], ins[2]
+		waitFor(t, 10*time.Second, func() bool { return c.settled(6, ins...) })
+		time.Sleep(time.Second)
+
+		// w is cut off until the leader removes it from the roster; its
+		// Join is let through while that removal is on its way.
+		var joinOK atomic.Bool
+		w.link.setPlan(func(op memlease.Op) route {
+			return route{cut: op == memlease.OpJoin && !joinOK.Load()}
+		})
+		w.link.cut(time.Now().Add(time.Hour))
+		time.Sleep(3 * fleetF) // the leader has reassigned w's leases; w is dead for 2F
+		removing := make(chan struct{})
+		var once sync.Once
+		l.link.setPlan(func(op memlease.Op) route {
+			if op == memlease.OpLeave {
+				once.Do(func() { close(removing) })
+				return route{before: time.Second}
+			}
+			return route{}
+		})
+		w.link.cut(time.Time{}) // everything but Join goes through
+		y := c.start("")        // a join: the leader reads the table and removes w
+		select {
+		case <-removing:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the leader did not remove the dead worker from the roster")
+		}
+		joinOK.Store(true)
+		took := c.waitSettled(fleetConverge, 6, l, x, w, y)
+		t.Logf("%s has its share %v after the removal", w.label, took)
+		c.check()
+	})
+}
+
+// The leader reads the table when a worker joins, leaves, dies or changes
+// the state or lease count its heartbeat announces. A worker counted dead
+// whose heartbeat resumes with the same announcement as its last one before
+// (running, no lease) is none of these: it must still get its share soon, as
+// a joining worker does, not only at the leader's next periodic scan (30 s).
+func TestFleetWorkerCountedDeadGetsItsShareWhenItComesBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newChaos(t, 1, 6)
+		defer c.report("")
+		defer c.shutdown()
+		ins := c.startLeader(1)
+		waitFor(t, 10*time.Second, func() bool { return c.settled(6, ins...) })
+		time.Sleep(time.Second)
+
+		// w joins; after its first two heartbeats (starting, then running,
+		// with no lease) it is cut off until it is counted dead.
+		var (
+			mu     sync.Mutex
+			beats  int
+			healAt time.Time
+		)
+		w := c.start("")
+		w.link.setPlan(func(op memlease.Op) route {
+			mu.Lock()
+			defer mu.Unlock()
+			if op == memlease.OpBeat && beats < 2 {
+				beats++
+				if beats == 2 {
+					healAt = time.Now().Add(3 * fleetF)
+				}
+				return route{}
+			}
+			return route{cut: beats == 2 && time.Now().Before(healAt)}
+		})
+		time.Sleep(3*fleetF + fleetH)
+		took := c.waitSettled(fleetConverge, 6, ins[0], ins[1], w)
+		t.Logf("%s has its share %v after its heartbeat resumed", w.label, took)
+		c.check()
 	})
 }

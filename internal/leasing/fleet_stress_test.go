@@ -33,9 +33,11 @@ import (
 // every 10 ms), and that no checkpoint moves backwards: each write that lands
 // is at or past the last one that landed, and the table is at or past every
 // write a consumer was told succeeded. At the end it heals everything and
-// requires a worker to lead within fleetLeaderless, and from then every
-// lease to be processed by exactly one live worker, which the table names as
-// its owner, within fleetConverge.
+// requires a worker to lead within fleetLeaderless, and from then, within
+// fleetConverge, every lease to be processed by exactly one live worker,
+// which the table names as its owner, the live workers within one lease of
+// each other. A crashed worker's calls all fail but its goroutines run on:
+// its consumers must stop by its own deadline, as a cut-off worker's do.
 //
 // A seed fixes the driver's choices (steps, victims, durations); fake time
 // makes every timing independent of the machine. Goroutines due at the same
@@ -98,6 +100,8 @@ type incarnation struct {
 	reapAt  time.Time // crashed: when to end it
 	restart bool      // crashed: start the same id again once ended
 	reaping bool
+	// killedAt: killed (kill), its processing ended then.
+	killedAt time.Time
 }
 
 // span is one consumer's processing of one lease.
@@ -339,11 +343,27 @@ func (c *chaos) overlaps() []string {
 			byKey[sp.key] = append(byKey[sp.key], sp)
 		}
 	}
+	inc := map[string]*incarnation{}
+	for _, in := range c.incs {
+		inc[in.label] = in
+	}
+	// end is when a span stopped processing: at its context's end, or
+	// when its process was killed.
+	end := func(sp *span) time.Time {
+		k := inc[sp.label].killedAt
+		if !k.IsZero() && (sp.end.IsZero() || k.Before(sp.end)) {
+			return k
+		}
+		return sp.end
+	}
 	var out []string
 	for key, sps := range byKey {
 		for j, b := range sps {
+			if k := inc[b.label].killedAt; !k.IsZero() && !k.After(b.start) {
+				continue // its process was dead by then
+			}
 			for _, a := range sps[:j] {
-				if a.end.IsZero() || a.end.After(b.start) {
+				if e := end(a); e.IsZero() || e.After(b.start) {
 					out = append(out, fmt.Sprintf("%s: %s processed it from %v while %s processed it from %v to %s",
 						key, b.label, b.start.Sub(c.begin), a.label, a.start.Sub(c.begin), c.endOf(a)))
 				}
@@ -393,6 +413,18 @@ func (c *chaos) report(test string) {
 	}
 }
 
+// kill kills in as SIGKILL would: its processing ends now and every store
+// call of it fails from now on. (crash leaves its goroutines running until
+// its own deadline: a worker cut off from the table, which is the harder
+// case.)
+func (c *chaos) kill(in *incarnation) {
+	c.mu.Lock()
+	in.state, in.killedAt = incCrashed, time.Now()
+	c.mu.Unlock()
+	in.crash()
+	in.link.cut(time.Now().Add(24 * time.Hour))
+}
+
 // pick returns the incarnations in state st, in start order.
 func (c *chaos) pick(st ...incState) []*incarnation {
 	c.mu.Lock()
@@ -434,31 +466,11 @@ func (c *chaos) shutdown() {
 	}
 }
 
-// converged reports whether every lease is processed by exactly one running
-// incarnation, which the table names as its owner, with no handoff pending.
+// converged reports whether the running incarnations process every lease
+// between them, each within one lease of the others' share, each lease by
+// the worker the table names as its owner, with no handoff pending.
 func (c *chaos) converged() bool {
-	table := c.raw.Leases()
-	c.mu.Lock()
-	running := map[string]*incarnation{}
-	for _, in := range c.incs {
-		if in.state == incRunning {
-			running[in.label] = in
-		}
-	}
-	c.mu.Unlock()
-	c.f.mu.Lock()
-	defer c.f.mu.Unlock()
-	for _, l := range table {
-		if l.InHandoff() || len(c.f.processing[l.Key]) != 1 {
-			return false
-		}
-		for label := range c.f.processing[l.Key] {
-			if in := running[label]; in == nil || in.id != l.Owner {
-				return false
-			}
-		}
-	}
-	return true
+	return c.settled(len(c.raw.Leases()), c.pick(incRunning)...)
 }
 
 func fleetChaos(t *testing.T, seed uint64, dur time.Duration) {
@@ -614,7 +626,7 @@ func fleetChaos(t *testing.T, seed uint64, dur time.Duration) {
 			c.fatalf("seed %d: no worker leads %v after the faults ended:\n%s", seed, fleetLeaderless, c.describe())
 		case !led.IsZero() && time.Since(led) > fleetConverge:
 			c.check()
-			c.fatalf("seed %d: %v after the faults ended and a worker led (%v after), the leases are not each processed by one live worker that owns them:\n%s",
+			c.fatalf("seed %d: %v after the faults ended and a worker led (%v after), the leases are not processed fairly by the live workers, each by its owner:\n%s",
 				seed, fleetConverge, led.Sub(healed), c.describe())
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -803,7 +815,7 @@ func TestFleetPartitionedWorkerStopsByItsDeadline(t *testing.T) {
 					victim.label, len(held), deadline.Sub(cutAt), took)
 
 				victim.link.heal()
-				rejoin := waitFor(t, 15*time.Second, func() bool { return c.settled(12, ins...) })
+				rejoin := c.waitSettled(fleetConverge, 12, ins...)
 				t.Logf("healed: %s has its share back %v later", victim.label, rejoin)
 				c.check()
 			})
@@ -822,4 +834,24 @@ func (c *chaos) spansOf(in *incarnation) []span {
 		}
 	}
 	return out
+}
+
+// waitSettled waits until c.settled(n, ins...) holds, and returns how long
+// that took; it fails the test with the table and who processes what after
+// limit.
+func (c *chaos) waitSettled(limit time.Duration, n int, ins ...*incarnation) time.Duration {
+	c.t.Helper()
+	start := time.Now()
+	for !c.settled(n, ins...) {
+		if time.Since(start) > limit {
+			labels := make([]string, len(ins))
+			for i, in := range ins {
+				labels[i] = in.label
+			}
+			c.fatalf("%v later, the %d leases are not processed fairly by %v, each by its owner:\n%s", limit, n, labels, c.describe())
+		}
+		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+	}
+	return time.Since(start)
 }
