@@ -165,6 +165,15 @@ func (fl *fleet) resumed(t *testing.T, gone string, shards []string, since time.
 	return worst
 }
 
+// logged describes when worker first logged msg after since.
+func (fl *fleet) logged(worker, msg string, since time.Time) string {
+	at, ok := fl.procs[worker].logged(msg, since)
+	if !ok {
+		return "(not logged)"
+	}
+	return at.Sub(since).Round(10 * time.Millisecond).String()
+}
+
 // stopAll stops the workers ids gracefully, all at once (a worker handing
 // its leases to a peer that stops too is part of what is tested), and checks
 // that each exited 0.
@@ -394,8 +403,12 @@ func fleetKill(t *testing.T, leader bool) time.Duration {
 	t.Logf("killed %s (leader %s) holding %v", victim, lead, held)
 	worst := fl.resumed(t, victim, held, killed, 30*time.Second)
 	if leader {
-		t.Logf("new leader: %s", fl.leader(t, survivors...))
+		lead = fl.leader(t, survivors...)
+		t.Logf("  new leader %s leading after %v", lead, fl.logged(lead, "leading", killed))
 	}
+	t.Logf("  leader %s: %s dead after %v, first lease reassigned after %v", lead, victim,
+		fl.logged(lead, "leader: worker dead (heartbeat unchanged for the failover time)", killed),
+		fl.logged(lead, "leader: lease reassigned", killed))
 	fl.waitFair(t, survivors...) // the leader spreads the dead worker's leases evenly
 
 	fl.prod.stop()
