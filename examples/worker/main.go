@@ -13,8 +13,14 @@
 //	-stream NAME               stream to consume (required)
 //	-table NAME                lease table (required); created if missing
 //	-id WORKER_ID              lease owner id (default: host name, pid, random suffix)
+//	-coordination MODE         auto (default): kcl fleet on a new table, KCL-compatible
+//	                           on a table per-lease workers use (consumer.CoordinationAuto);
+//	                           fleet: kcl fleet, heartbeats and a leader, failover time 2s
+//	                           (consumer.CoordinationFleet); kcl: KCL-compatible per-lease
+//	                           renewal (consumer.CoordinationKCL)
 //	-lease-duration D          lease duration (default 10s); the take interval is D/4,
-//	                           the assignment poll interval 200ms
+//	                           the assignment poll interval 200ms; in kcl fleet mode it
+//	                           only bounds how long a per-lease owner keeps its leases
 //	-idle D                    least time between GetRecords calls per shard (default 200ms)
 //	-initial POSITION          trim_horizon (default) or latest: where never-processed
 //	                           parts of the stream start
@@ -85,6 +91,7 @@ func run() int {
 		stream          = flag.String("stream", "", "stream name (required)")
 		table           = flag.String("table", "", "lease table name (required; created if missing)")
 		id              = flag.String("id", "", "worker id (default: host name, pid and a random suffix)")
+		coordination    = flag.String("coordination", "auto", "auto, fleet (kcl fleet) or kcl (KCL-compatible per-lease renewal)")
 		leaseDuration   = flag.Duration("lease-duration", 10*time.Second, "lease duration; the take interval is a quarter of it")
 		idle            = flag.Duration("idle", 200*time.Millisecond, "least time between GetRecords calls on one shard")
 		initial         = flag.String("initial", "trim_horizon", "trim_horizon or latest")
@@ -129,6 +136,17 @@ func run() int {
 	default:
 		return fail(fmt.Errorf("-checkpoint %q: want batch or manual", *checkpointing))
 	}
+	var coord consumer.Coordination
+	switch *coordination {
+	case "auto":
+		coord = consumer.CoordinationAuto()
+	case "fleet":
+		coord = consumer.CoordinationFleet(0)
+	case "kcl":
+		coord = consumer.CoordinationKCL()
+	default:
+		return fail(fmt.Errorf("-coordination %q: want auto, fleet or kcl", *coordination))
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -149,6 +167,7 @@ func run() int {
 		consumer.WithLogger(log),
 		consumer.WithInitialPosition(pos),
 		consumer.WithCheckpointPolicy(policy),
+		consumer.WithCoordination(coord),
 		consumer.WithShutdownTimeout(*shutdownTimeout),
 		consumer.WithLeaseDuration(*leaseDuration),
 		consumer.WithTakeInterval(*leaseDuration / 4),

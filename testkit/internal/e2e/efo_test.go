@@ -253,10 +253,11 @@ func checkGated(t *testing.T, f *fixture, rec *recorder) {
 	}
 }
 
-// TestEFOFailover is TestFailover's crash and graceful stop with worker
-// processes reading through enhanced fan-out (examples/worker -efo).
+// TestEFOFailover is TestFailoverPerLease's crash and graceful stop with
+// worker processes reading through enhanced fan-out (examples/worker -efo),
+// in KCL-compatible coordination, which the limits are written for.
 //
-// Each limit is TestFailover's plus what kinesis-mock adds, and says so:
+// Each limit is TestFailoverPerLease's plus what kinesis-mock adds, and says so:
 //   - efoFirstEvent: the new owner of a shard subscribes, and kinesis-mock
 //     sends the first event of a subscription 2 s later (AWS: at once);
 //   - after a graceful stop, retrieval.MinResubscribeInUse (5 s) as well:
@@ -271,11 +272,10 @@ func checkGated(t *testing.T, f *fixture, rec *recorder) {
 // <time> (limit <limit> = ...)".
 func TestEFOFailover(t *testing.T) {
 	t.Run("sigkill", func(t *testing.T) {
-		fl := newFleet(t)
-		fl.args = []string{"-efo", testenv.UniqueName(t, "app")}
+		fl := newFleet(t, append(slices.Clone(perLease), "-efo", testenv.UniqueName(t, "app"))...)
 		fl.startProc(t, "k1")
 		fl.startProc(t, "k2")
-		fl.waitBalanced(t, fleetShards/2, "k1", "k2")
+		fl.waitFair(t, "k1", "k2")
 
 		held := fl.rec.held("k2")
 		killed := fl.procs["k2"].kill(t)
@@ -296,22 +296,14 @@ func TestEFOFailover(t *testing.T) {
 	})
 
 	t.Run("sigterm", func(t *testing.T) {
-		fl := newFleet(t)
-		fl.args = []string{"-efo", testenv.UniqueName(t, "app")}
+		fl := newFleet(t, append(slices.Clone(perLease), "-efo", testenv.UniqueName(t, "app"))...)
 		fl.startProc(t, "g1")
 		fl.startProc(t, "g2")
-		fl.waitBalanced(t, fleetShards/2, "g1", "g2")
+		fl.waitFair(t, "g1", "g2")
 
 		held := fl.rec.held("g2")
 		stopped := fl.procs["g2"].term(t)
-		var released time.Duration
-		for _, s := range held {
-			at, ok := fl.rec.firstEvent("g2", s, kindReleased, stopped)
-			if !ok {
-				t.Errorf("g2 stopped without reporting %s released", s)
-			}
-			released = max(released, at.Sub(stopped))
-		}
+		released := fl.released(t, "g2", held, stopped)
 		worst := fl.resumed(t, "g2", held, stopped, 30*time.Second)
 		limit := gracefulLimit + retrieval.MinResubscribeInUse + efoFirstEvent
 		t.Logf("failover: efo sigterm resume %.1fs (limit %.0fs = 1s + %v after kinesis-mock's ResourceInUse + %v to its first event; leases released %v after SIGTERM)",

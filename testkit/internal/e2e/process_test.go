@@ -203,6 +203,29 @@ func (p *workerProc) wait(t *testing.T, timeout time.Duration) {
 	}
 }
 
+// logged returns when the worker first logged msg after since, read from its
+// log (zap's JSON lines on standard error, ts in seconds since the epoch).
+func (p *workerProc) logged(msg string, since time.Time) (time.Time, bool) {
+	b, err := os.ReadFile(p.logFile)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for l := range bytes.Lines(b) {
+		var e struct {
+			TS  float64 `json:"ts"`
+			Msg string  `json:"msg"`
+		}
+		if json.Unmarshal(l, &e) != nil || e.Msg != msg {
+			continue
+		}
+		at := time.Unix(0, int64(e.TS*1e9))
+		if at.After(since) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
 // tail returns the last n lines of file.
 func tail(file string, n int) string {
 	b, err := os.ReadFile(file)
