@@ -24,8 +24,8 @@ type FleetStore interface {
 	// Beat writes workerID's heartbeat, creating the item on the worker's
 	// first beat: it adds 1 to Counter and sets State and Leases, and
 	// returns the heartbeat as stored after the write, so the worker reads
-	// AssignEpoch and Standby, which Beat never changes, without a separate
-	// read. The write is conditioned only on the item, if it exists, being a
+	// AssignEpoch, Standby and Fenced, which Beat never changes, without a
+	// separate read. The write is conditioned only on the item, if it exists, being a
 	// heartbeat, never on its contents, so beats of one worker never
 	// conflict.
 	Beat(ctx context.Context, workerID string, state WorkerState, leases int) (Heartbeat, error)
@@ -53,6 +53,19 @@ type FleetStore interface {
 	// ErrNotFound when the worker has no heartbeat (the write is conditioned
 	// on the item existing and being a heartbeat, so it never creates one).
 	SetStandby(ctx context.Context, workerID string, standby bool) error
+
+	// Fence is the leader's last word to a worker it judged dead, written
+	// before it reassigns the worker's leases: one write that sets Fenced to
+	// counter, conditioned on the item being a heartbeat and its Counter
+	// being exactly counter, the value the leader saw standing still. A beat
+	// in flight when the leader judged the worker dead therefore either
+	// landed first, and the fence fails, or lands after it and returns the
+	// fence to the worker, which stops. Fence never creates an item. It
+	// returns an error matching ErrConflict when the stored Counter differs
+	// (the worker beat since the leader's read: it is alive, and must not
+	// be fenced), and one matching ErrNotFound when the worker has no
+	// heartbeat. An empty workerID or a counter below 1 is a usage error.
+	Fence(ctx context.Context, workerID string, counter int64) error
 
 	// Join adds workerID to the roster, creating the roster on the first
 	// join. Joining twice is the same as joining once.
@@ -171,6 +184,14 @@ type Heartbeat struct {
 	// a leader crash; the other workers poll the lock slowly, to save reads.
 	// False until the first SetStandby.
 	Standby bool
+	// Fenced is the Counter value at which the leader fenced this worker
+	// with Fence; 0 if never. A worker whose heartbeat incarnation began at
+	// counter c0 (the first successful Beat of its process, or of its
+	// heartbeater, returned Counter c0) is fenced when Fenced >= c0: it must
+	// stop every shard and start a new incarnation. A later incarnation
+	// begins at a higher Counter than any fence of an earlier one, so a
+	// fence never needs lifting.
+	Fenced int64
 }
 
 // LeaderLock is the leader lock item as stored.

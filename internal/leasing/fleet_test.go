@@ -92,6 +92,13 @@ func (w *workerStore) SetStandby(ctx context.Context, id string, on bool) error 
 	return w.fs().SetStandby(ctx, id, on)
 }
 
+func (w *workerStore) Fence(ctx context.Context, id string, counter int64) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	return w.fs().Fence(ctx, id, counter)
+}
+
 var _ lease.FleetStore = (*workerStore)(nil)
 
 // fleetMode is the option of every worker in these tests: kcl-fleet mode

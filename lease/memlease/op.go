@@ -22,6 +22,7 @@ const (
 	OpHeartbeats
 	OpMarkAssigned
 	OpSetStandby
+	OpFence
 	OpJoin
 	OpLeave
 	OpRoster
@@ -65,6 +66,8 @@ func (o Op) String() string {
 		return "MarkAssigned"
 	case OpSetStandby:
 		return "SetStandby"
+	case OpFence:
+		return "Fence"
 	case OpJoin:
 		return "Join"
 	case OpLeave:
@@ -94,7 +97,7 @@ func (o Op) String() string {
 func (o Op) IsWrite() bool {
 	switch o {
 	case OpCreate, OpRenew, OpTake, OpHandoff, OpCheckpoint, OpRelease, OpDelete,
-		OpBeat, OpMarkAssigned, OpSetStandby, OpJoin, OpLeave, OpAcquireLeader, OpRenewLeader, OpReleaseLeader, OpAssign:
+		OpBeat, OpMarkAssigned, OpSetStandby, OpFence, OpJoin, OpLeave, OpAcquireLeader, OpRenewLeader, OpReleaseLeader, OpAssign:
 		return true
 	}
 	return false

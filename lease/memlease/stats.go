@@ -21,8 +21,9 @@ package memlease
 //   - a BatchGetItem (Heartbeats) of up to 100 keys, strongly consistent,
 //     one unit per heartbeat found (an item is well under 4 KB; DynamoDB
 //     Local reports nothing for keys not found);
-//   - the fleet writes one request each. Beat, MarkAssigned, SetStandby and
-//     the leader lock's writes touch items under 1 KB: one write unit.
+//   - the fleet writes one request each. Beat, MarkAssigned, SetStandby,
+//     Fence and the leader lock's writes touch items under 1 KB: one write
+//     unit.
 //     Assign writes the owner index too: 2 units for an unowned lease, 3 for
 //     an owned one (on DynamoDB Local). The roster grows with the fleet, by
 //     the length of each id plus a few bytes: Join and Leave cost one write
@@ -68,6 +69,7 @@ type Stats struct {
 	Beat          WriteCount
 	MarkAssigned  WriteCount
 	SetStandby    WriteCount
+	Fence         WriteCount
 	Join          WriteCount
 	Leave         WriteCount
 	AcquireLeader WriteCount
@@ -94,8 +96,8 @@ func (s Stats) Writes() int64 {
 // FleetWrites returns the write requests of lease.FleetStore methods billed,
 // a part of Writes.
 func (s Stats) FleetWrites() int64 {
-	return s.Beat.Total() + s.MarkAssigned.Total() + s.SetStandby.Total() + s.Join.Total() +
-		s.Leave.Total() + s.AcquireLeader.Total() + s.RenewLeader.Total() + s.ReleaseLeader.Total() +
+	return s.Beat.Total() + s.MarkAssigned.Total() + s.SetStandby.Total() + s.Fence.Total() +
+		s.Join.Total() + s.Leave.Total() + s.AcquireLeader.Total() + s.RenewLeader.Total() + s.ReleaseLeader.Total() +
 		s.Assign.Total()
 }
 
@@ -131,6 +133,7 @@ func (s Stats) Sub(o Stats) Stats {
 		Beat:          w(s.Beat, o.Beat),
 		MarkAssigned:  w(s.MarkAssigned, o.MarkAssigned),
 		SetStandby:    w(s.SetStandby, o.SetStandby),
+		Fence:         w(s.Fence, o.Fence),
 		Join:          w(s.Join, o.Join),
 		Leave:         w(s.Leave, o.Leave),
 		AcquireLeader: w(s.AcquireLeader, o.AcquireLeader),
@@ -161,6 +164,8 @@ func (s *Stats) write(op Op) *WriteCount {
 		return &s.MarkAssigned
 	case OpSetStandby:
 		return &s.SetStandby
+	case OpFence:
+		return &s.Fence
 	case OpJoin:
 		return &s.Join
 	case OpLeave:
