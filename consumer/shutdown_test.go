@@ -823,6 +823,10 @@ func (p *partitionable) SetStandby(ctx context.Context, id string, on bool) erro
 	_, err := partitioned(p, func() (struct{}, error) { return struct{}{}, p.Store.SetStandby(ctx, id, on) })
 	return err
 }
+func (p *partitionable) Fence(ctx context.Context, id string, counter int64) error {
+	_, err := partitioned(p, func() (struct{}, error) { return struct{}{}, p.Store.Fence(ctx, id, counter) })
+	return err
+}
 func (p *partitionable) Join(ctx context.Context, id string) error {
 	_, err := partitioned(p, func() (struct{}, error) { return struct{}{}, p.Store.Join(ctx, id) })
 	return err

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -45,8 +46,8 @@ var ownedRechecks = [...]time.Duration{0, time.Second, 4 * time.Second}
 type fleet struct {
 	fs      lease.FleetStore
 	ol      lease.OwnerLister
-	hb      atomic.Pointer[Heartbeater] // the current heartbeater; replaced after it expires
-	elector *LeaderElector
+	hb      atomic.Pointer[Heartbeater]   // the current heartbeater; replaced after it expires
+	elector atomic.Pointer[LeaderElector] // set when Run starts
 	// assigned is signalled when the assign epoch changed.
 	assigned chan struct{}
 	state    atomic.Uint32 // the lease.WorkerState every new heartbeater starts with
@@ -85,6 +86,7 @@ type seenBeat struct {
 	// heartbeat still says running until the failover time passes).
 	first    time.Time
 	haveAt   time.Time // when its first heartbeat was read
+	fencedAt int64     // the counter this leader fenced it at (FleetStore.Fence); 0 if none
 	advanced bool
 }
 
@@ -117,11 +119,19 @@ func (c *Coordinator) liveness() *Heartbeater {
 // in per-lease mode). The Worker runs periodic shard syncs only while it
 // does.
 func (c *Coordinator) Leading() bool {
-	if c.fl == nil || c.fl.elector == nil {
+	el := c.fleetElector()
+	if el == nil {
 		return false
 	}
-	_, ok := c.fl.elector.Leader()
+	_, ok := el.Leader()
 	return ok
+}
+
+func (c *Coordinator) fleetElector() *LeaderElector {
+	if c.fl == nil {
+		return nil
+	}
+	return c.fl.elector.Load()
 }
 
 // Fleet reports whether the coordinator runs in kcl-fleet mode.
@@ -145,7 +155,7 @@ func (c *Coordinator) runFleet(ctx, drain context.Context, onAcquire func(*Held)
 	if err != nil {
 		return err
 	}
-	f.elector = el
+	f.elector.Store(el)
 
 	hbCtx, stopHB := context.WithCancel(drain)
 	defer stopHB()
@@ -264,6 +274,8 @@ func (c *Coordinator) followLoop(ctx, base context.Context, onAcquire func(*Held
 	timer := time.NewTimer(c.opts.pollInterval)
 	defer timer.Stop()
 	running := false
+	var swept *Heartbeater // the incarnation whose own handoffs were completed
+	var joinChecks []time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -271,12 +283,25 @@ func (c *Coordinator) followLoop(ctx, base context.Context, onAcquire func(*Held
 		case <-f.assigned:
 			schedule(time.Now(), ownedRechecks[:]...)
 		case <-periodic.C:
+			c.ensureJoined(ctx)
 			schedule(time.Now(), 0)
 		case <-timer.C:
 		}
 		if !running && c.alive() != nil {
 			running = true
 			c.setState(lease.WorkerRunning)
+		}
+		if hb := c.alive(); hb != nil && hb != swept && c.completeOwnHandoffs(ctx) {
+			swept = hb
+			// A leader that fenced the last incarnation may remove this
+			// worker from the roster just after it joined again: look
+			// twice in the next seconds (and every leader-scan interval).
+			now := time.Now()
+			joinChecks = append(joinChecks, now.Add(c.opts.failover), now.Add(3*c.opts.failover))
+		}
+		if len(joinChecks) > 0 && !joinChecks[0].After(time.Now()) {
+			joinChecks = joinChecks[1:]
+			c.ensureJoined(ctx)
 		}
 		now := time.Now()
 		if len(due) > 0 && !due[0].After(now) {
@@ -290,6 +315,9 @@ func (c *Coordinator) followLoop(ctx, base context.Context, onAcquire func(*Held
 		next := c.opts.pollInterval
 		if len(due) > 0 {
 			next = min(next, time.Until(due[0]))
+		}
+		if len(joinChecks) > 0 {
+			next = min(next, time.Until(joinChecks[0]))
 		}
 		timer.Reset(max(next, time.Millisecond))
 	}
@@ -351,7 +379,7 @@ func (c *Coordinator) readOwned(ctx, base context.Context, onAcquire func(*Held)
 	f.lastOwned = owned
 	f.mu.Unlock()
 	for k := range last {
-		if owned[k] || c.holdsOrReceives(k) {
+		if owned[k] || c.processing(k) {
 			continue
 		}
 		if cur, err := c.store.Get(ctx, k); err == nil {
@@ -399,6 +427,7 @@ func (c *Coordinator) isStopping() bool {
 // mode: the holder is alive (else the leader would have reassigned the
 // lease), so it is warned about once the handoff timeout passed.
 func (c *Coordinator) pollIncoming(ctx, base context.Context, onAcquire func(*Held)) {
+	c.retryUnfinished(ctx)
 	c.mu.Lock()
 	waiting := make(map[string]incoming, len(c.incoming))
 	for k, in := range c.incoming {
@@ -425,6 +454,57 @@ func (c *Coordinator) pollIncoming(ctx, base context.Context, onAcquire func(*He
 					zapKey(key), zap.String("from", cur.CheckpointOwner))
 			}
 		}
+	}
+}
+
+// retryUnfinished writes again the final checkpoints of handoffs that
+// failed after the lease's user was done.
+func (c *Coordinator) retryUnfinished(ctx context.Context) {
+	c.mu.Lock()
+	keys := slices.Collect(maps.Keys(c.unfinished))
+	c.mu.Unlock()
+	for _, k := range keys {
+		cur, err := c.store.Get(ctx, k)
+		if err != nil && !errors.Is(err, lease.ErrNotFound) {
+			continue
+		}
+		if err == nil && cur.CheckpointOwner == c.self && cur.Owner != c.self {
+			if _, err := c.store.Checkpoint(ctx, cur, keepCheckpoint(cur)); err != nil && !errors.Is(err, lease.ErrConflict) {
+				continue
+			}
+			c.log.Info("handoff completed after a failed final checkpoint", zapKey(k), zap.String("to", cur.Owner))
+		}
+		c.mu.Lock()
+		delete(c.unfinished, k)
+		c.mu.Unlock()
+	}
+}
+
+// completeOwnHandoffs completes, once per heartbeat incarnation, the
+// handoffs asked of this worker id for leases this incarnation does not
+// hold: a worker restarted under the same id (or whose heartbeat resumed
+// after its deadline) is alive to the leader, which waits for it to hand
+// them over, but no longer knows them. It reads the table once.
+func (c *Coordinator) completeOwnHandoffs(ctx context.Context) bool {
+	leases, err := c.store.List(ctx)
+	var me *lease.MalformedError
+	if err != nil && !errors.As(err, &me) {
+		return false
+	}
+	c.completeStrandedHandoffs(ctx, leases)
+	return true
+}
+
+// ensureJoined joins the roster again if this worker is not in it: the
+// leader may have removed it (fenced, after its deadline) just after the
+// worker had joined again.
+func (c *Coordinator) ensureJoined(ctx context.Context) {
+	ids, err := c.fl.fs.Roster(ctx)
+	if err != nil || slices.Contains(ids, c.self) {
+		return
+	}
+	if err := c.fl.fs.Join(ctx, c.self); err == nil {
+		c.log.Warn("this worker was missing from the roster; joined again")
 	}
 }
 
@@ -586,7 +666,8 @@ func (c *Coordinator) isStandby() bool { return c.fl.standby.Load() }
 // every slow lock poll.
 func (c *Coordinator) setStandby(on bool) {
 	f := c.fl
-	if f.standby.Swap(on) == on && f.elector != nil {
+	el := f.elector.Load()
+	if f.standby.Swap(on) == on || el == nil {
 		return
 	}
 	poll := c.opts.slowLockPoll
@@ -594,7 +675,7 @@ func (c *Coordinator) setStandby(on bool) {
 		poll = c.opts.failover / 3
 		c.log.Info("standby for the leader")
 	}
-	f.elector.SetPollInterval(poll)
+	el.SetPollInterval(poll)
 }
 
 // note records a heartbeat read at now: the counter's first read starts
@@ -686,7 +767,11 @@ func (c *Coordinator) lead(ctx context.Context, epoch int64, prior seenBeat) {
 
 // stillLeads reports whether the leadership of epoch is still on.
 func (c *Coordinator) stillLeads(ctx context.Context, epoch int64) bool {
-	e, ok := c.fl.elector.Leader()
+	el := c.fleetElector()
+	if el == nil {
+		return false
+	}
+	e, ok := el.Leader()
 	return ok && e == epoch && ctx.Err() == nil
 }
 
@@ -701,6 +786,10 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 		}
 		return
 	}
+	// Liveness is judged as of the read's send time: a read that returns
+	// late shows the heartbeats as they were at some instant after it was
+	// sent, not as they are when it returns.
+	asOf := time.Now()
 	hbs, err := f.fs.Heartbeats(ctx, roster)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -733,7 +822,7 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 	workers := make([]FleetWorker, 0, len(v.seen))
 	unjudged := false // a worker seen too briefly to know whether it beats
 	for _, s := range v.seen {
-		alive := now.Sub(s.since) < c.opts.failover
+		alive := asOf.Sub(s.since) < c.opts.failover
 		state := s.state
 		if !s.have {
 			state = lease.WorkerStarting
@@ -749,6 +838,9 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 			if alive && (!s.have || now.Sub(s.haveAt) < 3*c.opts.heartbeat) {
 				unjudged = true
 			}
+		}
+		if alive && s.deadNoted() {
+			changed = true // back from the dead: give it its share again
 		}
 		if !alive && !s.deadNoted() {
 			changed = true
@@ -815,6 +907,7 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 		v.dirty = true
 		plan.Assign, plan.Handoff = nil, nil
 	}
+	plan.Assign = c.fenceDead(ctx, epoch, v, plan.Assign)
 	marks := map[string]bool{}
 	for _, m := range plan.Assign {
 		if !c.stillLeads(ctx, epoch) {
@@ -935,6 +1028,58 @@ func (c *Coordinator) foreignOwners(v *leaderView, leases []lease.Lease, now tim
 	return out
 }
 
+// fenceDead fences each dead worker whose leases the plan moves
+// (FleetStore.Fence, conditioned on the counter the leader judged): a beat the
+// worker had in flight lands either before the fence, which then fails and
+// shows the worker alive, or after it, and then returns the fence and the
+// worker stops instead of extending its deadline. It returns the moves that
+// may go ahead: those of fenced workers, of workers that never beat, and of
+// owners outside the roster (judged by the per-lease rule).
+//
+// The fence is written again in every round that moves a worker's leases,
+// even if an earlier round fenced it at the same counter: a new incarnation
+// of the worker (restarted, or back after its deadline) beats before it
+// takes any lease back, so a fence conditioned on the counter this round
+// read fails if the table this round read may show such a take.
+func (c *Coordinator) fenceDead(ctx context.Context, epoch int64, v *leaderView, moves []Move) []Move {
+	blocked, fencedNow := map[string]bool{}, map[string]bool{}
+	for _, m := range moves {
+		s := v.seen[m.From]
+		if m.From == "" || s == nil || !s.have || fencedNow[m.From] || blocked[m.From] {
+			continue
+		}
+		if !c.stillLeads(ctx, epoch) {
+			return nil
+		}
+		err := c.fl.fs.Fence(ctx, s.id, s.counter)
+		switch {
+		case err == nil:
+			fencedNow[m.From] = true
+			if s.fencedAt != s.counter {
+				c.log.Info("leader: dead worker fenced", zap.String("worker", s.id), zap.Int64("counter", s.counter))
+			}
+			s.fencedAt = s.counter
+		case errors.Is(err, lease.ErrNotFound):
+			// No heartbeat: the worker never beat, so never processed.
+		case errors.Is(err, lease.ErrConflict):
+			// It beat since the read: alive after all.
+			blocked[m.From] = true
+			s.since = time.Now()
+			s.markDead(false)
+			v.dirty = true
+			c.log.Info("leader: a worker judged dead beat again", zap.String("worker", s.id))
+		default:
+			blocked[m.From] = true
+			v.dirty = true
+			c.log.Debug("leader: fencing a dead worker failed", zap.String("worker", s.id), zapErr(err))
+		}
+	}
+	if len(blocked) == 0 {
+		return moves
+	}
+	return slices.DeleteFunc(moves, func(m Move) bool { return blocked[m.From] })
+}
+
 // settledHolders returns the workers whose last heartbeat announced as many
 // held leases as leases names them the holder of: the owner of a lease not in
 // a handoff, or the outgoing owner of one in a handoff.
@@ -980,8 +1125,31 @@ func (c *Coordinator) pruneRoster(ctx context.Context, epoch int64, v *leaderVie
 		if !c.stillLeads(ctx, epoch) {
 			return
 		}
+		// Fenced first: its beats after the fence return it, and it joins
+		// again with a new incarnation; the fence fails if it beat since
+		// the leader's read, and then it stays.
+		s := v.seen[id]
+		if s.have {
+			if err := c.fl.fs.Fence(ctx, id, s.counter); err != nil {
+				if errors.Is(err, lease.ErrConflict) {
+					s.since = time.Now()
+					s.markDead(false)
+				}
+				continue
+			}
+			s.fencedAt = s.counter
+		}
 		if err := c.fl.fs.Leave(ctx, id); err == nil {
 			c.log.Info("leader: dead worker removed from the roster", zap.String("worker", id))
+			// A new incarnation of it may have joined again while the
+			// removal was on its way: one that has beaten since is put
+			// back (and a worker checks the roster every leader-scan
+			// interval in any case).
+			if hbs, err := c.fl.fs.Heartbeats(ctx, []string{id}); err == nil && len(hbs) == 1 && hbs[0].Counter != s.counter {
+				if err := c.fl.fs.Join(ctx, id); err == nil {
+					c.log.Info("leader: a removed worker had come back; put back in the roster", zap.String("worker", id))
+				}
+			}
 		}
 	}
 }

@@ -338,13 +338,12 @@ func TestFleetWorkerThatJoinedAsTheLeaderRemovedItGetsItsShare(t *testing.T) {
 		time.Sleep(time.Second)
 
 		// w is cut off until the leader removes it from the roster; its
-		// Join is let through while that removal is on its way.
+		// Join is let through while that removal is on its way, so that
+		// it lands first.
 		var joinOK atomic.Bool
 		w.link.setPlan(func(op memlease.Op) route {
 			return route{cut: op == memlease.OpJoin && !joinOK.Load()}
 		})
-		w.link.cut(time.Now().Add(time.Hour))
-		time.Sleep(3 * fleetF) // the leader has reassigned w's leases; w is dead for 2F
 		removing := make(chan struct{})
 		var once sync.Once
 		l.link.setPlan(func(op memlease.Op) route {
@@ -354,14 +353,15 @@ func TestFleetWorkerThatJoinedAsTheLeaderRemovedItGetsItsShare(t *testing.T) {
 			}
 			return route{}
 		})
-		w.link.cut(time.Time{}) // everything but Join goes through
-		y := c.start("")        // a join: the leader reads the table and removes w
+		w.link.cut(time.Now().Add(time.Hour))
 		select {
 		case <-removing:
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("the leader did not remove the dead worker from the roster")
 		}
+		w.link.cut(time.Time{}) // everything but Join goes through
 		joinOK.Store(true)
+		y := c.start("")
 		took := c.waitSettled(fleetConverge, 6, l, x, w, y)
 		t.Logf("%s has its share %v after the removal", w.label, took)
 		c.check()

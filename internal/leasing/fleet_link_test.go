@@ -212,6 +212,10 @@ func (s *linkStore) Heartbeats(ctx context.Context, ids []string) ([]lease.Heart
 func (s *linkStore) MarkAssigned(ctx context.Context, id string) error {
 	return via0(ctx, s.link, memlease.OpMarkAssigned, func() error { return s.Store.MarkAssigned(ctx, id) })
 }
+func (s *linkStore) Fence(ctx context.Context, id string, counter int64) error {
+	return via0(ctx, s.link, memlease.OpFence, func() error { return s.Store.Fence(ctx, id, counter) })
+}
+
 func (s *linkStore) SetStandby(ctx context.Context, id string, on bool) error {
 	return via0(ctx, s.link, memlease.OpSetStandby, func() error { return s.Store.SetStandby(ctx, id, on) })
 }

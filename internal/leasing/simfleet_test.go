@@ -169,6 +169,12 @@ func (st *simStore) SetStandby(ctx context.Context, id string, on bool) error {
 	return err
 }
 
+func (st *simStore) Fence(ctx context.Context, id string, counter int64) error {
+	err := st.workerStore.Fence(ctx, id, counter)
+	st.countWrite(err, func(t *simTraffic) *memlease.WriteCount { return &t.Fence })
+	return err
+}
+
 func (st *simStore) Join(ctx context.Context, id string) error {
 	err := st.workerStore.Join(ctx, id)
 	units := st.s.rosterWrite(id, true, err)
@@ -463,6 +469,7 @@ func storeCosts(leases int, simulated time.Duration, tr simTraffic, fleet bool) 
 			write("assign", d.Assign, per(assignWCU)),
 			unit("mark assigned", d.MarkAssigned),
 			unit("set standby", d.SetStandby),
+			unit("fence", d.Fence),
 			write("join roster", d.Join, tr.joinWCU/lh), write("leave roster", d.Leave, tr.leaveWCU/lh),
 			unit("acquire leader lock", d.AcquireLeader),
 			unit("renew leader lock", d.RenewLeader),
