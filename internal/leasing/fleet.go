@@ -903,6 +903,7 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 			v.dirty = true
 		}
 	}
+	plan.Assign = append(plan.Assign, handoffsToTheDead(leases, workers)...)
 	if settling {
 		v.dirty = true
 		plan.Assign, plan.Handoff = nil, nil
@@ -1024,6 +1025,28 @@ func (c *Coordinator) foreignOwners(v *leaderView, leases []lease.Lease, now tim
 				zap.String("worker", owner))
 		}
 		out = append(out, FleetWorker{ID: owner, Alive: alive, State: lease.WorkerStopping})
+	}
+	return out
+}
+
+// handoffsToTheDead returns the moves that give back to their live holder
+// the leases being handed to a dead worker. PlanAssign leaves them to the
+// holder, whose final checkpoint completes the transfer; but a holder that
+// is a new incarnation of its worker id no longer knows the lease, and the
+// handoff would wait forever. Given back (owner = holder, counter + 1), the
+// lease is adopted by a holder still processing it (its final checkpoint
+// finds its own owner and the next counter) or acquired by the new
+// incarnation, which the leader tells through its assign epoch.
+func handoffsToTheDead(leases []lease.Lease, workers []FleetWorker) []Move {
+	alive := make(map[string]bool, len(workers))
+	for _, w := range workers {
+		alive[w.ID] = w.Alive
+	}
+	var out []Move
+	for _, l := range leases {
+		if !l.Finished() && l.InHandoff() && !alive[l.Owner] && alive[l.CheckpointOwner] {
+			out = append(out, Move{Lease: l, From: l.Owner, To: l.CheckpointOwner})
+		}
 	}
 	return out
 }

@@ -102,6 +102,21 @@ func newHeld(c *Coordinator, parent context.Context, l lease.Lease, provenAt tim
 // lease to another worker.
 func (h *Held) heartbeatEnded() {
 	h.mu.Lock()
+	handingOff := h.state == stateHandingOff
+	h.mu.Unlock()
+	if handingOff {
+		// The handoff's final checkpoint was not written: the next
+		// incarnation completes it (retryUnfinished), or the lease would
+		// wait for it forever — the leader sees this worker alive again.
+		// (Coordinator.mu is taken before Held.mu, never inside it.)
+		h.c.mu.Lock()
+		if h.c.unfinished == nil {
+			h.c.unfinished = map[string]bool{}
+		}
+		h.c.unfinished[h.key] = true
+		h.c.mu.Unlock()
+	}
+	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.state != stateGone {
 		h.loseLocked(context.Cause(h.hb.Context()))
