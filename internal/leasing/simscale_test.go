@@ -352,7 +352,7 @@ func scaleReport(results []scaleResult) string {
 	}
 	fmt.Fprintf(&b, "\n### %d leases × %d workers (%s)\n\n", cfg.leases, cfg.workers, strings.Join(runs, "; "))
 	fmt.Fprintf(&b, "Checkpoint policy: %s.\n", policy)
-	fmt.Fprintf(&b, "Capacity: lease item %d B, owner-index entry %d B, roster %d B per worker id; kcl reads strongly consistent (Scan, GetItem: 1 RCU per 4 KB), KCL eventually consistent (0.5); owner-index queries and heartbeat BatchGetItems eventually consistent (0.5 RCU per heartbeat); 1 WCU per write (Assign 2, or 3 when it moves an owned lease; Join and Leave 1 per KB of roster), failed conditional writes included.\n", leaseItemBytes, indexKeyBytes, rosterIDBytes)
+	fmt.Fprintf(&b, "Capacity: lease item %d B, owner-index entry %d B, roster %d B per worker id; kcl reads strongly consistent (Scan, GetItem: 1 RCU per 4 KB), KCL eventually consistent (0.5); owner-index queries eventually consistent (0.5 RCU per 4 KB), heartbeat BatchGetItems strongly consistent (1 RCU per heartbeat); 1 WCU per write (Assign 2, or 3 when it moves an owned lease; Join and Leave 1 per KB of roster), failed conditional writes included.\n", leaseItemBytes, indexKeyBytes, rosterIDBytes)
 
 	for _, r := range results {
 		rows := storeCosts(r.cfg.leases, r.cfg.steady, r.cost.traffic, r.cfg.fleet)
