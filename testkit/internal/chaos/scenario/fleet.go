@@ -96,6 +96,12 @@ func (f *fleet) start(id string) error {
 	defer errf.Close()
 	cmd.Env = append(slices.Clone(f.env), "KCL_DYNAMODB_ENDPOINT="+ddbURL)
 	cmd.Stderr = errf
+	// A process group of its own: when the harness's group is orphaned
+	// (the shell that started it exits) while a worker is SIGSTOPped, the
+	// kernel sends the stopped group SIGHUP, which would kill a worker the
+	// harness means to continue; and a terminal's ^C reaches the harness
+	// alone, which stops the workers itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	f.j.lines(history.Lifecycle{T: time.Now(), Worker: id, Kind: history.Start})
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start worker %s: %w", id, err)
