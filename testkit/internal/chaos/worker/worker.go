@@ -170,7 +170,7 @@ func ParseCoordination(s string) (consumer.Coordination, error) {
 	case "", "auto":
 		return consumer.CoordinationAuto(), nil
 	case "fleet":
-		return consumer.CoordinationFleet(0), nil
+		return consumer.CoordinationFleet(), nil
 	case "kcl":
 		return consumer.CoordinationKCL(), nil
 	}
