@@ -18,10 +18,12 @@
 //   - TestFailoverFleet: worker processes in kcl fleet coordination (the
 //     default), against issue 12's targets: the shards of a killed worker
 //     resume within 4 s (median 3 s), of a killed leader within 4 s, of a
-//     gracefully stopped worker or leader within 500 ms, and a joining
-//     worker gets its fair share within 5 s with no record processed twice.
-//     -e2e.repeat=N runs each scenario N times; each is logged as
-//     "failover: fleet <case> median <m> max <x> over <n> runs (...)".
+//     gracefully stopped worker or leader within 500 ms (a single run:
+//     750 ms, see fleetGracefulBound), and a joining worker gets its fair
+//     share within 5 s with no record processed twice. -e2e.repeat=N runs
+//     each scenario N times and, from 3 runs on, checks the medians and
+//     maxima against the targets; each is logged as "failover: fleet <case>
+//     median <m> max <x> over <n> runs (...)".
 //   - TestFailoverPerLease: the same with KCL-compatible coordination
 //     (examples/worker -coordination kcl, per-lease renewal, 3 s lease): the
 //     shards of a killed worker resume within the lease duration plus 2 s,
