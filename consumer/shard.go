@@ -409,6 +409,7 @@ func (s *shardRun) autoCheckpoint(ctx context.Context, final bool) error {
 // created now is left to the next shard sync, which leases it at
 // TRIM_HORIZON once its parents are finished.
 func (s *shardRun) createChildren(ctx context.Context, children []types.ChildShard) ([]ChildShard, []string) {
+	created := false
 	if len(children) == 0 {
 		return nil, nil
 	}
@@ -441,12 +442,19 @@ func (s *shardRun) createChildren(ctx context.Context, children []types.ChildSha
 			if errors.Is(err, lease.ErrAlreadyExists) {
 				return nil
 			}
+			if err == nil {
+				created = true
+			}
 			return err
 		})
 		if err != nil {
 			s.log.Warn("creating a child lease failed; leaving it to shard sync", zap.String("child", c.Key), zap.Error(err))
 			s.w.requestSync()
 		}
+	}
+	if created {
+		// kcl fleet: the leader assigns the children in its next round.
+		s.w.coord.TableChanged(ctx)
 	}
 	return out, ids
 }

@@ -65,14 +65,18 @@ func (w *Worker) syncPass(ctx context.Context) (holes bool, err error) {
 func (w *Worker) syncLoop(ctx context.Context) {
 	t := time.NewTimer(jitter(w.cfg.shardSync))
 	defer t.Stop()
+	retry := false // the timer runs for a retry: a hole, or a pass that took too long
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if w.coord.Fleet() && !w.coord.Leading() {
+			if w.coord.Fleet() && !w.coord.Leading() && !retry {
 				// kcl fleet: the leader alone syncs on the interval; a
-				// follower syncs only when a shard it processes ends.
+				// follower syncs when a shard it processes ends, and
+				// again soon while that sync leaves a hole (a merge's or
+				// split's children are listed a moment after their
+				// parents end).
 				t.Reset(jitter(w.cfg.shardSync))
 				continue
 			}
@@ -80,15 +84,18 @@ func (w *Worker) syncLoop(ctx context.Context) {
 			t.Stop()
 		}
 		holes, err := w.syncPass(ctx)
+		retry = false
 		switch {
 		case errors.Is(err, errSyncPassTimeout):
 			w.log.Warn("shard sync took too long; trying again soon", zap.Duration("limit", w.cfg.shardSync))
 			t.Reset(holeResync)
+			retry = true
 		case err != nil && ctx.Err() == nil:
 			w.fail(err)
 			return
 		case holes:
 			t.Reset(holeResync)
+			retry = true
 		default:
 			t.Reset(jitter(w.cfg.shardSync))
 		}
