@@ -31,8 +31,7 @@ import (
 //
 // See DESIGN.md, "Fleet-scale coordination".
 type Coordination struct {
-	kind     coordinationKind
-	failover time.Duration
+	kind coordinationKind
 }
 
 type coordinationKind uint8
@@ -52,15 +51,10 @@ const (
 // stop releases every lease, and the next start chooses again.
 func CoordinationAuto() Coordination { return Coordination{kind: coordinationAuto} }
 
-// CoordinationFleet requires kcl fleet coordination with failover time
-// failover (0 means the default, 2 s): a Worker whose heartbeat stood still
-// that long is dead to the leader, which then gives its leases to others.
-// Run fails with an error matching ErrForeignTable if the table shows
-// per-lease workers. The failover time must be the same on every Worker of
-// the application.
-func CoordinationFleet(failover time.Duration) Coordination {
-	return Coordination{kind: coordinationFleet, failover: failover}
-}
+// CoordinationFleet requires kcl fleet coordination (its failover time is
+// set by WithFleetFailoverTime). Run fails with an error matching
+// ErrForeignTable if the table shows per-lease workers.
+func CoordinationFleet() Coordination { return Coordination{kind: coordinationFleet} }
 
 // CoordinationKCL requires KCL-compatible coordination: per-lease renewal,
 // as the Java KCL does it, for a table shared with Java KCL workers.
@@ -70,7 +64,7 @@ func CoordinationKCL() Coordination { return Coordination{kind: coordinationKCL}
 func (c Coordination) String() string {
 	switch c.kind {
 	case coordinationFleet:
-		return fmt.Sprintf("CoordinationFleet(%v)", c.failover)
+		return "CoordinationFleet()"
 	case coordinationKCL:
 		return "CoordinationKCL()"
 	default:
@@ -82,6 +76,17 @@ func (c Coordination) String() string {
 // default is CoordinationAuto.
 func WithCoordination(c Coordination) Option {
 	return func(cfg *config) { cfg.coordination = c }
+}
+
+// WithFleetFailoverTime sets the failover time of kcl fleet coordination:
+// a Worker whose heartbeat stood still this long is dead to the leader,
+// which then gives its leases to others, and it stops processing by its own
+// clock slightly earlier; heartbeats are written every quarter of it. It
+// must be the same on every Worker of the application. The default is 2
+// seconds. It does not apply in KCL-compatible coordination, whose failover
+// time is the lease duration (WithLeaseDuration).
+func WithFleetFailoverTime(d time.Duration) Option {
+	return func(cfg *config) { cfg.fleetFailover = d }
 }
 
 // ErrForeignTable is returned by Run under CoordinationFleet when the lease

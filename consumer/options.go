@@ -74,6 +74,7 @@ type config struct {
 	hooks            hooks
 	hookErr          error
 	coordination     Coordination
+	fleetFailover    time.Duration // 0: leasing.DefaultFailoverTime
 }
 
 // Defaults, documented on the options that change them.
@@ -111,7 +112,7 @@ func defaultConfig() config {
 func (c *config) leasingOptions(fleet bool) []leasing.Option {
 	if fleet {
 		return []leasing.Option{
-			leasing.WithFleet(c.coordination.failover, 0),
+			leasing.WithFleet(c.fleetFailover, 0),
 			leasing.WithLeaseDuration(c.leaseDuration), // how long a per-lease owner outside the fleet keeps its leases
 			leasing.WithAssignmentPollInterval(c.assignmentPoll),
 			leasing.WithMaxLeases(c.maxLeases),
@@ -163,6 +164,9 @@ func (c *config) validate() error {
 	}
 	if c.logger == nil {
 		return configErr("WithLogger(nil)", "logger must not be nil (the default is a no-op logger)")
+	}
+	if c.fleetFailover != 0 && c.fleetFailover < 100*time.Millisecond {
+		return configErr(fmt.Sprintf("WithFleetFailoverTime(%v)", c.fleetFailover), "must be at least 100ms (0 means the default, 2s)")
 	}
 	switch c.initial.Kind() {
 	case checkpoint.KindTrimHorizon, checkpoint.KindLatest:

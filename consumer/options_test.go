@@ -149,6 +149,8 @@ func TestNewConfigRejectsInvalidWorkerOptions(t *testing.T) {
 		{name: "zero prefetch batches are rejected", opts: []Option{WithPrefetch(0, 1)}, want: "WithPrefetch(0, 1)"},
 		{name: "zero prefetch bytes are rejected", opts: []Option{WithPrefetch(1, 0)}, want: "WithPrefetch(1, 0)"},
 		{name: "a zero shutdown timeout is rejected", opts: []Option{WithShutdownTimeout(0)}, want: "WithShutdownTimeout(0s)"},
+		{name: "a negative fleet failover time is rejected", opts: []Option{WithFleetFailoverTime(-time.Second)}, want: "WithFleetFailoverTime(-1s)"},
+		{name: "a fleet failover time below 100ms is rejected", opts: []Option{WithFleetFailoverTime(time.Millisecond)}, want: "WithFleetFailoverTime(1ms)"},
 		{name: "a hook implementing no hook interface is rejected", opts: []Option{WithHooks("not a hook")}, want: "WithHooks(argument 0: string)"},
 	}
 	for _, tt := range tests {

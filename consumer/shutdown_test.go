@@ -598,7 +598,7 @@ func (p *partitionable) Delete(ctx context.Context, l lease.Lease) error {
 // before a peer takes its leases over: no shard is ever processed by two
 // workers at once, and no record is lost.
 func TestAWorkerCutOffFromTheLeaseTableStopsBeforeAPeerTakesOver(t *testing.T) {
-	for _, mode := range []consumer.Coordination{consumer.CoordinationFleet(0), consumer.CoordinationKCL()} {
+	for _, mode := range []consumer.Coordination{consumer.CoordinationFleet(), consumer.CoordinationKCL()} {
 		t.Run(mode.String(), func(t *testing.T) { testCutOffWorker(t, mode) })
 	}
 }
@@ -821,6 +821,10 @@ func (p *partitionable) MarkAssigned(ctx context.Context, id string) error {
 }
 func (p *partitionable) SetStandby(ctx context.Context, id string, on bool) error {
 	_, err := partitioned(p, func() (struct{}, error) { return struct{}{}, p.Store.SetStandby(ctx, id, on) })
+	return err
+}
+func (p *partitionable) Fence(ctx context.Context, id string, counter int64) error {
+	_, err := partitioned(p, func() (struct{}, error) { return struct{}{}, p.Store.Fence(ctx, id, counter) })
 	return err
 }
 func (p *partitionable) Join(ctx context.Context, id string) error {

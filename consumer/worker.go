@@ -154,10 +154,13 @@ func New(api KinesisAPI, store lease.Store, stream string, f Factory, opts ...Op
 		if fleet && cfg.coordination.kind == coordinationKCL || !fleet && cfg.coordination.kind == coordinationFleet {
 			continue
 		}
+		if fleet && cfg.coordination.kind == coordinationAuto && !leasing.CanFleet(store) {
+			continue // Auto means KCL-compatible on this store
+		}
 		_, err := leasing.NewCoordinator(store, cfg.workerID, cfg.leasingOptions(fleet)...)
 		if oe := (*leasing.OptionError)(nil); errors.As(err, &oe) {
-			if fleet && cfg.coordination.kind == coordinationAuto && oe.Option == "WithFleet" {
-				continue // the store cannot do kcl fleet: Auto means KCL-compatible
+			if strings.HasPrefix(oe.Option, "WithFleet(") {
+				return nil, configErr(fmt.Sprintf("WithFleetFailoverTime(%v)", cfg.fleetFailover), "%s", oe.Reason)
 			}
 			return nil, configErr(oe.Option, "%s", oe.Reason)
 		} else if err != nil {

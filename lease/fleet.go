@@ -24,17 +24,19 @@ type FleetStore interface {
 	// Beat writes workerID's heartbeat, creating the item on the worker's
 	// first beat: it adds 1 to Counter and sets State and Leases, and
 	// returns the heartbeat as stored after the write, so the worker reads
-	// AssignEpoch and Standby, which Beat never changes, without a separate
-	// read. The write is conditioned only on the item, if it exists, being a
+	// AssignEpoch, Standby and Fenced, which Beat never changes, without a
+	// separate read. The write is conditioned only on the item, if it exists, being a
 	// heartbeat, never on its contents, so beats of one worker never
 	// conflict.
 	Beat(ctx context.Context, workerID string, state WorkerState, leases int) (Heartbeat, error)
 
 	// Heartbeats returns the heartbeats of the workers in ids, in no
 	// particular order; ids without a heartbeat are left out, and duplicate
-	// ids are read once. The read is eventually consistent: it may miss
-	// writes of the last second. The DynamoDB store reads 100 items per
-	// request and retries the keys DynamoDB leaves unprocessed.
+	// ids are read once. The read is strongly consistent: it reflects every
+	// Beat that returned before it. The leader's liveness rule needs that —
+	// a stale read could show a live worker's heartbeat standing still for
+	// the failover time while its beats land. The DynamoDB store reads 100
+	// items per request and retries the keys DynamoDB leaves unprocessed.
 	Heartbeats(ctx context.Context, ids []string) ([]Heartbeat, error)
 
 	// MarkAssigned adds 1 to the AssignEpoch of workerID's heartbeat, telling
@@ -51,6 +53,19 @@ type FleetStore interface {
 	// ErrNotFound when the worker has no heartbeat (the write is conditioned
 	// on the item existing and being a heartbeat, so it never creates one).
 	SetStandby(ctx context.Context, workerID string, standby bool) error
+
+	// Fence is the leader's last word to a worker it judged dead, written
+	// before it reassigns the worker's leases: one write that sets Fenced to
+	// counter, conditioned on the item being a heartbeat and its Counter
+	// being exactly counter, the value the leader saw standing still. A beat
+	// in flight when the leader judged the worker dead therefore either
+	// landed first, and the fence fails, or lands after it and returns the
+	// fence to the worker, which stops. Fence never creates an item. It
+	// returns an error matching ErrConflict when the stored Counter differs
+	// (the worker beat since the leader's read: it is alive, and must not
+	// be fenced), and one matching ErrNotFound when the worker has no
+	// heartbeat. An empty workerID or a counter below 1 is a usage error.
+	Fence(ctx context.Context, workerID string, counter int64) error
 
 	// Join adds workerID to the roster, creating the roster on the first
 	// join. Joining twice is the same as joining once.
@@ -169,6 +184,14 @@ type Heartbeat struct {
 	// a leader crash; the other workers poll the lock slowly, to save reads.
 	// False until the first SetStandby.
 	Standby bool
+	// Fenced is the Counter value at which the leader fenced this worker
+	// with Fence; 0 if never. A worker whose heartbeat incarnation began at
+	// counter c0 (the first successful Beat of its process, or of its
+	// heartbeater, returned Counter c0) is fenced when Fenced >= c0: it must
+	// stop every shard and start a new incarnation. A later incarnation
+	// begins at a higher Counter than any fence of an earlier one, so a
+	// fence never needs lifting.
+	Fenced int64
 }
 
 // LeaderLock is the leader lock item as stored.
@@ -201,4 +224,38 @@ type Survey struct {
 // table once at start to choose its mode.
 type Surveyor interface {
 	Survey(ctx context.Context) (Survey, error)
+}
+
+// WorkerMetrics is one interval's report of a worker's load: what a Java KCL
+// 3.x worker writes every 30 s as its WorkerMetricStats row. A KCL 3.x leader
+// assigns leases only to workers whose row is less than a minute old, and
+// its 2.x -> 3.x migration waits until every lease owner has one.
+type WorkerMetrics struct {
+	// WorkerID is the id under which the worker owns leases.
+	WorkerID string
+	// CPU is the worker's CPU utilization, in percent (0 to 100), averaged
+	// over the interval since its previous report; negative when the
+	// interval has no sample (a reading failed). Ignored when MaxCPU is 0.
+	CPU float64
+	// MaxCPU is the utilization, in percent (1 to 100), above which the
+	// worker should be given no more leases: KCL's operating range, 100 by
+	// default. 0 means the worker does not measure its CPU at all: the
+	// report then carries no metric, as KCL's does on a platform it does not
+	// recognise, and a KCL leader balances the worker by throughput.
+	MaxCPU int64
+}
+
+// MetricsReporter is implemented by lease stores that can publish worker
+// metrics where Java KCL 3.x workers keep theirs. A Coordinator in per-lease
+// mode (the mode that shares a table with Java workers) reports through it
+// every 30 s.
+//
+// ReportWorkerMetrics records one report; the store keeps the history a
+// reader expects (KCL's last ten averages, as the DynamoDB store does). A
+// store that finds no Java KCL 3.x fleet on its table writes nothing and
+// returns nil. Invalid reports (an empty worker id, a CPU above 100 or NaN, a
+// MaxCPU outside 0 to 100) write nothing and return an error matching no
+// sentinel.
+type MetricsReporter interface {
+	ReportWorkerMetrics(ctx context.Context, m WorkerMetrics) error
 }

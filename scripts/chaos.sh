@@ -5,13 +5,17 @@
 # Starts the emulators (reusing running ones), runs kclchaos with the given
 # arguments and stops the emulators again if this script started them.
 # kclchaos runs worker processes behind a fault-injecting proxy while it
-# kills, pauses and restarts them and reshards the stream, then checks the
-# history and prints a table; it exits non-zero when the checker finds a
-# violation. Examples:
+# kills, pauses, partitions and restarts them — the kcl fleet's leader
+# among them — and reshards the stream, then checks the history and prints
+# a table; it exits non-zero when the checker finds a violation. The
+# workers run in kcl fleet mode, the Worker's default; -coordination kcl
+# runs them with per-lease renewal (KCL-compatible mode). Examples:
 #
 #	scripts/chaos.sh                 # CI size: 2 minutes, a random seed (printed)
 #	scripts/chaos.sh -seed 42        # replay
 #	scripts/chaos.sh -soak           # 20 minutes
+#	scripts/chaos.sh -coordination kcl -soak        # per-lease renewal, 20 minutes
+#	scripts/chaos.sh -faults leader-sigkill,leader-sigstop,leader-partition
 #	scripts/chaos.sh -bug unfenced   # show the checker catching a fencing bug
 #	scripts/chaos.sh -multilang      # the workers are `kcl multilang` hosts (kcl built from cmd/kcl)
 #	scripts/chaos.sh -multilang -soak

@@ -141,7 +141,7 @@ func run() int {
 	case "auto":
 		coord = consumer.CoordinationAuto()
 	case "fleet":
-		coord = consumer.CoordinationFleet(0)
+		coord = consumer.CoordinationFleet()
 	case "kcl":
 		coord = consumer.CoordinationKCL()
 	default:

@@ -42,6 +42,10 @@ type Coordinator struct {
 	incoming map[string]*incoming // handoffs to us in progress
 	peers    map[string]int       // live peers and their lease counts, from the last scan
 	stopping bool
+	// unfinished holds the handoffs whose final checkpoint failed after the
+	// lease's user was done (kcl-fleet mode retries them; a live holder's
+	// handoff is never taken by force).
+	unfinished map[string]bool
 }
 
 // incoming is a lease handed to us whose outgoing owner has not yet written
@@ -136,6 +140,10 @@ func (c *Coordinator) Run(ctx, drain context.Context, onAcquire func(*Held)) err
 		c.renewLoop(renewCtx)
 		return nil
 	})
+	if r, ok := c.store.(lease.MetricsReporter); ok {
+		// Java KCL 3.x leaders assign only to workers that report (compat.go).
+		g.Go(func() error { c.reportMetrics(ctx, r); return nil })
+	}
 
 	c.takeLoop(ctx, drain, onAcquire)
 
@@ -243,7 +251,7 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs Liveness, onAcquir
 			nl, err := c.store.Take(ctx, l, c.self)
 			if err == nil {
 				c.stats.taken.Add(1)
-				c.acquire(base, nl, start, onAcquire)
+				c.acquire(base, nl, start, nil, onAcquire)
 				break
 			}
 			c.log.Debug("take failed", zapKey(l.Key), zapErr(err))
@@ -348,7 +356,7 @@ func (c *Coordinator) pollPass(ctx, base context.Context, onAcquire func(*Held))
 			}
 			c.stats.forcedTakes.Add(1)
 			c.log.Warn("handoff timed out; lease taken", zapKey(key), zap.String("from", cur.CheckpointOwner))
-			c.acquire(base, nl, start, onAcquire)
+			c.acquire(base, nl, start, nil, onAcquire)
 		}
 	}
 }
@@ -362,11 +370,11 @@ func (c *Coordinator) completeStrandedHandoffs(ctx context.Context, leases []lea
 		if l.CheckpointOwner != c.self || l.Owner == c.self {
 			continue
 		}
-		c.mu.Lock()
-		_, held := c.held[l.Key]
-		c.mu.Unlock()
-		if held {
-			continue // the Held completes it after its final checkpoint
+		if c.fl != nil && c.processing(l.Key) || c.fl == nil && c.holds(l.Key) {
+			// The Held completes it after its final checkpoint. (In kcl
+			// fleet mode a lease lost with its heartbeat incarnation counts
+			// as not held: the new incarnation completes the handoff.)
+			continue
 		}
 		_, err := c.store.Checkpoint(ctx, l, keepCheckpoint(l))
 		if err != nil {
@@ -375,6 +383,27 @@ func (c *Coordinator) completeStrandedHandoffs(ctx context.Context, leases []lea
 		}
 		c.log.Info("handoff of a lease not held completed", zapKey(l.Key), zap.String("to", l.Owner))
 	}
+}
+
+// holds reports whether a Held of key is registered.
+func (c *Coordinator) holds(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.held[key]
+	return ok
+}
+
+// processing reports whether this worker holds key and has not lost it.
+func (c *Coordinator) processing(key string) bool {
+	c.mu.Lock()
+	h := c.held[key]
+	c.mu.Unlock()
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.state != stateGone
 }
 
 func (c *Coordinator) dropIncoming(key string) {
@@ -394,8 +423,10 @@ func (c *Coordinator) holdsOrReceives(key string) bool {
 
 // acquire registers a lease we now own (proven at provenAt) and hands it to
 // onAcquire.
-func (c *Coordinator) acquire(base context.Context, l lease.Lease, provenAt time.Time, onAcquire func(*Held)) {
-	h := newHeld(c, base, l, provenAt)
+// In kcl-fleet mode hb is the heartbeat incarnation under which the
+// acquisition was made, and the lease lives no longer than it.
+func (c *Coordinator) acquire(base context.Context, l lease.Lease, provenAt time.Time, hb *Heartbeater, onAcquire func(*Held)) {
+	h := newHeld(c, base, l, provenAt, hb)
 	c.mu.Lock()
 	delete(c.incoming, l.Key)
 	if _, dup := c.held[l.Key]; dup {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -45,8 +46,8 @@ var ownedRechecks = [...]time.Duration{0, time.Second, 4 * time.Second}
 type fleet struct {
 	fs      lease.FleetStore
 	ol      lease.OwnerLister
-	hb      atomic.Pointer[Heartbeater] // the current heartbeater; replaced after it expires
-	elector *LeaderElector
+	hb      atomic.Pointer[Heartbeater]   // the current heartbeater; replaced after it expires
+	elector atomic.Pointer[LeaderElector] // set when Run starts
 	// assigned is signalled when the assign epoch changed.
 	assigned chan struct{}
 	state    atomic.Uint32 // the lease.WorkerState every new heartbeater starts with
@@ -79,6 +80,14 @@ type seenBeat struct {
 	dead    bool // the leader logged this worker's death
 	standby bool
 	epoch   int64
+	// first is when this process first saw the worker; advanced is true once
+	// it has seen the worker's counter change: only then is the worker known
+	// to be alive rather than not yet judged (a crashed worker's last
+	// heartbeat still says running until the failover time passes).
+	first    time.Time
+	haveAt   time.Time // when its first heartbeat was read
+	fencedAt int64     // the counter this leader fenced it at (FleetStore.Fence); 0 if none
+	advanced bool
 }
 
 func (s *seenBeat) deadNoted() bool { return s.dead }
@@ -110,11 +119,19 @@ func (c *Coordinator) liveness() *Heartbeater {
 // in per-lease mode). The Worker runs periodic shard syncs only while it
 // does.
 func (c *Coordinator) Leading() bool {
-	if c.fl == nil || c.fl.elector == nil {
+	el := c.fleetElector()
+	if el == nil {
 		return false
 	}
-	_, ok := c.fl.elector.Leader()
+	_, ok := el.Leader()
 	return ok
+}
+
+func (c *Coordinator) fleetElector() *LeaderElector {
+	if c.fl == nil {
+		return nil
+	}
+	return c.fl.elector.Load()
 }
 
 // Fleet reports whether the coordinator runs in kcl-fleet mode.
@@ -138,7 +155,7 @@ func (c *Coordinator) runFleet(ctx, drain context.Context, onAcquire func(*Held)
 	if err != nil {
 		return err
 	}
-	f.elector = el
+	f.elector.Store(el)
 
 	hbCtx, stopHB := context.WithCancel(drain)
 	defer stopHB()
@@ -257,6 +274,8 @@ func (c *Coordinator) followLoop(ctx, base context.Context, onAcquire func(*Held
 	timer := time.NewTimer(c.opts.pollInterval)
 	defer timer.Stop()
 	running := false
+	var swept *Heartbeater // the incarnation whose own handoffs were completed
+	var joinChecks []time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -264,12 +283,25 @@ func (c *Coordinator) followLoop(ctx, base context.Context, onAcquire func(*Held
 		case <-f.assigned:
 			schedule(time.Now(), ownedRechecks[:]...)
 		case <-periodic.C:
+			c.ensureJoined(ctx)
 			schedule(time.Now(), 0)
 		case <-timer.C:
 		}
 		if !running && c.alive() != nil {
 			running = true
 			c.setState(lease.WorkerRunning)
+		}
+		if hb := c.alive(); hb != nil && hb != swept && c.completeOwnHandoffs(ctx) {
+			swept = hb
+			// A leader that fenced the last incarnation may remove this
+			// worker from the roster just after it joined again: look
+			// twice in the next seconds (and every leader-scan interval).
+			now := time.Now()
+			joinChecks = append(joinChecks, now.Add(c.opts.failover), now.Add(3*c.opts.failover))
+		}
+		if len(joinChecks) > 0 && !joinChecks[0].After(time.Now()) {
+			joinChecks = joinChecks[1:]
+			c.ensureJoined(ctx)
 		}
 		now := time.Now()
 		if len(due) > 0 && !due[0].After(now) {
@@ -283,6 +315,9 @@ func (c *Coordinator) followLoop(ctx, base context.Context, onAcquire func(*Held
 		next := c.opts.pollInterval
 		if len(due) > 0 {
 			next = min(next, time.Until(due[0]))
+		}
+		if len(joinChecks) > 0 {
+			next = min(next, time.Until(joinChecks[0]))
 		}
 		timer.Reset(max(next, time.Millisecond))
 	}
@@ -344,7 +379,7 @@ func (c *Coordinator) readOwned(ctx, base context.Context, onAcquire func(*Held)
 	f.lastOwned = owned
 	f.mu.Unlock()
 	for k := range last {
-		if owned[k] || c.holdsOrReceives(k) {
+		if owned[k] || c.processing(k) {
 			continue
 		}
 		if cur, err := c.store.Get(ctx, k); err == nil {
@@ -392,6 +427,7 @@ func (c *Coordinator) isStopping() bool {
 // mode: the holder is alive (else the leader would have reassigned the
 // lease), so it is warned about once the handoff timeout passed.
 func (c *Coordinator) pollIncoming(ctx, base context.Context, onAcquire func(*Held)) {
+	c.retryUnfinished(ctx)
 	c.mu.Lock()
 	waiting := make(map[string]incoming, len(c.incoming))
 	for k, in := range c.incoming {
@@ -418,6 +454,57 @@ func (c *Coordinator) pollIncoming(ctx, base context.Context, onAcquire func(*He
 					zapKey(key), zap.String("from", cur.CheckpointOwner))
 			}
 		}
+	}
+}
+
+// retryUnfinished writes again the final checkpoints of handoffs that
+// failed after the lease's user was done.
+func (c *Coordinator) retryUnfinished(ctx context.Context) {
+	c.mu.Lock()
+	keys := slices.Collect(maps.Keys(c.unfinished))
+	c.mu.Unlock()
+	for _, k := range keys {
+		cur, err := c.store.Get(ctx, k)
+		if err != nil && !errors.Is(err, lease.ErrNotFound) {
+			continue
+		}
+		if err == nil && cur.CheckpointOwner == c.self && cur.Owner != c.self {
+			if _, err := c.store.Checkpoint(ctx, cur, keepCheckpoint(cur)); err != nil && !errors.Is(err, lease.ErrConflict) {
+				continue
+			}
+			c.log.Info("handoff completed after a failed final checkpoint", zapKey(k), zap.String("to", cur.Owner))
+		}
+		c.mu.Lock()
+		delete(c.unfinished, k)
+		c.mu.Unlock()
+	}
+}
+
+// completeOwnHandoffs completes, once per heartbeat incarnation, the
+// handoffs asked of this worker id for leases this incarnation does not
+// hold: a worker restarted under the same id (or whose heartbeat resumed
+// after its deadline) is alive to the leader, which waits for it to hand
+// them over, but no longer knows them. It reads the table once.
+func (c *Coordinator) completeOwnHandoffs(ctx context.Context) bool {
+	leases, err := c.store.List(ctx)
+	var me *lease.MalformedError
+	if err != nil && !errors.As(err, &me) {
+		return false
+	}
+	c.completeStrandedHandoffs(ctx, leases)
+	return true
+}
+
+// ensureJoined joins the roster again if this worker is not in it: the
+// leader may have removed it (fenced, after its deadline) just after the
+// worker had joined again.
+func (c *Coordinator) ensureJoined(ctx context.Context) {
+	ids, err := c.fl.fs.Roster(ctx)
+	if err != nil || slices.Contains(ids, c.self) {
+		return
+	}
+	if err := c.fl.fs.Join(ctx, c.self); err == nil {
+		c.log.Warn("this worker was missing from the roster; joined again")
 	}
 }
 
@@ -579,7 +666,8 @@ func (c *Coordinator) isStandby() bool { return c.fl.standby.Load() }
 // every slow lock poll.
 func (c *Coordinator) setStandby(on bool) {
 	f := c.fl
-	if f.standby.Swap(on) == on && f.elector != nil {
+	el := f.elector.Load()
+	if f.standby.Swap(on) == on || el == nil {
 		return
 	}
 	poll := c.opts.slowLockPoll
@@ -587,7 +675,7 @@ func (c *Coordinator) setStandby(on bool) {
 		poll = c.opts.failover / 3
 		c.log.Info("standby for the leader")
 	}
-	f.elector.SetPollInterval(poll)
+	el.SetPollInterval(poll)
 }
 
 // note records a heartbeat read at now: the counter's first read starts
@@ -598,6 +686,11 @@ func (s *seenBeat) note(now time.Time, hb lease.Heartbeat) (changed bool) {
 	// that need an owner.
 	changed = !s.have || hb.State != s.state || hb.Leases != s.leases || hb.AssignEpoch != s.epoch
 	if !s.have || hb.Counter != s.counter {
+		if s.have {
+			s.advanced = true
+		} else {
+			s.haveAt = now
+		}
 		s.counter, s.since, s.have = hb.Counter, now, true
 	}
 	s.state, s.leases, s.standby, s.epoch = hb.State, hb.Leases, hb.Standby, hb.AssignEpoch
@@ -674,7 +767,11 @@ func (c *Coordinator) lead(ctx context.Context, epoch int64, prior seenBeat) {
 
 // stillLeads reports whether the leadership of epoch is still on.
 func (c *Coordinator) stillLeads(ctx context.Context, epoch int64) bool {
-	e, ok := c.fl.elector.Leader()
+	el := c.fleetElector()
+	if el == nil {
+		return false
+	}
+	e, ok := el.Leader()
 	return ok && e == epoch && ctx.Err() == nil
 }
 
@@ -689,6 +786,10 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 		}
 		return
 	}
+	// Liveness is judged as of the read's send time: a read that returns
+	// late shows the heartbeats as they were at some instant after it was
+	// sent, not as they are when it returns.
+	asOf := time.Now()
 	hbs, err := f.fs.Heartbeats(ctx, roster)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -702,7 +803,7 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 	for _, id := range roster {
 		inRoster[id] = true
 		if v.seen[id] == nil {
-			v.seen[id] = &seenBeat{id: id, since: now}
+			v.seen[id] = &seenBeat{id: id, since: now, first: now}
 			changed = true
 			v.joinedAt = now
 		}
@@ -719,11 +820,27 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 		}
 	}
 	workers := make([]FleetWorker, 0, len(v.seen))
+	unjudged := false // a worker seen too briefly to know whether it beats
 	for _, s := range v.seen {
-		alive := now.Sub(s.since) < c.opts.failover
+		alive := asOf.Sub(s.since) < c.opts.failover
 		state := s.state
 		if !s.have {
 			state = lease.WorkerStarting
+		}
+		if !s.advanced && s.id != c.self {
+			// Not seen beating yet: it keeps what it owns until it is
+			// declared dead, but is given nothing — it may have crashed
+			// with a last heartbeat saying running.
+			state = lease.WorkerStopping
+			// A live worker's next beat lands within a heartbeat interval
+			// of the one read first; three rounds leave room for rounds
+			// and beats that happen at the same instant.
+			if alive && (!s.have || now.Sub(s.haveAt) < 3*c.opts.heartbeat) {
+				unjudged = true
+			}
+		}
+		if alive && s.deadNoted() {
+			changed = true // back from the dead: give it its share again
 		}
 		if !alive && !s.deadNoted() {
 			changed = true
@@ -741,12 +858,15 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 	if !changed && !v.dirty && now.Sub(v.lastScan) < scanEvery {
 		return
 	}
-	// Workers are joining: leases without an owner and handoffs wait until
-	// a round passes without a join (at most a failover time), so that
-	// workers starting together get their fair split in one round instead
-	// of a split and then handoffs. A dead worker's leases never wait.
+	// Workers are joining, or were seen too briefly to tell whether they
+	// beat (a new leader's first round): the round's moves wait until a
+	// round passes without a join and every worker had the time to show a
+	// new counter (at most a failover time), so that workers starting
+	// together get their fair split in one round instead of a split and then
+	// handoffs, and a new leader does not give the dead leader's leases all
+	// to itself, the one worker it knows to be alive.
 	settling := false
-	if v.joinedAt == now {
+	if v.joinedAt == now || unjudged {
 		if v.waiting.IsZero() {
 			v.waiting = now
 		}
@@ -783,11 +903,12 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 			v.dirty = true
 		}
 	}
+	plan.Assign = append(plan.Assign, handoffsToTheDead(leases, workers)...)
 	if settling {
 		v.dirty = true
-		plan.Assign = slices.DeleteFunc(plan.Assign, func(m Move) bool { return m.From == "" })
-		plan.Handoff = nil
+		plan.Assign, plan.Handoff = nil, nil
 	}
+	plan.Assign = c.fenceDead(ctx, epoch, v, plan.Assign)
 	marks := map[string]bool{}
 	for _, m := range plan.Assign {
 		if !c.stillLeads(ctx, epoch) {
@@ -908,6 +1029,80 @@ func (c *Coordinator) foreignOwners(v *leaderView, leases []lease.Lease, now tim
 	return out
 }
 
+// handoffsToTheDead returns the moves that give back to their live holder
+// the leases being handed to a dead worker. PlanAssign leaves them to the
+// holder, whose final checkpoint completes the transfer; but a holder that
+// is a new incarnation of its worker id no longer knows the lease, and the
+// handoff would wait forever. Given back (owner = holder, counter + 1), the
+// lease is adopted by a holder still processing it (its final checkpoint
+// finds its own owner and the next counter) or acquired by the new
+// incarnation, which the leader tells through its assign epoch.
+func handoffsToTheDead(leases []lease.Lease, workers []FleetWorker) []Move {
+	alive := make(map[string]bool, len(workers))
+	for _, w := range workers {
+		alive[w.ID] = w.Alive
+	}
+	var out []Move
+	for _, l := range leases {
+		if !l.Finished() && l.InHandoff() && !alive[l.Owner] && alive[l.CheckpointOwner] {
+			out = append(out, Move{Lease: l, From: l.Owner, To: l.CheckpointOwner})
+		}
+	}
+	return out
+}
+
+// fenceDead fences each dead worker whose leases the plan moves
+// (FleetStore.Fence, conditioned on the counter the leader judged): a beat the
+// worker had in flight lands either before the fence, which then fails and
+// shows the worker alive, or after it, and then returns the fence and the
+// worker stops instead of extending its deadline. It returns the moves that
+// may go ahead: those of fenced workers, of workers that never beat, and of
+// owners outside the roster (judged by the per-lease rule).
+//
+// The fence is written again in every round that moves a worker's leases,
+// even if an earlier round fenced it at the same counter: a new incarnation
+// of the worker (restarted, or back after its deadline) beats before it
+// takes any lease back, so a fence conditioned on the counter this round
+// read fails if the table this round read may show such a take.
+func (c *Coordinator) fenceDead(ctx context.Context, epoch int64, v *leaderView, moves []Move) []Move {
+	blocked, fencedNow := map[string]bool{}, map[string]bool{}
+	for _, m := range moves {
+		s := v.seen[m.From]
+		if m.From == "" || s == nil || !s.have || fencedNow[m.From] || blocked[m.From] {
+			continue
+		}
+		if !c.stillLeads(ctx, epoch) {
+			return nil
+		}
+		err := c.fl.fs.Fence(ctx, s.id, s.counter)
+		switch {
+		case err == nil:
+			fencedNow[m.From] = true
+			if s.fencedAt != s.counter {
+				c.log.Info("leader: dead worker fenced", zap.String("worker", s.id), zap.Int64("counter", s.counter))
+			}
+			s.fencedAt = s.counter
+		case errors.Is(err, lease.ErrNotFound):
+			// No heartbeat: the worker never beat, so never processed.
+		case errors.Is(err, lease.ErrConflict):
+			// It beat since the read: alive after all.
+			blocked[m.From] = true
+			s.since = time.Now()
+			s.markDead(false)
+			v.dirty = true
+			c.log.Info("leader: a worker judged dead beat again", zap.String("worker", s.id))
+		default:
+			blocked[m.From] = true
+			v.dirty = true
+			c.log.Debug("leader: fencing a dead worker failed", zap.String("worker", s.id), zapErr(err))
+		}
+	}
+	if len(blocked) == 0 {
+		return moves
+	}
+	return slices.DeleteFunc(moves, func(m Move) bool { return blocked[m.From] })
+}
+
 // settledHolders returns the workers whose last heartbeat announced as many
 // held leases as leases names them the holder of: the owner of a lease not in
 // a handoff, or the outgoing owner of one in a handoff.
@@ -929,10 +1124,11 @@ func settledHolders(leases []lease.Lease, v *leaderView) map[string]bool {
 	return out
 }
 
-// pruneRoster removes from the roster the workers dead for twice the
-// failover time that own no lease any more, so that the leader stops
-// reading their heartbeats. A pruned worker that comes back finds its
-// deadline passed and joins again.
+// pruneRoster removes from the roster the dead workers that own no lease any
+// more (the round after their leases were reassigned), so that the leader
+// stops reading their heartbeats and a stopping worker, which reads the
+// roster to pick the peers it hands its leases to, no longer sees them. A
+// pruned worker that comes back finds its deadline passed and joins again.
 func (c *Coordinator) pruneRoster(ctx context.Context, epoch int64, v *leaderView, leases []lease.Lease, now time.Time) {
 	owners := map[string]bool{}
 	for _, l := range leases {
@@ -943,7 +1139,7 @@ func (c *Coordinator) pruneRoster(ctx context.Context, epoch int64, v *leaderVie
 	}
 	dead := make([]string, 0)
 	for id, s := range v.seen {
-		if now.Sub(s.since) >= 2*c.opts.failover && !owners[id] && id != c.self {
+		if now.Sub(s.since) >= c.opts.failover && !owners[id] && id != c.self {
 			dead = append(dead, id)
 		}
 	}
@@ -952,8 +1148,31 @@ func (c *Coordinator) pruneRoster(ctx context.Context, epoch int64, v *leaderVie
 		if !c.stillLeads(ctx, epoch) {
 			return
 		}
+		// Fenced first: its beats after the fence return it, and it joins
+		// again with a new incarnation; the fence fails if it beat since
+		// the leader's read, and then it stays.
+		s := v.seen[id]
+		if s.have {
+			if err := c.fl.fs.Fence(ctx, id, s.counter); err != nil {
+				if errors.Is(err, lease.ErrConflict) {
+					s.since = time.Now()
+					s.markDead(false)
+				}
+				continue
+			}
+			s.fencedAt = s.counter
+		}
 		if err := c.fl.fs.Leave(ctx, id); err == nil {
 			c.log.Info("leader: dead worker removed from the roster", zap.String("worker", id))
+			// A new incarnation of it may have joined again while the
+			// removal was on its way: one that has beaten since is put
+			// back (and a worker checks the roster every leader-scan
+			// interval in any case).
+			if hbs, err := c.fl.fs.Heartbeats(ctx, []string{id}); err == nil && len(hbs) == 1 && hbs[0].Counter != s.counter {
+				if err := c.fl.fs.Join(ctx, id); err == nil {
+					c.log.Info("leader: a removed worker had come back; put back in the roster", zap.String("worker", id))
+				}
+			}
 		}
 	}
 }

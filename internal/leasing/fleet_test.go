@@ -3,6 +3,7 @@ package leasing_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -89,6 +90,13 @@ func (w *workerStore) SetStandby(ctx context.Context, id string, on bool) error 
 		return err
 	}
 	return w.fs().SetStandby(ctx, id, on)
+}
+
+func (w *workerStore) Fence(ctx context.Context, id string, counter int64) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	return w.fs().Fence(ctx, id, counter)
 }
 
 var _ lease.FleetStore = (*workerStore)(nil)
@@ -308,6 +316,67 @@ func TestFleetJoinReachesFairShare(t *testing.T) {
 		if n := f.acquisitions() - acq; n != 3 {
 			t.Errorf("%d acquisitions after the join, want 3 (only the newcomer's share moves)", n)
 		}
+		for _, w := range ws {
+			w.stop()
+		}
+		f.checkNoOverlap()
+	})
+}
+
+// A per-lease worker (a Java KCL worker, say) that owns a lease of a kcl
+// fleet table keeps it while it renews it: the leader judges it by the
+// lease-expiry rule and reassigns its lease only once its counter stood still
+// for the lease duration.
+func TestFleetLeavesAPerLeaseOwnerItsLeaseWhileItRenews(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := memlease.New()
+		f := newFleetOn(t, store, 4)
+		const key = "shardId-000000000003"
+		l, err := store.Get(t.Context(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l, err = store.Take(t.Context(), l, "java-1"); err != nil {
+			t.Fatal(err)
+		}
+		var renewing atomic.Bool
+		renewing.Store(true)
+		var lastRenew atomic.Int64 // UnixNano
+		go func() {
+			for renewing.Load() {
+				if l, err = store.Renew(context.Background(), l); err != nil {
+					t.Errorf("java-1 renew: %v", err)
+					return
+				}
+				lastRenew.Store(time.Now().UnixNano())
+				time.Sleep(3 * time.Second)
+			}
+		}()
+		ids := []string{"w1", "w2"}
+		var ws []*worker
+		for _, id := range ids {
+			ws = append(ws, f.start(id, fleetMode))
+		}
+		waitFor(t, 10*time.Second, func() bool { return f.fairSplit(3, ids...) })
+		time.Sleep(30 * time.Second)
+		f.mu.Lock()
+		taken := len(f.processing[key]) > 0
+		f.mu.Unlock()
+		if taken {
+			t.Fatalf("%s processed by a kcl worker while java-1 renewed it", key)
+		}
+		renewing.Store(false)
+		took := waitFor(t, 30*time.Second, func() bool { return f.fairSplit(4, ids...) })
+		synctest.Wait()
+		f.mu.Lock()
+		at := f.acquiredAt[key]
+		f.mu.Unlock()
+		last := time.Unix(0, lastRenew.Load())
+		t.Logf("java-1 stopped renewing: its lease taken %v after its last renewal", at.Sub(last))
+		if d := at.Sub(last); d < leasing.DefaultLeaseDuration || d > leasing.DefaultLeaseDuration+5*time.Second {
+			t.Errorf("lease taken %v after its last renewal, want between the lease duration (%v) and 5 s more", d, leasing.DefaultLeaseDuration)
+		}
+		_ = took
 		for _, w := range ws {
 			w.stop()
 		}

@@ -31,6 +31,11 @@ var (
 	// matches lease.ErrLeaseLost, so code that handles a lost lease handles
 	// it too.
 	ErrHeartbeatExpired error = &wrapSentinel{msg: "lease: heartbeat not written before the worker's deadline", parent: lease.ErrLeaseLost}
+	// ErrHeartbeatFenced is the cause with which a Heartbeater's context is
+	// cancelled when a heartbeat returned the leader's fence of this
+	// incarnation (lease.FleetStore.Fence): the leader judged the worker
+	// dead and is reassigning its leases. It matches lease.ErrLeaseLost.
+	ErrHeartbeatFenced error = &wrapSentinel{msg: "lease: heartbeat fenced by the leader", parent: lease.ErrLeaseLost}
 	// ErrHeartbeatStopped is the cause with which a Heartbeater's context is
 	// cancelled when its Run returns because its context ended: nothing
 	// proves the worker alive any more.
@@ -263,6 +268,7 @@ func (h *Heartbeater) Run(ctx context.Context) error {
 		epoch     int64
 		standby   bool
 		haveEpoch bool
+		c0        int64 // the counter of this incarnation's first successful heartbeat
 		timer     = time.NewTimer(0)
 	)
 	defer timer.Stop()
@@ -283,7 +289,14 @@ func (h *Heartbeater) Run(ctx context.Context) error {
 			if ctx.Err() == nil {
 				h.o.logger.Warn("heartbeat failed", zapErr(err))
 			}
+		} else if c0 != 0 && hb.Fenced >= c0 {
+			// The leader fenced this incarnation (the fence names a counter
+			// of it): the beat proves nothing, the worker stops.
+			h.fenced()
 		} else if h.proved(sent, gen) {
+			if c0 == 0 {
+				c0 = hb.Counter
+			}
 			first := !haveEpoch
 			if first || hb.AssignEpoch != epoch {
 				epoch, haveEpoch = hb.AssignEpoch, true
@@ -355,6 +368,19 @@ func (h *Heartbeater) Flush(ctx context.Context) error {
 			return context.Cause(ctx)
 		}
 	}
+}
+
+// fenced ends the incarnation at once: the leader fenced it.
+func (h *Heartbeater) fenced() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.expired {
+		return
+	}
+	h.expired = true
+	h.expiry.Stop()
+	h.cancel(ErrHeartbeatFenced)
+	h.o.logger.Error("heartbeat fenced by the leader, which judged this worker dead: stopping every shard")
 }
 
 // checkExpiry runs on the expiry timer's goroutine: it cancels the context

@@ -77,8 +77,7 @@ type Held struct {
 	doneOnce   bool
 }
 
-func newHeld(c *Coordinator, parent context.Context, l lease.Lease, provenAt time.Time) *Held {
-	hb := c.liveness()
+func newHeld(c *Coordinator, parent context.Context, l lease.Lease, provenAt time.Time, hb *Heartbeater) *Held {
 	if hb != nil {
 		// kcl-fleet mode: the lease lives as long as the worker's
 		// heartbeat, whose context ends at the worker's deadline.
@@ -103,6 +102,21 @@ func newHeld(c *Coordinator, parent context.Context, l lease.Lease, provenAt tim
 // lease to another worker.
 func (h *Held) heartbeatEnded() {
 	h.mu.Lock()
+	handingOff := h.state == stateHandingOff
+	h.mu.Unlock()
+	if handingOff {
+		// The handoff's final checkpoint was not written: the next
+		// incarnation completes it (retryUnfinished), or the lease would
+		// wait for it forever — the leader sees this worker alive again.
+		// (Coordinator.mu is taken before Held.mu, never inside it.)
+		h.c.mu.Lock()
+		if h.c.unfinished == nil {
+			h.c.unfinished = map[string]bool{}
+		}
+		h.c.unfinished[h.key] = true
+		h.c.mu.Unlock()
+	}
+	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.state != stateGone {
 		h.loseLocked(context.Cause(h.hb.Context()))
@@ -123,14 +137,28 @@ func (h *Held) heartbeatEnded() {
 // renewal expires l at least a lease duration after its start; one that did
 // not is fenced off by the counter it changed. If the renewal fails, nothing
 // is acquired; the next poll or pass sees the lease again.
+//
+// In kcl-fleet mode the lease is bound to the heartbeat incarnation alive
+// when the renewal was sent; if that incarnation ended before the renewal
+// returned (its deadline passed, or the leader fenced it), nothing is
+// acquired: the leader may already be giving the lease to another worker.
 func (c *Coordinator) acquireRead(ctx, base context.Context, l lease.Lease, onAcquire func(*Held)) bool {
+	var hb *Heartbeater
+	if c.fl != nil {
+		if hb = c.alive(); hb == nil {
+			return false
+		}
+	}
 	start := time.Now()
 	nl, err := c.store.Renew(ctx, l)
 	if err != nil {
 		c.log.Debug("renewal of a lease assigned to us failed", zapKey(l.Key), zapErr(err))
 		return false
 	}
-	c.acquire(base, nl, start, onAcquire)
+	if hb != nil && (c.liveness() != hb || hb.Context().Err() != nil) {
+		return false
+	}
+	c.acquire(base, nl, start, hb, onAcquire)
 	return true
 }
 
@@ -474,7 +502,17 @@ func (h *Held) Done(ctx context.Context) error {
 		return nil
 	case state == stateHandingOff:
 		// Complete the handoff, keeping the checkpoint as it is.
-		return h.checkpointLocked(ctx, keepCheckpoint(l), false)
+		err := h.checkpointLocked(ctx, keepCheckpoint(l), false)
+		if err != nil && !errors.Is(err, lease.ErrConflict) && h.c.fl != nil {
+			// Nobody else completes it in kcl-fleet mode: retry later.
+			h.c.mu.Lock()
+			if h.c.unfinished == nil {
+				h.c.unfinished = map[string]bool{}
+			}
+			h.c.unfinished[h.key] = true
+			h.c.mu.Unlock()
+		}
+		return err
 	default:
 		err := h.c.giveUp(ctx, l)
 		if errors.Is(err, lease.ErrConflict) && !l.Finished() && h.reconcile(ctx, l.Counter) == reconcileHandoff {

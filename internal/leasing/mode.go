@@ -30,6 +30,14 @@ type ModeChoice struct {
 // take them while they are processed.
 var ErrForeignTable = errors.New("leasing: the lease table is used by per-lease workers (Java KCL, or kcl in KCL-compatible mode)")
 
+// CanFleet reports whether store can hold kcl-fleet coordination: it
+// implements lease.FleetStore and lease.OwnerLister.
+func CanFleet(store lease.Store) bool {
+	_, okF := store.(lease.FleetStore)
+	_, okO := store.(lease.OwnerLister)
+	return okF && okO
+}
+
 // ChooseMode reads the table once and chooses the coordination for a
 // worker that starts on it (DESIGN.md, "Modes and detection"). kcl-fleet
 // needs a store that implements lease.FleetStore and lease.OwnerLister.
@@ -42,14 +50,13 @@ var ErrForeignTable = errors.New("leasing: the lease table is used by per-lease 
 // With requireFleet, a table that shows per-lease workers gives an error
 // matching ErrForeignTable instead of a KCL-compatible choice.
 func ChooseMode(ctx context.Context, store lease.Store, requireFleet bool) (ModeChoice, error) {
-	fs, okF := store.(lease.FleetStore)
-	_, okO := store.(lease.OwnerLister)
-	if !okF || !okO {
+	if !CanFleet(store) {
 		if requireFleet {
 			return ModeChoice{}, fmt.Errorf("leasing: kcl-fleet coordination needs a store with heartbeats and an owner index (lease.FleetStore, lease.OwnerLister); %T lacks them", store)
 		}
-		return ModeChoice{Reason: fmt.Sprintf("the lease store (%T) has no kcl-fleet items", store)}, nil
+		return ModeChoice{Reason: fmt.Sprintf("the lease store (%T) lacks the heartbeats and owner index kcl fleet needs", store)}, nil
 	}
+	fs := store.(lease.FleetStore)
 	var foreign []string
 	if sv, ok := store.(lease.Surveyor); ok {
 		s, err := sv.Survey(ctx)

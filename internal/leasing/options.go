@@ -236,6 +236,9 @@ func (o *options) validateFleet() error {
 	if o.failover < 0 {
 		return optErr("WithFleet", o.failover, "the failover time must be positive")
 	}
+	if o.failover < 100*time.Millisecond {
+		return optErr("WithFleet", o.failover, "the failover time must be at least 100 ms")
+	}
 	if o.heartbeat == 0 {
 		o.heartbeat = o.failover / 4
 	}

@@ -12,25 +12,29 @@ import (
 	"time"
 
 	"github.com/kclgo/kcl/internal/leasing"
-	"github.com/kclgo/kcl/lease/memlease"
 )
 
 // TestSimulationScale runs the scenarios of TestSimulation (cold start,
-// steady state, join, graceful stop, crash, two stops at once) at fleet
-// scale, with the default 10 s lease, and prints for each shape what today's
-// coordination (every lease renewed by its holder, every worker scanning the
-// table) costs in DynamoDB reads and writes per lease-hour, item by item and
-// in capacity units, by operation, next to what KCL 2.x and KCL 3.x would
-// cost for the same shape by their algorithms (kclModel). It is off unless
-// -sim.scale is given:
+// steady state, join, graceful stop, crash, two stops at once; in kcl-fleet
+// mode several crashes and the leader's crash too) at fleet scale, in both
+// coordination modes (-sim.mode): per-lease renewal with the default 10 s
+// lease (every lease renewed by its holder, every worker scanning the
+// table) and kcl-fleet mode with its defaults (F = 2 s, H = 500 ms). For
+// each shape it prints what each mode costs in DynamoDB reads and writes per
+// lease-hour, item by item and in capacity units, by operation (the kcl-fleet
+// leader's own share beside), next to what KCL 2.x and KCL 3.x would cost
+// for the same shape by their algorithms (kclModel), its timings, and
+// kcl-fleet mode against issue 12's targets; then a summary of every shape.
+// It is off unless -sim.scale is given:
 //
 //	go test -count=1 ./internal/leasing -run TestSimulationScale -v -sim.scale
 //	go test -count=1 ./internal/leasing -run TestSimulationScale -v -sim.scale -sim.shapes=1000x10 -sim.checkpoint=1s
 //
 // -sim.shapes lists the shapes (leases×workers, comma-separated; default
 // every combination of 1,000 and 10,000 leases with 10, 100 and 500
-// workers). -sim.steady sets the simulated steady state (default 20 s: a
-// whole number of take intervals (2 s) and of renew intervals (10 s / 3)).
+// workers). -sim.steady sets the simulated steady state (default 20 s in
+// per-lease mode: a whole number of take intervals (2 s) and of renew
+// intervals (10 s / 3); 60 s in kcl-fleet mode, see simfleet_test.go).
 // -sim.checkpoint=d makes every consumer checkpoint once per d while it holds
 // its lease; without it consumers checkpoint only when they give a lease up
 // (a handoff or a graceful stop), which is what the consumer's default
@@ -49,6 +53,10 @@ func TestSimulationScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	modes, err := simModes()
+	if err != nil {
+		t.Fatal(err)
+	}
 	steady := 20 * time.Second
 	if *simSteady > 0 {
 		steady = *simSteady
@@ -56,29 +64,58 @@ func TestSimulationScale(t *testing.T) {
 	// The coordinators' table scans allocate most; collect less often.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	seed := *simSeed
+	var all []scaleResult
 	for _, sh := range shapes {
-		cfg := simConfig{
-			leases: sh[0], workers: sh[1], leaseDuration: leasing.DefaultLeaseDuration, steady: steady,
-			checkpointEvery: *simCheckpoint, scale: true,
-		}
-		t.Run(fmt.Sprintf("%s/seed=%d", cfg.name(), seed), func(t *testing.T) {
-			began := time.Now()
-			var events []simEvent
-			var cost simCost
-			synctest.Test(t, func(t *testing.T) {
-				events, cost = runSimulation(t, cfg, seed)
+		var results []scaleResult
+		for _, fleet := range modes {
+			cfg := simConfig{
+				leases: sh[0], workers: sh[1], leaseDuration: leasing.DefaultLeaseDuration, steady: steady,
+				checkpointEvery: *simCheckpoint, scale: true, fleet: fleet,
+			}
+			if fleet {
+				cfg.steady = fleetSteady()
+			}
+			t.Run(fmt.Sprintf("%s/seed=%d", cfg.name(), seed), func(t *testing.T) {
+				began := time.Now()
+				r := scaleResult{cfg: cfg}
+				synctest.Test(t, func(t *testing.T) {
+					r.events, r.cost = runSimulation(t, cfg, seed)
+				})
+				r.wall = time.Since(began)
+				t.Logf("wall time %v", r.wall.Round(time.Millisecond))
+				if t.Failed() {
+					t.Logf("seed %d; replay with: %s", seed, replayCommand(cfg, seed))
+				}
+				if r.cost.workers > 0 { // the run got as far as its steady state
+					results = append(results, r)
+				}
 			})
-			wall := time.Since(began)
-			t.Logf("wall time %v", wall.Round(time.Millisecond))
-			if t.Failed() {
-				t.Logf("seed %d; replay with: %s", seed, replayCommand(cfg, seed))
+		}
+		if len(results) > 0 && (testing.Verbose() || t.Failed()) {
+			var events []simEvent
+			var costs []simCost
+			var wall time.Duration
+			for _, r := range results {
+				events = append(events, r.events...)
+				costs = append(costs, r.cost)
+				wall += r.wall
 			}
-			if testing.Verbose() || t.Failed() {
-				printSimulation(events, []simCost{cost}, seed, wall)
-				fmt.Print(scaleReport(cfg, events, cost, wall))
-			}
-		})
+			printSimulation(events, costs, seed, wall)
+			fmt.Print(scaleReport(results))
+		}
+		all = append(all, results...)
 	}
+	if len(all) > 0 && (testing.Verbose() || t.Failed()) {
+		fmt.Print(scaleSummary(all))
+	}
+}
+
+// scaleResult is one shape run in one mode.
+type scaleResult struct {
+	cfg    simConfig
+	events []simEvent
+	cost   simCost
+	wall   time.Duration
 }
 
 // parseShapes parses "1000x10,10000x500" into {leases, workers} pairs.
@@ -131,36 +168,7 @@ type opCost struct {
 	op              string
 	requests, items float64
 	rcu, wcu        float64
-}
-
-// todayCosts breaks the steady-state store traffic d down by operation, per
-// lease-hour, with the capacity units lease/dynamolease would consume: its
-// Scan and GetItem are strongly consistent (ops.go), its owner-index Query
-// eventually consistent (a GSI cannot be read consistently), and every write
-// is an UpdateItem (or PutItem, DeleteItem) of an item under 1 KB.
-func todayCosts(leases int, simulated time.Duration, d memlease.Stats) []opCost {
-	lh := float64(leases) * simulated.Hours()
-	per := func(n int64) float64 { return float64(n) / lh }
-	scan := opCost{op: "scan (List)", requests: per(d.Lists), items: per(d.ListedItems)}
-	if d.Lists > 0 {
-		scan.rcu = per(d.Lists) * scanUnits(float64(d.ListedItems)/float64(d.Lists), true)
-	}
-	query := opCost{op: "query (owner index)", requests: per(d.ListOwnedCalls), items: per(d.OwnedKeys)}
-	if d.ListOwnedCalls > 0 {
-		query.rcu = per(d.ListOwnedCalls) * queryUnits(float64(d.OwnedKeys)/float64(d.ListOwnedCalls))
-	}
-	rows := []opCost{scan, {op: "get", requests: per(d.Gets), items: per(d.Gets), rcu: per(d.Gets)}, query}
-	for _, w := range []struct {
-		op string
-		c  memlease.WriteCount
-	}{
-		{"renew", d.Renew}, {"take", d.Take}, {"handoff", d.Handoff}, {"checkpoint", d.Checkpoint},
-		{"release", d.Release}, {"create", d.Create}, {"delete", d.Delete},
-	} {
-		n := per(w.c.Total())
-		rows = append(rows, opCost{op: w.op, requests: n, items: n, wcu: n})
-	}
-	return rows
+	write           bool // a write (else a read), whatever its count
 }
 
 // kclModel is what a KCL version costs for one shape, computed from its
@@ -308,7 +316,7 @@ func appendCheckpoints(ops []opCost, d time.Duration) []opCost {
 
 func sumCosts(ops []opCost) (reads, writes, rcu, wcu float64) {
 	for _, o := range ops {
-		if o.wcu > 0 {
+		if o.write || o.wcu > 0 {
 			writes += o.items
 		} else {
 			reads += o.items
@@ -329,30 +337,52 @@ func fmtDuration(d time.Duration) string {
 	return d.Round(100 * time.Millisecond).String()
 }
 
-// scaleReport formats one shape's cost breakdown and its comparison with
-// KCL 2.x and 3.x.
-func scaleReport(cfg simConfig, events []simEvent, cost simCost, wall time.Duration) string {
+// scaleReport formats one shape's cost breakdown in each mode run and its
+// comparison with KCL 2.x and 3.x.
+func scaleReport(results []scaleResult) string {
 	var b strings.Builder
+	cfg := results[0].cfg
 	policy := "consumers checkpoint only on a handoff or a graceful stop (CheckpointManual with a processor that never checkpoints)"
 	if cfg.checkpointEvery > 0 {
 		policy = fmt.Sprintf("consumers checkpoint once per %v while holding (CheckpointEvery(%v), or CheckpointAfterEachBatch with one batch per %v)", cfg.checkpointEvery, cfg.checkpointEvery, cfg.checkpointEvery)
 	}
-	fmt.Fprintf(&b, "\n### %d leases × %d workers (lease %v; steady state %v simulated; wall time %v)\n\n",
-		cfg.leases, cfg.workers, cfg.leaseDuration, cfg.steady, wall.Round(time.Millisecond))
+	var runs []string
+	for _, r := range results {
+		runs = append(runs, fmt.Sprintf("%s: steady state %v simulated, wall time %v", r.cfg.mode(), r.cfg.steady, r.wall.Round(time.Millisecond)))
+	}
+	fmt.Fprintf(&b, "\n### %d leases × %d workers (%s)\n\n", cfg.leases, cfg.workers, strings.Join(runs, "; "))
 	fmt.Fprintf(&b, "Checkpoint policy: %s.\n", policy)
-	fmt.Fprintf(&b, "Capacity: lease item %d B, owner-index entry %d B; kcl today reads strongly consistent (Scan, GetItem: 1 RCU per 4 KB), KCL eventually consistent (0.5); owner-index queries eventually consistent; 1 WCU per write, failed conditional writes included.\n\n", leaseItemBytes, indexKeyBytes)
+	fmt.Fprintf(&b, "Capacity: lease item %d B, owner-index entry %d B, roster %d B per worker id; kcl reads strongly consistent (Scan, GetItem: 1 RCU per 4 KB), KCL eventually consistent (0.5); owner-index queries eventually consistent (0.5 RCU per 4 KB), heartbeat BatchGetItems strongly consistent (1 RCU per heartbeat); 1 WCU per write (Assign 2, or 3 when it moves an owned lease; Join and Leave 1 per KB of roster), failed conditional writes included.\n", leaseItemBytes, indexKeyBytes, rosterIDBytes)
 
-	today := todayCosts(cfg.leases, cfg.steady, cost.stats)
-	b.WriteString("kcl today, steady state, per lease-hour, by operation:\n\n| operation | requests | items | RCU | WCU |\n|---|---|---|---|---|\n")
-	for _, o := range today {
-		fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %.1f |\n", o.op, o.requests, o.items, o.rcu, o.wcu)
+	for _, r := range results {
+		rows := storeCosts(r.cfg.leases, r.cfg.steady, r.cost.traffic, r.cfg.fleet)
+		if !r.cfg.fleet {
+			b.WriteString("\nkcl today (per-lease renewal), steady state, per lease-hour, by operation:\n\n| operation | requests | items | RCU | WCU |\n|---|---|---|---|---|\n")
+			for _, o := range rows {
+				fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %.1f |\n", o.op, o.requests, o.items, o.rcu, o.wcu)
+			}
+			continue
+		}
+		lead := storeCosts(r.cfg.leases, r.cfg.steady, r.cost.leader, true)
+		fmt.Fprintf(&b, "\nkcl fleet (%s), steady state, per lease-hour, by operation, and the leader's own share (%s):\n\n", r.cfg.mode(), r.cost.leaderID)
+		b.WriteString("| operation | requests | items | RCU | WCU | leader: requests | leader: items | leader: RCU | leader: WCU |\n|---|---|---|---|---|---|---|---|---|\n")
+		var none []string
+		for i, o := range rows {
+			l := lead[i]
+			if o.requests == 0 && l.requests == 0 {
+				none = append(none, o.op)
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %.2f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f |\n", o.op, o.requests, o.items, o.rcu, o.wcu, l.requests, l.items, l.rcu, l.wcu)
+		}
+		lr, lw, lrcu, lwcu := sumCosts(lead)
+		fr, fw, frcu, fwcu := sumCosts(rows)
+		fmt.Fprintf(&b, "| **total** | | %.0f read, %.0f written | %.1f | %.1f | | %.0f read, %.0f written | %.1f | %.1f |\n", fr, fw, frcu, fwcu, lr, lw, lrcu, lwcu)
+		if len(none) > 0 {
+			fmt.Fprintf(&b, "\nNo request in the steady state: %s.\n", strings.Join(none, ", "))
+		}
 	}
 
-	ev := map[string]simEvent{}
-	for _, e := range events {
-		ev[strings.Fields(e.scenario)[0]] = e
-	}
-	crash, join, leave, cold := ev["crash"], ev["join"], ev["leave"], ev["cold"]
 	m2, m3 := kcl2(cfg.leases, cfg.workers, cfg.checkpointEvery), kcl3(cfg.leases, cfg.workers, cfg.checkpointEvery)
 	for _, m := range []kclModel{m2, m3} {
 		fmt.Fprintf(&b, "\n%s (model), steady state, per lease-hour, by operation:\n\n| operation | requests | items | RCU | WCU |\n|---|---|---|---|---|\n", m.name)
@@ -361,13 +391,166 @@ func scaleReport(cfg simConfig, events []simEvent, cost simCost, wall time.Durat
 		}
 	}
 
-	b.WriteString("\nSide by side (per lease-hour; reads and writes in items):\n\n| | reads | writes | RCU | WCU | crash failover | join to fair share | graceful stop | cold start |\n|---|---|---|---|---|---|---|---|---|\n")
-	r, w, rcu, wcu := sumCosts(today)
-	fmt.Fprintf(&b, "| kcl today (simulated) | %.0f | %.0f | %.1f | %.0f | %v crash → all processed (%v last renewal → taken, max) | %v | %v stop → all processed (%v release → taken, max) | %v to fair share, %d moves, max %d per lease, %d leases > 2 |\n",
-		r, w, rcu, wcu, crash.after, crash.value, join.value, leave.after, leave.value, cold.value, cold.moved, cold.mostMoves, cold.movedOver2)
+	r2, w2, rcu2, wcu2 := sumCosts(m2.ops)
+	ratio := func(r, w, rcu, wcu float64) string {
+		return fmt.Sprintf("%.3f | %.3f", (r+w)/(r2+w2), (rcu+wcu)/(rcu2+wcu2))
+	}
+	b.WriteString("\nSide by side (per lease-hour; reads and writes in items; ÷ KCL 2.x: reads + writes, and RCU + WCU, over KCL 2.x's):\n\n")
+	b.WriteString("| | reads | writes | RCU | WCU | items ÷ KCL 2.x | units ÷ KCL 2.x | leader alone: reads, writes (RCU, WCU) | crash failover | leader crash | join to fair share | graceful stop | cold start |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, res := range results {
+		r, w, rcu, wcu := sumCosts(storeCosts(res.cfg.leases, res.cfg.steady, res.cost.traffic, res.cfg.fleet))
+		ev := eventsByKind(res.events)
+		crash, join, leave, cold := ev["crash"], ev["join"], ev["leave"], ev["cold"]
+		if !res.cfg.fleet {
+			fmt.Fprintf(&b, "| kcl today (simulated) | %.0f | %.0f | %.1f | %.0f | %s | – | %v crash → all processed (%v last renewal → taken, max) | – | %v | %v stop → all processed (%v release → taken, max) | %v to fair share, %d moves, max %d per lease, %d leases > 2 |\n",
+				r, w, rcu, wcu, ratio(r, w, rcu, wcu), crash.after, crash.value, join.value, leave.after, leave.value, cold.value, cold.moved, cold.mostMoves, cold.movedOver2)
+			continue
+		}
+		lr, lw, lrcu, lwcu := sumCosts(storeCosts(res.cfg.leases, res.cfg.steady, res.cost.leader, true))
+		lc := ev["leader"]
+		fmt.Fprintf(&b, "| kcl fleet (simulated) | %.0f | %.0f | %.1f | %.0f | %s | %.0f, %.0f (%.1f, %.1f) | median %v, max %v (%d crashes) | median %v, max %v (%d crashes; new leader ≤ %v) | %v newcomer, %v all | %v stop → all processed | %v to fair share, %d moves, max %d per lease, %d leases > 2 |\n",
+			r, w, rcu, wcu, ratio(r, w, rcu, wcu), lr, lw, lrcu, lwcu, crash.median, crash.value, len(crash.trials),
+			lc.median, lc.value, len(lc.trials), lc.leaderAt, join.value, ms(join.after), leave.value, cold.value, cold.moved, cold.mostMoves, cold.movedOver2)
+	}
 	for _, m := range []kclModel{m2, m3} {
 		r, w, rcu, wcu := sumCosts(m.ops)
-		fmt.Fprintf(&b, "| %s (model) | %.0f | %.0f | %.1f | %.0f | %s | %s | %s | not modelled |\n", m.name, r, w, rcu, wcu, m.failover, m.join, m.stop)
+		fmt.Fprintf(&b, "| %s (model) | %.0f | %.0f | %.1f | %.0f | %s | – | %s | – | %s | %s | not modelled |\n", m.name, r, w, rcu, wcu, ratio(r, w, rcu, wcu), m.failover, m.join, m.stop)
+	}
+
+	for _, res := range results {
+		if !res.cfg.fleet {
+			continue
+		}
+		b.WriteString("\nkcl fleet against issue 12's targets:\n\n| target | measured | met |\n|---|---|---|\n")
+		for _, c := range fleetTargets(res, m2) {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", c.target, c.measured, c.verdict())
+		}
+	}
+	return b.String()
+}
+
+// eventsByKind indexes a run's events by the first word of their scenario
+// (cold, join, leave, crash, leader; "2 leave at once" is "2").
+func eventsByKind(events []simEvent) map[string]simEvent {
+	ev := map[string]simEvent{}
+	for _, e := range events {
+		ev[strings.Fields(e.scenario)[0]] = e
+	}
+	return ev
+}
+
+// targetCheck is one of issue 12's targets, checked on one run.
+type targetCheck struct {
+	target, measured string
+	met              bool
+	// elsewhere names the shape the issue sets the target at, when this
+	// run's is another: the figure is then given, not judged.
+	elsewhere string
+}
+
+func (c targetCheck) verdict() string {
+	switch {
+	case c.elsewhere != "":
+		return "– (set at " + c.elsewhere + ")"
+	case c.met:
+		return "met"
+	}
+	return "**missed**"
+}
+
+// fleetTargets checks a kcl-fleet run against issue 12's targets. The cost
+// target is the issue's at 1,000 leases × 100 workers and the cold-start one
+// at 10,000 × 500; at other shapes their figures are given, not judged.
+func fleetTargets(r scaleResult, m2 kclModel) []targetCheck {
+	ev := eventsByKind(r.events)
+	crash, lc, leave, two, join, cold := ev["crash"], ev["leader"], ev["leave"], ev["2"], ev["join"], ev["cold"]
+	rd, wr, _, _ := sumCosts(storeCosts(r.cfg.leases, r.cfg.steady, r.cost.traffic, true))
+	r2, w2, _, _ := sumCosts(m2.ops)
+	ratio := (rd + wr) / (r2 + w2)
+	at := func(leases, workers int) string {
+		if r.cfg.leases == leases && r.cfg.workers == workers {
+			return ""
+		}
+		return fmt.Sprintf("%d × %d", leases, workers)
+	}
+	return []targetCheck{
+		{fmt.Sprintf("steady reads + writes per lease-hour ≤ 1/10 of KCL 2.x's (%s)", checkpointPolicy(r.cfg)),
+			fmt.Sprintf("%.0f + %.0f = %.0f vs %.0f: %.3f", rd, wr, rd+wr, r2+w2, ratio), ratio <= fleetCostTarget, at(1000, 100)},
+		{fmt.Sprintf("crash failover ≤ %v median, ≤ %v max", fleetCrashMedian, fleetCrashMax),
+			fmt.Sprintf("median %v, max %v (%s)", crash.median, crash.value, fmtDurations(crash.trials)),
+			crash.median <= fleetCrashMedian && crash.value <= fleetCrashMax, ""},
+		{fmt.Sprintf("leader crash ≤ %v", fleetLeaderTarget),
+			fmt.Sprintf("max %v, median %v (%s)", lc.value, lc.median, fmtDurations(lc.trials)), lc.value <= fleetLeaderTarget, ""},
+		{fmt.Sprintf("graceful stop ≤ %v (stop → peers process)", fleetStopTarget),
+			fmt.Sprintf("%v; two at once %v", leave.value, two.value), leave.value <= fleetStopTarget, ""},
+		{fmt.Sprintf("join to fair share (±1) ≤ %v, 0 duplicates", fleetJoinTarget),
+			fmt.Sprintf("newcomer %v, all balanced %v, %d duplicates", join.value, ms(join.after), join.dups),
+			join.value <= fleetJoinTarget && join.after <= fleetJoinTarget && join.dups == 0, ""},
+		{fmt.Sprintf("cold start: each lease moved ≤ %d times", fleetMovesTarget),
+			fmt.Sprintf("max %d, %d leases > 2; fair share after %v", cold.mostMoves, cold.movedOver2, cold.value), cold.mostMoves <= fleetMovesTarget, at(10000, 500)},
+		{"no lease processed in two places at once, no committed checkpoint lost (whole run)",
+			fmt.Sprintf("%d overlaps, %d lost", r.cost.overlaps, r.cost.lost), r.cost.overlaps == 0 && r.cost.lost == 0, ""},
+	}
+}
+
+func checkpointPolicy(cfg simConfig) string {
+	if cfg.checkpointEvery > 0 {
+		return fmt.Sprintf("a checkpoint per lease every %v", cfg.checkpointEvery)
+	}
+	return "checkpoints at the default policy: none while holding"
+}
+
+// scaleSummary formats every shape's kcl-fleet figures against per-lease
+// kcl and KCL 2.x and 3.x, with issue 12's targets.
+func scaleSummary(all []scaleResult) string {
+	var b strings.Builder
+	b.WriteString("\n### Summary: steady reads + writes per lease-hour (items), and kcl fleet against issue 12's targets\n\n")
+	b.WriteString("| shape | kcl today | kcl fleet | KCL 2.x | KCL 3.x | fleet ÷ KCL 2.x | crash median / max | leader crash median / max | graceful stop (two at once) | join: newcomer / all, duplicates | cold start: max moves per lease | targets missed | wall time (today, fleet) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	type shape struct{ leases, workers int }
+	var order []shape
+	byShape := map[shape][]scaleResult{}
+	for _, r := range all {
+		k := shape{r.cfg.leases, r.cfg.workers}
+		if byShape[k] == nil {
+			order = append(order, k)
+		}
+		byShape[k] = append(byShape[k], r)
+	}
+	for _, k := range order {
+		m2, m3 := kcl2(k.leases, k.workers, *simCheckpoint), kcl3(k.leases, k.workers, *simCheckpoint)
+		total := func(ops []opCost) float64 { r, w, _, _ := sumCosts(ops); return r + w }
+		today, fleetCol, ratio, crash, leader, stop, join, cold, missed := "–", "–", "–", "–", "–", "–", "–", "–", "–"
+		walls := []string{"–", "–"}
+		for _, r := range byShape[k] {
+			t := total(storeCosts(r.cfg.leases, r.cfg.steady, r.cost.traffic, r.cfg.fleet))
+			if !r.cfg.fleet {
+				today = fmt.Sprintf("%.0f", t)
+				walls[0] = fmtDuration(r.wall)
+				continue
+			}
+			walls[1] = fmtDuration(r.wall)
+			fleetCol = fmt.Sprintf("%.0f", t)
+			ratio = fmt.Sprintf("%.3f", t/total(m2.ops))
+			ev := eventsByKind(r.events)
+			crash = fmt.Sprintf("%v / %v", ev["crash"].median, ev["crash"].value)
+			leader = fmt.Sprintf("%v / %v", ev["leader"].median, ev["leader"].value)
+			stop = fmt.Sprintf("%v (%v)", ev["leave"].value, ev["2"].value)
+			join = fmt.Sprintf("%v / %v, %d", ev["join"].value, ms(ev["join"].after), ev["join"].dups)
+			cold = fmt.Sprintf("%d (%d > 2)", ev["cold"].mostMoves, ev["cold"].movedOver2)
+			var miss []string
+			for _, c := range fleetTargets(r, m2) {
+				if !c.met && c.elsewhere == "" {
+					miss = append(miss, strings.Fields(c.target)[0])
+				}
+			}
+			missed = "none"
+			if len(miss) > 0 {
+				missed = "**" + strings.Join(miss, ", ") + "**"
+			}
+		}
+		fmt.Fprintf(&b, "| %d × %d | %s | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			k.leases, k.workers, today, fleetCol, total(m2.ops), total(m3.ops), ratio, crash, leader, stop, join, cold, missed, strings.Join(walls, ", "))
 	}
 	return b.String()
 }

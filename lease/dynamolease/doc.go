@@ -77,4 +77,10 @@
 // found; Leader and Roster 1 read unit (a roster of 100 36-byte ids is 4
 // KB, so Join and Leave then cost 4 write units). A roster is one item, at
 // most 400 KB: about 10,000 ids of 36 bytes.
+//
+// A Store is also a lease.Surveyor: Survey tells a Worker at start whether
+// the table holds kcl-fleet items, Java KCL 3.x coordination rows, or both,
+// and whether KCL 3.0–3.4's WorkerMetricStats and CoordinatorState tables
+// exist beside it (see WithKCL3Tables), so that it can choose its
+// coordination mode.
 package dynamolease

@@ -29,7 +29,8 @@ import (
 //	kcl#worker#<id>     entityType KCL_FLEET_HEARTBEAT: workerId (S),
 //	                    counter (N), state (S: starting, running, stopping),
 //	                    leases (N), assignEpoch (N, absent until marked),
-//	                    standby (BOOL, absent until first set)
+//	                    standby (BOOL, absent until first set),
+//	                    fenced (N, absent until fenced)
 
 // Keys, entity types and attributes of the kcl-fleet items.
 const (
@@ -51,6 +52,7 @@ const (
 	attrBeatLeases    = "leases"      // N, heartbeat
 	attrAssignEpoch   = "assignEpoch" // N, heartbeat
 	attrStandby       = "standby"     // BOOL, heartbeat
+	attrFenced        = "fenced"      // N, heartbeat
 )
 
 // heartbeatBatch is the most keys one BatchGetItem may read.
@@ -155,9 +157,24 @@ func (s *Store) SetStandby(ctx context.Context, workerID string, standby bool) e
 	})
 }
 
+// Fence sets fenced of workerID's heartbeat to counter with one UpdateItem
+// conditioned on the item being a heartbeat and its counter being counter. A
+// retry of a request that landed finds the counter unchanged (Fence does not
+// change it) and writes the same value again.
+func (s *Store) Fence(ctx context.Context, workerID string, counter int64) error {
+	if counter < 1 {
+		return usage("fence", workerID, "counter %d below 1", counter)
+	}
+	return s.heartbeatWrite(ctx, fmt.Sprintf("fence at counter %d", counter), workerID, func(e *expr) {
+		e.cond = append(e.cond, e.n(attrBeatCounter)+" = "+e.v(numberInt(counter)))
+		e.setAV(attrFenced, numberInt(counter))
+	})
+}
+
 // heartbeatWrite makes one UpdateItem of workerID's heartbeat, conditioned on
-// the item being a heartbeat; change adds the update. A missing item matches
-// lease.ErrNotFound.
+// the item being a heartbeat; change adds the update and may add conditions.
+// A missing item matches lease.ErrNotFound; any other failed condition
+// lease.ErrConflict.
 func (s *Store) heartbeatWrite(ctx context.Context, op, workerID string, change func(e *expr)) error {
 	if workerID == "" {
 		return usage(op, workerID, "empty worker id")
@@ -235,7 +252,7 @@ func (d *coordinationDecoder) fleetEntityType(want string) {
 	}
 }
 
-// Heartbeats reads the heartbeats with eventually consistent BatchGetItem
+// Heartbeats reads the heartbeats with strongly consistent BatchGetItem
 // requests of up to 100 distinct ids each, retrying the keys DynamoDB leaves
 // unprocessed with a backoff (up to 8 requests per page, then an error
 // matching lease.ErrThrottled). A heartbeat item that cannot be read is left
@@ -280,7 +297,7 @@ func (s *Store) batchGet(ctx context.Context, ids []string) ([]map[string]types.
 	for i, id := range ids {
 		keys[i] = s.itemKey(heartbeatKey(id))
 	}
-	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(false)}}
+	req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 	var items []map[string]types.AttributeValue
 	wait := backoff.New(20*time.Millisecond, time.Second, nil)
 	for attempt := 0; ; attempt++ {
@@ -334,6 +351,7 @@ func decodeHeartbeat(item map[string]types.AttributeValue) (lease.Heartbeat, err
 	}
 	hb.Leases = int(d.count(attrBeatLeases, false))
 	hb.AssignEpoch = d.count(attrAssignEpoch, false)
+	hb.Fenced = d.count(attrFenced, false)
 	if b, ok := member[types.AttributeValueMemberBOOL](&d.decoder, attrStandby, "BOOL"); ok {
 		hb.Standby = b.Value
 	}

@@ -55,6 +55,18 @@ func TestFleetItemsAreStoredInTheirDocumentedShape(t *testing.T) {
 		"counter": avN("1"), "state": avS("running"), "leases": avN("2"), "assignEpoch": avN("1"),
 		"standby": avBOOL(false),
 	})
+	// A fence stores the counter it was conditioned on, and a beat keeps it.
+	if err := s.Fence(ctx, "w1", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Beat(ctx, "w1", lease.WorkerRunning, 2); err != nil {
+		t.Fatal(err)
+	}
+	wantRawItem(t, client, s.Table(), "kcl#worker#w1", map[string]types.AttributeValue{
+		attrLeaseKey: avS("kcl#worker#w1"), attrEntityType: avS("KCL_FLEET_HEARTBEAT"), "workerId": avS("w1"),
+		"counter": avN("2"), "state": avS("running"), "leases": avN("2"), "assignEpoch": avN("1"),
+		"standby": avBOOL(false), "fenced": avN("1"),
+	})
 	wantRawItem(t, client, s.Table(), "kcl#roster", map[string]types.AttributeValue{
 		attrLeaseKey: avS("kcl#roster"), attrEntityType: avS("KCL_FLEET_ROSTER"), "workers": avSS("w1"),
 	})
@@ -284,6 +296,18 @@ func TestFleetWritesNeverChangeAnItemOfAnotherKind(t *testing.T) {
 	if d := diffItems(getRaw(t, client, s.Table(), "kcl#worker#w1"), before); len(d) > 0 {
 		t.Errorf("the lease item changed: %s", strings.Join(d, "; "))
 	}
+	// A lease item with a counter attribute of the fenced value: only the
+	// entityType condition keeps Fence off it.
+	lookalike["counter"] = avN("1")
+	putRaw(t, client, s.Table(), lookalike)
+	before = getRaw(t, client, s.Table(), "kcl#worker#w1")
+	err = s.Fence(ctx, "w1", 1)
+	if !errors.Is(err, lease.ErrConflict) || errors.Is(err, lease.ErrNotFound) {
+		t.Errorf("Fence over a lease item = %v; want lease.ErrConflict, not lease.ErrNotFound", err)
+	}
+	if d := diffItems(getRaw(t, client, s.Table(), "kcl#worker#w1"), before); len(d) > 0 {
+		t.Errorf("the lease item changed: %s", strings.Join(d, "; "))
+	}
 }
 
 func avBOOL(v bool) types.AttributeValue { return &types.AttributeValueMemberBOOL{Value: v} }
@@ -322,6 +346,47 @@ func TestDecodeHeartbeatStandby(t *testing.T) {
 				return
 			}
 			want := lease.Heartbeat{WorkerID: "w1", Counter: 4, State: lease.WorkerRunning, Standby: tc.want}
+			if err != nil || hb != want {
+				t.Errorf("decodeHeartbeat = %+v, %v; want %+v", hb, err, want)
+			}
+		})
+	}
+}
+
+func TestDecodeHeartbeatFenced(t *testing.T) {
+	item := func(fenced types.AttributeValue) map[string]types.AttributeValue {
+		it := map[string]types.AttributeValue{
+			attrLeaseKey: avS("kcl#worker#w1"), attrEntityType: avS("KCL_FLEET_HEARTBEAT"),
+			"workerId": avS("w1"), "counter": avN("4"), "state": avS("running"),
+		}
+		if fenced != nil {
+			it["fenced"] = fenced
+		}
+		return it
+	}
+	for _, tc := range []struct {
+		name      string
+		fenced    types.AttributeValue
+		want      int64
+		malformed bool
+	}{
+		{"an item never fenced reads as 0", nil, 0, false},
+		{"a number reads as the counter fenced at", avN("3"), 3, false},
+		{"a string is malformed", avS("3"), 0, true},
+		{"a BOOL is malformed", avBOOL(true), 0, true},
+		{"a fraction is malformed", avN("2.5"), 0, true},
+		{"a negative number is malformed", avN("-1"), 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hb, err := decodeHeartbeat(item(tc.fenced))
+			if tc.malformed {
+				var ie *lease.ItemError
+				if !errors.Is(err, lease.ErrMalformed) || !errors.As(err, &ie) || ie.Attribute != "fenced" {
+					t.Errorf("decodeHeartbeat = %+v, %v; want a lease.ErrMalformed *lease.ItemError naming fenced", hb, err)
+				}
+				return
+			}
+			want := lease.Heartbeat{WorkerID: "w1", Counter: 4, State: lease.WorkerRunning, Fenced: tc.want}
 			if err != nil || hb != want {
 				t.Errorf("decodeHeartbeat = %+v, %v; want %+v", hb, err, want)
 			}

@@ -23,6 +23,10 @@ type options struct {
 	ownerIndex         bool
 	pageSize           int32
 	tableWait          time.Duration
+	// kcl3Tables is set by WithKCL3Tables; without it, Survey derives the
+	// names from the lease table's.
+	kcl3Tables                          bool
+	workerMetricsTable, coordStateTable string
 
 	err error // the first invalid option, reported by New
 }
@@ -120,5 +124,28 @@ func WithTableWait(timeout time.Duration) Option {
 			return
 		}
 		o.tableWait = timeout
+	}
+}
+
+// WithKCL3Tables names the tables KCL 3.0–3.4 keep beside the lease table,
+// which Survey looks for: workerMetricStats (KCL's WorkerMetricStats table)
+// and coordinatorState (its CoordinatorState table). KCL names them after the
+// application, <application>-WorkerMetricStats and
+// <application>-CoordinatorState, and names the lease table after the
+// application too; so by default Survey looks for <table>-WorkerMetricStats
+// and <table>-CoordinatorState. Set them when the Java application's lease
+// table has a name of its own. An empty name makes Survey skip that table,
+// for credentials not allowed to describe it.
+func WithKCL3Tables(workerMetricStats, coordinatorState string) Option {
+	return func(o *options) {
+		for _, name := range []string{workerMetricStats, coordinatorState} {
+			if reason := checkTableName(name); name != "" && reason != "" {
+				o.fail("WithKCL3Tables(%q, %q): table name %q: %s",
+					truncate(workerMetricStats), truncate(coordinatorState), truncate(name), reason)
+				return
+			}
+		}
+		o.kcl3Tables = true
+		o.workerMetricsTable, o.coordStateTable = workerMetricStats, coordinatorState
 	}
 }

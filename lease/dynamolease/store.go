@@ -33,13 +33,17 @@ var _ API = (*dynamodb.Client)(nil)
 // ListOwned queries.
 const OwnerIndexName = "LeaseOwnerToLeaseKeyIndex"
 
-// Store is a lease.Store, lease.OwnerLister and lease.FleetStore backed by a
-// DynamoDB table in the Java KCL's format. Its methods are safe for concurrent use.
+// Store is a lease.Store, lease.OwnerLister, lease.FleetStore and
+// lease.Surveyor backed by a DynamoDB table in the Java KCL's format. Its
+// methods are safe for concurrent use.
 type Store struct {
 	client API
 	table  string
 	opts   options
 	stats  statsRecorder
+
+	// metrics holds the history of ReportWorkerMetrics (metricsreport.go).
+	metrics metricsHistory
 
 	mu sync.Mutex
 	// index records whether the table has OwnerIndexName, once known.
@@ -85,6 +89,9 @@ func New(client API, table string, opts ...Option) (*Store, error) {
 	}
 	if o.err != nil {
 		return nil, o.err
+	}
+	if o.kcl3Tables && (o.workerMetricsTable == table || o.coordStateTable == table) {
+		return nil, fmt.Errorf("dynamolease: WithKCL3Tables: %q is the lease table", truncate(table))
 	}
 	return &Store{client: client, table: table, opts: o}, nil
 }

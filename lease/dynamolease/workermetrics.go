@@ -210,20 +210,26 @@ func checkWorkerMetricsReport(w workerMetricStats, now time.Time, interval time.
 }
 
 // reportWorkerMetricsInput is the UpdateItem a worker makes every reporting
-// interval (30 s in KCL), as KCL's Enhanced Client upsert does: no
-// condition, SET every attribute w has (entityType, lut, sts, opr, sup, slu),
-// REMOVE nothing. The row is created if missing; attributes w lacks keep
-// their stored values.
+// interval (30 s in KCL), as KCL's Enhanced Client upsert does: SET every
+// attribute w has (entityType, lut, sts, opr, sup, slu), REMOVE nothing. The
+// row is created if missing; attributes w lacks keep their stored values.
+// KCL writes with no condition; in the lease table, where worker ids share
+// the key space with leases, kcl conditions the write on the key holding no
+// item or a WorkerMetricStats row, so that it never overwrites a lease.
 func reportWorkerMetricsInput(t kcl3Table, w workerMetricStats) *dynamodb.UpdateItemInput {
 	e := newExpr()
 	attrs := workerMetricsAttributes(w)
 	for _, name := range slices.Sorted(maps.Keys(attrs)) {
 		e.setAV(name, attrs[name])
 	}
+	if t.shared {
+		e.isOrNew(entityTypeWorkerMetrics)
+	}
 	return &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(t.name),
 		Key:                       t.key(w.workerID),
 		UpdateExpression:          e.update(),
+		ConditionExpression:       e.condition(),
 		ExpressionAttributeNames:  e.names,
 		ExpressionAttributeValues: e.attributeValues(),
 	}

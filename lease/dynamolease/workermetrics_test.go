@@ -29,13 +29,18 @@ func sampleWorkerMetrics(id string, lut int64) workerMetricStats {
 	}
 }
 
-func TestReportWorkerMetricsIsAnUnconditionalUpsertOfEverySetAttribute(t *testing.T) {
+func TestReportWorkerMetricsIsAnUpsertOfEverySetAttributeThatSparesLeases(t *testing.T) {
 	for _, tbl := range []kcl3Table{workerMetricStatsTable("app"), leaseTableRows("app")} {
 		t.Run(tbl.hashKey, func(t *testing.T) {
 			w := sampleWorkerMetrics("w-a", 1787736612)
 			in := reportWorkerMetricsInput(tbl, w)
-			if in.ConditionExpression != nil {
-				t.Errorf("condition %q, want none", *in.ConditionExpression)
+			switch got := aws.ToString(in.ConditionExpression); {
+			case !tbl.shared && in.ConditionExpression != nil:
+				t.Errorf("condition %q in the separate table, want none (as KCL)", got)
+			case tbl.shared && got != "(attribute_not_exists(#leaseKey) OR #entityType = :v6)":
+				t.Errorf("condition %q in the lease table, want one that spares leases", got)
+			case tbl.shared && !reflect.DeepEqual(in.ExpressionAttributeValues[":v6"], sAV(entityTypeWorkerMetrics)):
+				t.Errorf("condition value %v", in.ExpressionAttributeValues[":v6"])
 			}
 			if got, want := aws.ToString(in.TableName), tbl.name; got != want {
 				t.Errorf("table %q, want %q", got, want)

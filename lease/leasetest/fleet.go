@@ -27,14 +27,17 @@ type fleetTest struct {
 
 // RunFleet runs the conformance suite of lease.FleetStore against stores made
 // by newStore; each call must return a new, empty store (a fresh table).
-// Subtests are grouped (Beat, Standby, Heartbeats, Roster, Leader, Assign,
-// Coexistence, FleetContext) and named as the sentence they check.
+// Subtests are grouped (Beat, Standby, Fence, Heartbeats, Roster, Leader, Assign,
+// Coexistence, FleetContext, Survey) and named as the sentence they check.
+// The Survey group checks lease.Surveyor's Fleet answer, and is skipped for
+// stores that do not implement it.
 //
-// Heartbeats may lag writes, as lease.FleetStore documents: the suite polls
-// it for up to 20 seconds. Every other read must reflect the writes that
+// Heartbeats and Survey may lag writes (Heartbeats as lease.FleetStore
+// documents; a Survey may read eventually consistently): the suite polls them
+// for up to 20 seconds. Every other read must reflect the writes that
 // returned before it.
 //
-// Cost: about 40 subtests, each on a new store; the heartbeat paging test
+// Cost: about 55 subtests, each on a new store; the heartbeat paging test
 // writes 250 heartbeats.
 func RunFleet(t *testing.T, newStore func(t *testing.T) FleetStore) {
 	t.Helper()
@@ -44,12 +47,14 @@ func RunFleet(t *testing.T, newStore func(t *testing.T) FleetStore) {
 	}{
 		{"Beat", beatTests},
 		{"Standby", standbyTests},
+		{"Fence", fenceTests},
 		{"Heartbeats", heartbeatsTests},
 		{"Roster", rosterTests},
 		{"Leader", leaderTests},
 		{"Assign", assignTests},
 		{"Coexistence", coexistenceTests},
 		{"FleetContext", fleetContextTests},
+		{"Survey", surveyTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -236,6 +241,138 @@ var standbyTests = []fleetTest{
 	}},
 }
 
+func fence(t testing.TB, s FleetStore, id string, counter int64) {
+	t.Helper()
+	wantOK(t, fmt.Sprintf("Fence(%q, %d)", id, counter), s.Fence(t.Context(), id, counter))
+}
+
+// wantFenceConflict checks that err matches lease.ErrConflict and not
+// lease.ErrNotFound: the heartbeat exists, its counter moved on.
+func wantFenceConflict(t testing.TB, call string, err error) {
+	t.Helper()
+	wantErr(t, call, err, lease.ErrConflict)
+	if errors.Is(err, lease.ErrNotFound) {
+		t.Errorf("%s = %v; want no lease.ErrNotFound (the heartbeat exists)", call, err)
+	}
+}
+
+var fenceTests = []fleetTest{
+	{"a fence at the stored counter is returned by every later beat, which still counts", func(t *testing.T, s FleetStore) {
+		beat(t, s, workerA, lease.WorkerStarting, 0)
+		hb := beat(t, s, workerA, lease.WorkerRunning, 2)
+		if hb.Fenced != 0 {
+			t.Errorf("Beat before any Fence returned Fenced %d; want 0", hb.Fenced)
+		}
+		fence(t, s, workerA, 2)
+		hb = beat(t, s, workerA, lease.WorkerRunning, 2)
+		wantHeartbeat(t, "Beat after Fence at counter 2", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: 3, State: lease.WorkerRunning, Leases: 2, Fenced: 2})
+		hb = beat(t, s, workerA, lease.WorkerStarting, 0)
+		wantHeartbeat(t, "a second Beat after the Fence", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: 4, State: lease.WorkerStarting, Fenced: 2})
+		if hb := beat(t, s, workerB, lease.WorkerRunning, 0); hb.Fenced != 0 {
+			t.Errorf("Beat of another worker returned Fenced %d; want 0 (a fence is per worker)", hb.Fenced)
+		}
+	}},
+	{"a fence at a counter the worker has beaten past fails with ErrConflict and changes nothing", func(t *testing.T, s FleetStore) {
+		beat(t, s, workerA, lease.WorkerRunning, 0)
+		beat(t, s, workerA, lease.WorkerRunning, 1)
+		wantFenceConflict(t, "Fence at counter 1 of a heartbeat at 2", s.Fence(t.Context(), workerA, 1))
+		wantFenceConflict(t, "Fence at counter 3 of a heartbeat at 2", s.Fence(t.Context(), workerA, 3))
+		hb := beat(t, s, workerA, lease.WorkerRunning, 1)
+		wantHeartbeat(t, "Beat after the failed fences", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: 3, State: lease.WorkerRunning, Leases: 1})
+	}},
+	{"a later incarnation can be fenced again, and a fence may be repeated", func(t *testing.T, s FleetStore) {
+		beat(t, s, workerA, lease.WorkerRunning, 0)
+		fence(t, s, workerA, 1)
+		fence(t, s, workerA, 1) // the same fence again: the counter still matches
+		hb := beat(t, s, workerA, lease.WorkerStarting, 0)
+		wantHeartbeat(t, "first Beat of the next incarnation", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: 2, State: lease.WorkerStarting, Fenced: 1})
+		// The new incarnation began at counter 2 > Fenced: it is not fenced.
+		wantFenceConflict(t, "Fence of the new incarnation at the old counter", s.Fence(t.Context(), workerA, 1))
+		fence(t, s, workerA, 2)
+		hb = beat(t, s, workerA, lease.WorkerRunning, 0)
+		wantHeartbeat(t, "Beat after the second Fence", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: 3, State: lease.WorkerRunning, Fenced: 2})
+	}},
+	{"fencing a worker without a heartbeat fails with ErrNotFound and creates none", func(t *testing.T, s FleetStore) {
+		wantErr(t, "Fence of a worker that never beat", s.Fence(t.Context(), workerC, 1), lease.ErrNotFound)
+		if hbs, err := s.Heartbeats(t.Context(), []string{workerC}); err != nil || len(hbs) != 0 {
+			t.Errorf("Heartbeats after the failed Fence = %+v, %v; want none", hbs, err)
+		}
+		hb := beat(t, s, workerC, lease.WorkerStarting, 0)
+		wantHeartbeat(t, "first Beat after the failed Fence", hb,
+			lease.Heartbeat{WorkerID: workerC, Counter: 1, State: lease.WorkerStarting})
+	}},
+	{"fences with an empty id or a counter below 1 are refused", func(t *testing.T, s FleetStore) {
+		beat(t, s, workerA, lease.WorkerRunning, 0)
+		notConflict(t, "Fence with an empty id", s.Fence(t.Context(), "", 1))
+		notConflict(t, "Fence at counter 0", s.Fence(t.Context(), workerA, 0))
+		notConflict(t, "Fence at counter -1", s.Fence(t.Context(), workerA, -1))
+		notConflict(t, "Fence at counter 0 of a worker that never beat", s.Fence(t.Context(), workerC, 0))
+		hb := beat(t, s, workerA, lease.WorkerRunning, 0)
+		wantHeartbeat(t, "Beat after the refused fences", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: 2, State: lease.WorkerRunning})
+		if hbs, err := s.Heartbeats(t.Context(), []string{workerC}); err != nil || len(hbs) != 0 {
+			t.Errorf("Heartbeats of the worker refused a fence = %+v, %v; want none", hbs, err)
+		}
+	}},
+	{"a fence, the standby flag and the assign epoch leave each other alone", func(t *testing.T, s FleetStore) {
+		beat(t, s, workerA, lease.WorkerRunning, 0)
+		wantOK(t, "MarkAssigned", s.MarkAssigned(t.Context(), workerA))
+		setStandby(t, s, workerA, true)
+		fence(t, s, workerA, 1)
+		wantOK(t, "MarkAssigned", s.MarkAssigned(t.Context(), workerA))
+		setStandby(t, s, workerA, false)
+		hb := beat(t, s, workerA, lease.WorkerRunning, 0)
+		wantHeartbeat(t, "Beat after MarkAssigned, SetStandby, Fence, MarkAssigned, SetStandby", hb,
+			lease.Heartbeat{WorkerID: workerA, Counter: 2, State: lease.WorkerRunning, AssignEpoch: 2, Fenced: 1})
+	}},
+	{"a beat racing with a fence lands either before it, failing it, or after it, returning it", func(t *testing.T, s FleetStore) {
+		// The leader's judgment: it read counter c and fences at c while the
+		// worker's beats are in flight. If the fence held, no beat landed
+		// between, so every beat with a higher counter must return the
+		// fence; if a beat landed first, the fence must fail and no beat
+		// may return one. A store that wrote a beat from a read made before
+		// the fence, or checked the counter apart from the write, fails.
+		for round := range 10 {
+			id := fmt.Sprintf("worker-race-%d", round)
+			c := beat(t, s, id, lease.WorkerRunning, 0).Counter
+			const n = 8
+			var wg sync.WaitGroup
+			hbs := make([]lease.Heartbeat, n)
+			errs := make([]error, n)
+			var fenceErr error
+			for i := range n {
+				wg.Go(func() { hbs[i], errs[i] = s.Beat(t.Context(), id, lease.WorkerRunning, 0) })
+			}
+			wg.Go(func() { fenceErr = s.Fence(t.Context(), id, c) })
+			wg.Wait()
+			for _, err := range errs {
+				wantOK(t, "Beat racing with Fence", err)
+			}
+			fenced := fenceErr == nil
+			if !fenced {
+				wantFenceConflict(t, "Fence that lost the race", fenceErr)
+			}
+			for _, hb := range hbs {
+				switch {
+				case fenced && hb.Fenced != c:
+					t.Errorf("round %d: Fence at %d held, but a Beat returned %+v; want Fenced %d (every beat landed after the fence)", round, c, hb, c)
+				case !fenced && hb.Fenced != 0:
+					t.Errorf("round %d: Fence at %d failed, but a Beat returned %+v; want Fenced 0", round, c, hb)
+				}
+			}
+			if hb := beat(t, s, id, lease.WorkerRunning, 0); hb.Counter != c+n+1 || (hb.Fenced == c) != fenced {
+				t.Errorf("round %d: Beat after the race = %+v; want Counter %d and Fenced %d only if the Fence held (it returned %v)",
+					round, hb, c+n+1, c, fenceErr)
+			}
+		}
+	}},
+}
+
 // heartbeatMany is more workers than one DynamoDB BatchGetItem reads.
 const heartbeatMany = 250
 
@@ -345,6 +482,14 @@ var heartbeatsTests = []fleetTest{
 		setStandby(t, s, workerB, false)
 		a.Standby = true
 		wantHeartbeats(t, s, []string{workerA, workerB, workerC}, []lease.Heartbeat{a, b, c})
+	}},
+	{"heartbeats return the counter a worker was fenced at", func(t *testing.T, s FleetStore) {
+		beat(t, s, workerA, lease.WorkerRunning, 1)
+		a := beat(t, s, workerA, lease.WorkerRunning, 1)
+		b := beat(t, s, workerB, lease.WorkerRunning, 2)
+		fence(t, s, workerA, a.Counter)
+		a.Fenced = a.Counter
+		wantHeartbeats(t, s, []string{workerA, workerB}, []lease.Heartbeat{a, b})
 	}},
 	{"reading an empty id is refused", func(t *testing.T, s FleetStore) {
 		_, err := s.Heartbeats(t.Context(), []string{workerA, ""})
@@ -732,6 +877,7 @@ var fleetContextTests = []fleetTest{
 			{"Heartbeats", func() error { _, err := s.Heartbeats(ctx, []string{workerA}); return err }},
 			{"MarkAssigned", func() error { return s.MarkAssigned(ctx, workerA) }},
 			{"SetStandby", func() error { return s.SetStandby(ctx, workerA, false) }},
+			{"Fence", func() error { return s.Fence(ctx, workerA, 1) }},
 			{"Join", func() error { return s.Join(ctx, workerC) }},
 			{"Leave", func() error { return s.Leave(ctx, workerA) }},
 			{"Roster", func() error { _, err := s.Roster(ctx); return err }},

@@ -34,6 +34,10 @@ var fleetMutants = map[string]struct {
 		"Roster/joining_and_leaving_are_idempotent",
 		func(s *memlease.Store) leasetest.FleetStore { return leaveNotIdempotent{s} },
 	},
+	"survey overlooks an emptied roster": {
+		"Survey/the_roster_makes_a_kcl-fleet_table,_even_emptied_by_Leave",
+		func(s *memlease.Store) leasetest.FleetStore { return surveyNeedsMembers{s} },
+	},
 	"beat does not return the assign epoch": {
 		"Beat/a_beat_returns_the_assign_epoch_MarkAssigned_set,_without_a_read",
 		func(s *memlease.Store) leasetest.FleetStore { return beatDropsEpoch{s} },
@@ -122,4 +126,18 @@ func (s beatDropsEpoch) Beat(ctx context.Context, id string, st lease.WorkerStat
 	hb, err := s.Store.Beat(ctx, id, st, n)
 	hb.AssignEpoch = 0
 	return hb, err
+}
+
+// surveyNeedsMembers takes a table for a kcl-fleet table only while its
+// roster lists a worker.
+type surveyNeedsMembers struct{ *memlease.Store }
+
+func (s surveyNeedsMembers) Survey(ctx context.Context) (lease.Survey, error) {
+	sv, err := s.Store.Survey(ctx)
+	if err != nil {
+		return sv, err
+	}
+	roster, err := s.Roster(ctx)
+	sv.Fleet = sv.Fleet && len(roster) > 0
+	return sv, err
 }

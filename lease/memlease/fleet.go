@@ -22,6 +22,7 @@ var (
 	errBadState   = errors.New("invalid worker state")
 	errBadLeases  = errors.New("negative lease count")
 	errNoLockHeld = errors.New("the lock has no owner")
+	errBadCounter = errors.New("heartbeat counter below 1")
 )
 
 // Beat implements lease.FleetStore.
@@ -83,18 +84,42 @@ func (s *Store) Heartbeats(ctx context.Context, ids []string) ([]lease.Heartbeat
 
 // MarkAssigned implements lease.FleetStore.
 func (s *Store) MarkAssigned(ctx context.Context, workerID string) error {
-	return s.heartbeatWrite(ctx, OpMarkAssigned, workerID, func(hb *lease.Heartbeat) { hb.AssignEpoch++ })
+	return s.heartbeatWrite(ctx, OpMarkAssigned, workerID, func(hb *lease.Heartbeat) error {
+		hb.AssignEpoch++
+		return nil
+	})
 }
 
 // SetStandby implements lease.FleetStore.
 func (s *Store) SetStandby(ctx context.Context, workerID string, standby bool) error {
-	return s.heartbeatWrite(ctx, OpSetStandby, workerID, func(hb *lease.Heartbeat) { hb.Standby = standby })
+	return s.heartbeatWrite(ctx, OpSetStandby, workerID, func(hb *lease.Heartbeat) error {
+		hb.Standby = standby
+		return nil
+	})
+}
+
+// Fence implements lease.FleetStore. A stored counter other than counter
+// fails the write, counted as a failed write like DynamoDB's failed
+// condition.
+func (s *Store) Fence(ctx context.Context, workerID string, counter int64) error {
+	if counter < 1 {
+		return fmt.Errorf("memlease: %v %q: %w: %d", OpFence, workerID, errBadCounter, counter)
+	}
+	return s.heartbeatWrite(ctx, OpFence, workerID, func(hb *lease.Heartbeat) error {
+		if hb.Counter != counter {
+			return fmt.Errorf("memlease: %v %q at counter %d: %w (stored counter %d)",
+				OpFence, workerID, counter, lease.ErrConflict, hb.Counter)
+		}
+		hb.Fenced = counter
+		return nil
+	})
 }
 
 // heartbeatWrite makes the write op of workerID's existing heartbeat; change
-// runs with s.mu held. Without a heartbeat it fails with lease.ErrNotFound,
-// counted as a failed write, and creates none.
-func (s *Store) heartbeatWrite(ctx context.Context, op Op, workerID string, change func(hb *lease.Heartbeat)) error {
+// runs with s.mu held, and an error from it fails the write, which then
+// changes nothing. Without a heartbeat it fails with lease.ErrNotFound and
+// creates none. A failed write is counted as one.
+func (s *Store) heartbeatWrite(ctx context.Context, op Op, workerID string, change func(hb *lease.Heartbeat) error) error {
 	if workerID == "" {
 		return fmt.Errorf("memlease: %v: %w", op, errNoWorker)
 	}
@@ -103,14 +128,16 @@ func (s *Store) heartbeatWrite(ctx context.Context, op Op, workerID string, chan
 	}
 	s.mu.Lock()
 	hb, ok := s.heartbeats[workerID]
-	if ok {
-		change(&hb)
+	var err error
+	if !ok {
+		err = fmt.Errorf("memlease: %v %q: no heartbeat: %w", op, workerID, lease.ErrNotFound)
+	} else if err = change(&hb); err == nil {
 		s.heartbeats[workerID] = hb
 	}
-	s.countWrite(op, ok)
+	s.countWrite(op, err == nil)
 	s.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("memlease: %v %q: no heartbeat: %w", op, workerID, lease.ErrNotFound)
+	if err != nil {
+		return err
 	}
 	return s.spurious(op, workerID)
 }
@@ -136,6 +163,7 @@ func (s *Store) rosterWrite(ctx context.Context, op Op, workerID string, change 
 	}
 	s.mu.Lock()
 	change()
+	s.rosterItem = true
 	s.countWrite(op, true)
 	s.mu.Unlock()
 	return s.spurious(op, workerID)

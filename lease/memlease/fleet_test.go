@@ -24,6 +24,11 @@ func TestFleetStatsCountLikeDynamoDB(t *testing.T) {
 	_ = s.SetStandby(ctx, "w1", true)                // ok: the same value is written again
 	_ = s.SetStandby(ctx, "w9", true)                // failed: no heartbeat
 	_ = s.SetStandby(ctx, "", true)                  // invalid: not counted
+	_ = s.Fence(ctx, "w1", 1)                        // failed: w1 beat since
+	_ = s.Fence(ctx, "w1", 2)                        // ok
+	_ = s.Fence(ctx, "w9", 1)                        // failed: no heartbeat
+	_ = s.Fence(ctx, "w1", 0)                        // invalid: not counted
+	_ = s.Fence(ctx, "", 2)                          // invalid: not counted
 	_ = s.Join(ctx, "w1")                            // ok
 	_ = s.Leave(ctx, "w2")                           // ok: idempotent
 	_, _ = s.Roster(ctx)                             // one read
@@ -55,6 +60,7 @@ func TestFleetStatsCountLikeDynamoDB(t *testing.T) {
 		Beat:             memlease.WriteCount{Succeeded: 2},
 		MarkAssigned:     memlease.WriteCount{Succeeded: 1, Failed: 1},
 		SetStandby:       memlease.WriteCount{Succeeded: 2, Failed: 1},
+		Fence:            memlease.WriteCount{Succeeded: 1, Failed: 2},
 		Join:             memlease.WriteCount{Succeeded: 1},
 		Leave:            memlease.WriteCount{Succeeded: 1},
 		AcquireLeader:    memlease.WriteCount{Succeeded: 1, Failed: 1},
@@ -66,11 +72,11 @@ func TestFleetStatsCountLikeDynamoDB(t *testing.T) {
 	if got != want {
 		t.Errorf("Stats() =\n\t%+v\nwant\n\t%+v", got, want)
 	}
-	if n := got.FleetWrites(); n != 16 {
-		t.Errorf("FleetWrites() = %d; want 16", n)
+	if n := got.FleetWrites(); n != 19 {
+		t.Errorf("FleetWrites() = %d; want 19", n)
 	}
-	if n := got.Writes(); n != 18 {
-		t.Errorf("Writes() = %d; want 18", n)
+	if n := got.Writes(); n != 21 {
+		t.Errorf("Writes() = %d; want 21", n)
 	}
 	if d := got.Sub(want); d != (memlease.Stats{}) {
 		t.Errorf("Sub of itself = %+v; want zero", d)
@@ -105,6 +111,10 @@ func TestFleetFaultCutsOneWorkerOff(t *testing.T) {
 	if err := s.SetStandby(ctx, "w2", true); !errors.Is(err, errPartitioned) {
 		t.Errorf("SetStandby of the partitioned worker = %v; want the injected error", err)
 	}
+	_ = s.Fence(ctx, "w1", 1)
+	if err := s.Fence(ctx, "w2", 1); !errors.Is(err, errPartitioned) {
+		t.Errorf("Fence of the partitioned worker = %v; want the injected error", err)
+	}
 	_ = s.Join(ctx, "w1")
 	_ = s.Leave(ctx, "w1")
 	_, _ = s.Roster(ctx)
@@ -116,6 +126,7 @@ func TestFleetFaultCutsOneWorkerOff(t *testing.T) {
 	want := []call{
 		{memlease.OpCreate, "k"}, {memlease.OpBeat, "w1"}, {memlease.OpBeat, "w2"}, {memlease.OpHeartbeats, ""},
 		{memlease.OpMarkAssigned, "w1"}, {memlease.OpSetStandby, "w1"}, {memlease.OpSetStandby, "w2"},
+		{memlease.OpFence, "w1"}, {memlease.OpFence, "w2"},
 		{memlease.OpJoin, "w1"}, {memlease.OpLeave, "w1"}, {memlease.OpRoster, ""},
 		{memlease.OpAcquireLeader, "w1"}, {memlease.OpLeader, ""}, {memlease.OpRenewLeader, "w1"},
 		{memlease.OpReleaseLeader, "w1"}, {memlease.OpAssign, "k"},
@@ -130,7 +141,7 @@ func TestFleetFaultCutsOneWorkerOff(t *testing.T) {
 	if got, _ := s.Get(ctx, "k"); got.Owner != "w2" {
 		t.Errorf("lease owner = %q; want w2 (Assign's fault key is the lease key)", got.Owner)
 	}
-	for _, op := range []memlease.Op{memlease.OpBeat, memlease.OpSetStandby, memlease.OpAssign, memlease.OpReleaseLeader} {
+	for _, op := range []memlease.Op{memlease.OpBeat, memlease.OpSetStandby, memlease.OpFence, memlease.OpAssign, memlease.OpReleaseLeader} {
 		if !op.IsWrite() {
 			t.Errorf("%v.IsWrite() = false", op)
 		}

@@ -6,9 +6,9 @@
 // so it works inside a testing/synctest bubble. It passes the conformance
 // suite in package leasetest.
 //
-// It also implements lease.OwnerLister and lease.FleetStore (the heartbeats,
+// It also implements lease.OwnerLister, lease.FleetStore (the heartbeats,
 // roster and leader lock of kcl-fleet coordination, kept apart from the
-// leases, so List and Get never see them).
+// leases, so List and Get never see them) and lease.Surveyor.
 //
 // Beyond lease.Store it offers what tests need:
 //
@@ -17,7 +17,9 @@
 //     KCL handles by re-reading the lease after a failed renewal;
 //   - Stats counts reads and writes the way DynamoDB would bill them;
 //   - Put and Leases set and inspect the table directly, bypassing conditions,
-//     faults and counts.
+//     faults and counts;
+//   - AddForeignItem makes the table look shared with Java KCL 3.x workers,
+//     for tests of the choice of coordination mode.
 //
 // Leases are stored as a DynamoDB table would keep them: empty slices become
 // nil, and ParentShardIDs and ChildShardIDs, which DynamoDB keeps as string
@@ -43,6 +45,7 @@ var (
 	_ lease.Store       = (*Store)(nil)
 	_ lease.OwnerLister = (*Store)(nil)
 	_ lease.FleetStore  = (*Store)(nil)
+	_ lease.Surveyor    = (*Store)(nil)
 )
 
 // Store is an in-memory lease table. The zero value is not usable; call New.
@@ -59,7 +62,14 @@ type Store struct {
 	// DynamoDB store keeps them apart by entityType.
 	heartbeats map[string]lease.Heartbeat
 	roster     map[string]struct{}
+	// rosterItem is set by the first Join or Leave: the DynamoDB store's
+	// roster item stays, emptied, after the last Leave.
+	rosterItem bool
 	leader     *lease.LeaderLock // nil until first acquired
+	// foreign holds what AddForeignItem registered, for Survey.
+	foreign []string
+	// reports holds what ReportWorkerMetrics recorded.
+	reports []MetricsReport
 }
 
 // Option configures a Store.
@@ -77,7 +87,8 @@ func noFault(Op, string) error { return nil }
 // lease.FleetStore operations key is the worker id the operation concerns
 // (Beat, MarkAssigned, Join, Leave, AcquireLeader, and the lock's owner for
 // RenewLeader and ReleaseLeader), so that a test can cut one worker off the
-// table; "" for Heartbeats, Roster and Leader; and the lease key for Assign.
+// table; "" for Heartbeats, Roster, Leader and Survey; the lease key for
+// Assign; and the reporting worker's id for ReportWorkerMetrics.
 // When f returns an
 // error, the Store returns it unchanged instead of performing the operation,
 // as if the request had never reached the table: nothing is read, written or

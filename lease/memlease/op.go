@@ -5,8 +5,8 @@ import "strconv"
 // Op names a Store operation, for fault injection.
 type Op uint8
 
-// The operations, one per method of lease.Store, lease.OwnerLister and
-// lease.FleetStore.
+// The operations, one per method of lease.Store, lease.OwnerLister,
+// lease.FleetStore, lease.Surveyor and lease.MetricsReporter.
 const (
 	OpCreate Op = iota + 1
 	OpGet
@@ -22,6 +22,7 @@ const (
 	OpHeartbeats
 	OpMarkAssigned
 	OpSetStandby
+	OpFence
 	OpJoin
 	OpLeave
 	OpRoster
@@ -30,6 +31,8 @@ const (
 	OpRenewLeader
 	OpReleaseLeader
 	OpAssign
+	OpSurvey
+	OpReportWorkerMetrics
 )
 
 // String returns the name of the method, for example "Renew".
@@ -63,6 +66,8 @@ func (o Op) String() string {
 		return "MarkAssigned"
 	case OpSetStandby:
 		return "SetStandby"
+	case OpFence:
+		return "Fence"
 	case OpJoin:
 		return "Join"
 	case OpLeave:
@@ -79,6 +84,10 @@ func (o Op) String() string {
 		return "ReleaseLeader"
 	case OpAssign:
 		return "Assign"
+	case OpSurvey:
+		return "Survey"
+	case OpReportWorkerMetrics:
+		return "ReportWorkerMetrics"
 	default:
 		return "Op(" + strconv.Itoa(int(o)) + ")"
 	}
@@ -88,7 +97,7 @@ func (o Op) String() string {
 func (o Op) IsWrite() bool {
 	switch o {
 	case OpCreate, OpRenew, OpTake, OpHandoff, OpCheckpoint, OpRelease, OpDelete,
-		OpBeat, OpMarkAssigned, OpSetStandby, OpJoin, OpLeave, OpAcquireLeader, OpRenewLeader, OpReleaseLeader, OpAssign:
+		OpBeat, OpMarkAssigned, OpSetStandby, OpFence, OpJoin, OpLeave, OpAcquireLeader, OpRenewLeader, OpReleaseLeader, OpAssign:
 		return true
 	}
 	return false

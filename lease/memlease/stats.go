@@ -18,11 +18,12 @@ package memlease
 //   - a Query of the KEYS_ONLY index LeaseOwnerToLeaseKeyIndex (ListOwned),
 //     eventually consistent, half a unit per 4 KB of keys returned: a small
 //     fraction of a Scan;
-//   - a BatchGetItem (Heartbeats) of up to 100 keys, eventually consistent,
-//     half a unit per heartbeat found (an item is well under 4 KB; DynamoDB
+//   - a BatchGetItem (Heartbeats) of up to 100 keys, strongly consistent,
+//     one unit per heartbeat found (an item is well under 4 KB; DynamoDB
 //     Local reports nothing for keys not found);
-//   - the fleet writes one request each. Beat, MarkAssigned, SetStandby and
-//     the leader lock's writes touch items under 1 KB: one write unit.
+//   - the fleet writes one request each. Beat, MarkAssigned, SetStandby,
+//     Fence and the leader lock's writes touch items under 1 KB: one write
+//     unit.
 //     Assign writes the owner index too: 2 units for an unowned lease, 3 for
 //     an owned one (on DynamoDB Local). The roster grows with the fleet, by
 //     the length of each id plus a few bytes: Join and Leave cost one write
@@ -56,11 +57,19 @@ type Stats struct {
 	HeartbeatItems   int64 // heartbeats returned: the items billed
 	RosterReads      int64 // Roster calls: one strongly consistent GetItem each
 	LeaderReads      int64 // Leader calls: one strongly consistent GetItem each
+	// Surveys counts Survey calls: each an eventually consistent Scan of
+	// the whole table (half a List's units) and two DescribeTable calls.
+	Surveys int64
+	// MetricsReports counts ReportWorkerMetrics calls. The DynamoDB store
+	// makes one or two GetItems for each and, beside a Java KCL 3.x fleet,
+	// one UpdateItem (a write unit); Writes leaves them out.
+	MetricsReports int64
 
 	// The writes of lease.FleetStore.
 	Beat          WriteCount
 	MarkAssigned  WriteCount
 	SetStandby    WriteCount
+	Fence         WriteCount
 	Join          WriteCount
 	Leave         WriteCount
 	AcquireLeader WriteCount
@@ -87,8 +96,8 @@ func (s Stats) Writes() int64 {
 // FleetWrites returns the write requests of lease.FleetStore methods billed,
 // a part of Writes.
 func (s Stats) FleetWrites() int64 {
-	return s.Beat.Total() + s.MarkAssigned.Total() + s.SetStandby.Total() + s.Join.Total() +
-		s.Leave.Total() + s.AcquireLeader.Total() + s.RenewLeader.Total() + s.ReleaseLeader.Total() +
+	return s.Beat.Total() + s.MarkAssigned.Total() + s.SetStandby.Total() + s.Fence.Total() +
+		s.Join.Total() + s.Leave.Total() + s.AcquireLeader.Total() + s.RenewLeader.Total() + s.ReleaseLeader.Total() +
 		s.Assign.Total()
 }
 
@@ -118,10 +127,13 @@ func (s Stats) Sub(o Stats) Stats {
 		HeartbeatItems:   s.HeartbeatItems - o.HeartbeatItems,
 		RosterReads:      s.RosterReads - o.RosterReads,
 		LeaderReads:      s.LeaderReads - o.LeaderReads,
+		Surveys:          s.Surveys - o.Surveys,
+		MetricsReports:   s.MetricsReports - o.MetricsReports,
 
 		Beat:          w(s.Beat, o.Beat),
 		MarkAssigned:  w(s.MarkAssigned, o.MarkAssigned),
 		SetStandby:    w(s.SetStandby, o.SetStandby),
+		Fence:         w(s.Fence, o.Fence),
 		Join:          w(s.Join, o.Join),
 		Leave:         w(s.Leave, o.Leave),
 		AcquireLeader: w(s.AcquireLeader, o.AcquireLeader),
@@ -152,6 +164,8 @@ func (s *Stats) write(op Op) *WriteCount {
 		return &s.MarkAssigned
 	case OpSetStandby:
 		return &s.SetStandby
+	case OpFence:
+		return &s.Fence
 	case OpJoin:
 		return &s.Join
 	case OpLeave:

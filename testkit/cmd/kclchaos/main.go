@@ -12,6 +12,7 @@
 //	go run ./testkit/cmd/kclchaos                   # CI size: 2 minutes, random seed
 //	go run ./testkit/cmd/kclchaos -seed 42          # replay a run
 //	go run ./testkit/cmd/kclchaos -soak             # 20 minutes
+//	go run ./testkit/cmd/kclchaos -coordination kcl # per-lease renewal instead of kcl fleet mode
 //	go run ./testkit/cmd/kclchaos -bug unfenced     # show that the checker catches a fencing bug
 //	go run ./testkit/cmd/kclchaos check /tmp/kclchaos-123  # check an earlier run's logs again
 //
@@ -62,13 +63,15 @@ func main() {
 	os.Exit(run())
 }
 
-// check is `kclchaos check [-lease-duration D] DIR`: the checker again
-// over the logs of an earlier run.
+// check is `kclchaos check [-failover D] DIR`: the checker again over the
+// logs of an earlier run.
 func check(args []string) int {
 	fs := flag.NewFlagSet("kclchaos check", flag.ContinueOnError)
-	leaseDur := fs.Duration("lease-duration", 3*time.Second, "the lease duration the run used")
+	var failover time.Duration
+	fs.DurationVar(&failover, "failover", 0, "the failover time the run used: its lease duration with per-lease renewal, F in kcl fleet mode (default: the run's, from DIR/settings.json)")
+	fs.DurationVar(&failover, "lease-duration", 0, "the same as -failover")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: kclchaos check [-lease-duration D] DIR\n\nChecks the logs an earlier run left in DIR again and prints the table.")
+		fmt.Fprintln(fs.Output(), "usage: kclchaos check [-failover D] DIR\n\nChecks the logs an earlier run left in DIR again and prints the table.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -78,7 +81,7 @@ func check(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	r, err := scenario.CheckDir(fs.Arg(0), *leaseDur)
+	r, err := scenario.CheckDir(fs.Arg(0), failover)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kclchaos:", err)
 		return 2
@@ -100,7 +103,8 @@ func run() int {
 		workers    = flag.Int("workers", 3, "worker processes (joins add up to two)")
 		rate       = flag.Float64("rate", 60, "user records put per second")
 		shards     = flag.Int("shards", 4, "initial shards")
-		leaseDur   = flag.Duration("lease-duration", 3*time.Second, "workers' lease duration")
+		coord      = flag.String("coordination", "auto", "how the workers coordinate: auto (the Worker's default, which must choose kcl fleet mode on the run's new table), fleet (kcl fleet mode required) or kcl (per-lease renewal, KCL-compatible mode; no leader faults)")
+		leaseDur   = flag.Duration("lease-duration", 3*time.Second, "workers' lease duration (their failover time with -coordination kcl)")
 		faults     = flag.String("faults", "all", "comma-separated fault kinds, \"all\" or \"none\"; kinds: "+strings.Join(scenario.AllFaults, ",")+", and with -multilang "+scenario.FaultSIGKILLChild)
 		multilang  = flag.Bool("multilang", false, "workers are kcl multilang hosts running a recording child; faults include "+scenario.FaultSIGKILLChild)
 		kcl        = flag.String("kcl", "", "the kcl binary for -multilang (default: kcl on PATH)")
@@ -136,7 +140,7 @@ func run() int {
 	}
 	cfg := scenario.Config{
 		Seed: *seed, Duration: *duration, Workers: *workers, Rate: *rate, Shards: *shards,
-		LeaseDuration: *leaseDur, Faults: kinds, Bug: *bug, Checkpoint: *checkpoint,
+		Coordination: *coord, LeaseDuration: *leaseDur, Faults: kinds, Bug: *bug, Checkpoint: *checkpoint,
 		WorkerCommand:   []string{self, "worker"},
 		KinesisEndpoint: os.Getenv("KCL_KINESIS_ENDPOINT"), DynamoDBEndpoint: os.Getenv("KCL_DYNAMODB_ENDPOINT"),
 		Dir: *dir, Keep: *keep, Progress: os.Stdout,
@@ -178,6 +182,9 @@ func run() int {
 	fmt.Printf("seed=%d (replay: kclchaos -seed %d", *seed, *seed)
 	if *multilang {
 		fmt.Printf(" -multilang")
+	}
+	if *coord != "auto" {
+		fmt.Printf(" -coordination %s", *coord)
 	}
 	if *duration != 2*time.Minute {
 		fmt.Printf(" -duration %s", *duration)

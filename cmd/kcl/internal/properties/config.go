@@ -134,6 +134,15 @@ type Config struct {
 
 	// FailoverTime is failoverTimeMillis: the lease duration.
 	FailoverTime time.Duration
+	// Coordination is kclCoordination, a key of kcl's own: "auto" (the
+	// default), "fleet" or "kcl" (consumer.CoordinationAuto,
+	// CoordinationFleet, CoordinationKCL). Unset, with
+	// clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X, it is
+	// "kcl": the fleet is declared to include Java KCL 2.x workers.
+	Coordination string
+	// FleetFailoverTime is kclFleetFailoverTimeMillis, a key of kcl's own:
+	// the failover time of kcl fleet coordination (0: its default, 2 s).
+	FleetFailoverTime time.Duration
 	// MaxRecords is maxRecords: records per GetRecords call (polling), ≤ 10000.
 	MaxRecords int
 	// IdleTimeBetweenReads is idleTimeBetweenReadsInMillis (polling).
@@ -304,6 +313,12 @@ func (l *loader) finish(byKey map[string]Entry) {
 	if c.TableName == "" {
 		c.TableName = c.ApplicationName
 	}
+	if c.Coordination == "" {
+		c.Coordination = "auto"
+		if c.ClientVersion == ClientVersionCompatibleWith2x {
+			c.Coordination = "kcl"
+		}
+	}
 	if c.StreamARN != "" {
 		c.StreamName = l.arnStreamName // the ARN wins, as in KCL
 	}
@@ -363,6 +378,8 @@ func init() {
 		"initialPositionInStreamExtended": setInitialTimestamp,
 
 		"failoverTimeMillis":                millis(func(c *Config) *time.Duration { return &c.FailoverTime }, false),
+		"kclFleetFailoverTimeMillis":        millis(func(c *Config) *time.Duration { return &c.FleetFailoverTime }, false),
+		"kclCoordination":                   setCoordination,
 		"idleTimeBetweenReadsInMillis":      millis(func(c *Config) *time.Duration { return &c.IdleTimeBetweenReads }, true),
 		"shardSyncIntervalMillis":           millis(func(c *Config) *time.Duration { return &c.ShardSyncInterval }, false),
 		"parentShardPollIntervalMillis":     millis(func(c *Config) *time.Duration { return &c.ParentShardPollInterval }, false),
@@ -554,6 +571,15 @@ func setRetrievalMode(l *loader, e Entry) {
 		l.c.RetrievalMode = 0 // resolved in finish
 	default:
 		l.fail(e, "unknown retrieval mode (allowed: FANOUT, POLLING, DEFAULT)")
+	}
+}
+
+func setCoordination(l *loader, e Entry) {
+	switch v := strings.ToLower(strings.TrimSpace(e.Value)); v {
+	case "auto", "fleet", "kcl":
+		l.c.Coordination = v
+	default:
+		l.fail(e, "unknown coordination (allowed: auto, fleet, kcl)")
 	}
 }
 

@@ -70,7 +70,7 @@ func BenchmarkCheck(b *testing.B) {
 	b.ReportAllocs()
 	var r Report
 	for b.Loop() {
-		r = Check(h, Options{LeaseDuration: time.Second, Epsilon: 5 * time.Millisecond})
+		r = Check(h, Options{FailoverTime: time.Second, Epsilon: 5 * time.Millisecond})
 	}
 	if !r.OK() || r.Duplicates == 0 {
 		b.Fatalf("unexpected verdict: %s", r)

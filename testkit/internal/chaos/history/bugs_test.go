@@ -111,7 +111,7 @@ func TestDeliberateBugs(t *testing.T) {
 }
 
 func TestDeliberateBugsTable(t *testing.T) {
-	r := Check(chaosRun(scenario{stop: true, unfenced: true}), Options{LeaseDuration: time.Second, Epsilon: 5 * time.Millisecond,
+	r := Check(chaosRun(scenario{stop: true, unfenced: true}), Options{FailoverTime: time.Second, Epsilon: 5 * time.Millisecond,
 		Faults: map[string]int{"sigstop": 1, "sigterm": 2}})
 	if want := (Failover{Count: 1, Min: 1135 * time.Millisecond, Median: 1135 * time.Millisecond, Max: 1135 * time.Millisecond}); r.Failover[SIGSTOP] != want {
 		t.Errorf("SIGSTOP failover %+v, want %+v", r.Failover[SIGSTOP], want)

@@ -58,6 +58,12 @@ func (b *run) life(t int, w string, k LifecycleKind) *run {
 	return b
 }
 
+// leader records a fault on w as the fleet's leader.
+func (b *run) leader(t int, w string, k LifecycleKind) *run {
+	b.h.Lifecycle = append(b.h.Lifecycle, Lifecycle{T: ms(t), Worker: w, Kind: k, Leader: true})
+	return b
+}
+
 // produceKey produces records from..to-1 of key into shard, the n-th at
 // position n.
 func (b *run) produceKey(shard, key string, from, to int) *run {

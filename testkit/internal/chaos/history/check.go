@@ -13,11 +13,17 @@ import (
 
 // Options tune Check.
 type Options struct {
-	// LeaseDuration is the workers' lease duration. Two workers may both
-	// process a shard for at most this long (rule 5), and a worker's
-	// processing of a shard is taken to have paused when it processed none
-	// of its records for longer. Zero disables rule 5.
-	LeaseDuration time.Duration
+	// FailoverTime is how long a worker that stopped proving it is alive
+	// keeps its shards before they may move: the lease duration when the
+	// workers renew each lease (KCL's failoverTimeMillis), the failover
+	// time F in kcl fleet mode, where a worker stops every shard at its own
+	// deadline, F minus a margin after its last successful heartbeat was
+	// sent, and the leader reassigns them once the heartbeat stood still
+	// for F on its clock. Two workers may both process a shard for at most
+	// this long (rule 5), and a worker's processing of a shard is taken to
+	// have paused when it processed none of its records for longer. Zero
+	// disables rule 5.
+	FailoverTime time.Duration
 	// Epsilon is the clock slack: how far apart two timestamps taken by
 	// different processes (or by a hook and the write it reports) may be
 	// out of order. Every rule gives the system the benefit of the doubt
@@ -68,14 +74,16 @@ type Options struct {
 //     began (LeaseEvent.Start) after the writer's own last acquisition was
 //     logged; one that began earlier may have taken effect first.
 //  5. Overlap: two workers both processing a shard for longer than
-//     LeaseDuration. A worker's processing of a shard is a series of runs,
-//     a new run starting after a pause longer than LeaseDuration.
-//  6. Failover: for each SIGKILL, SIGSTOP and SIGTERM, for each shard the
-//     worker held, the time until the shard was acquired again (by anyone)
-//     or processed by a lease holder (for SIGSTOP, the resumed worker
-//     itself). A shard the worker itself finished (SHARD_END after the
-//     signal) needed no new owner and is counted apart; a shard for which
-//     none of these happened is unresolved.
+//     FailoverTime. A worker's processing of a shard is a series of runs,
+//     a new run starting after a pause longer than FailoverTime.
+//  6. Failover: for each SIGKILL, SIGSTOP, SIGTERM and Partition, for each
+//     shard the worker held, the time until the shard was acquired again
+//     (by anyone) or processed by a lease holder (after SIGSTOP, the
+//     resumed worker itself; after Partition, the worker itself once
+//     healed). A shard the worker itself finished (SHARD_END after the
+//     fault) needed no new owner and is counted apart; a shard for which
+//     none of these happened is unresolved. Faults on the fleet's leader
+//     (Lifecycle.Leader) are summed apart.
 //  7. Lease table (Options.Leases): every lease's checkpoint parses, and a
 //     sequence checkpoint is at or before the last record of its shard
 //     that anyone processed. A checkpoint past it would make the next

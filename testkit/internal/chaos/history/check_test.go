@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-var testOpts = Options{LeaseDuration: time.Second, Epsilon: 5 * time.Millisecond}
+var testOpts = Options{FailoverTime: time.Second, Epsilon: 5 * time.Millisecond}
 
 // killedAfterFirstCheckpoint: w1 processes k/0..3 on A at 10..40 and
 // checkpoints k/0 only.
@@ -323,9 +323,10 @@ func TestCheckOrderIgnoresLineOrder(t *testing.T) {
 
 func TestCheckFailover(t *testing.T) {
 	tests := []struct {
-		name  string
-		build func() *run
-		want  map[LifecycleKind]Failover
+		name   string
+		build  func() *run
+		want   map[LifecycleKind]Failover
+		leader map[LifecycleKind]Failover // LeaderFailover; nil for none
 	}{
 		{name: "failover after SIGKILL runs to each held shard's next acquisition",
 			build: func() *run {
@@ -378,12 +379,44 @@ func TestCheckFailover(t *testing.T) {
 					life(1000, "w1", SIGKILL).lease(2000, "w2", "A", Acquired)
 			},
 			want: map[LifecycleKind]Failover{}},
+		{name: "a partitioned worker's processing up to its deadline resumes nothing: the failover is the takeover",
+			build: func() *run {
+				return newRun().lease(0, "w1", "A", Acquired).stream("w1", "A", "k", 10, 1000, 100).
+					life(1000, "w1", Partition).stream("w1", "A", "k", 1000, 1800, 100).
+					lease(3200, "w2", "A", Acquired).life(4000, "w1", Heal)
+			},
+			want: map[LifecycleKind]Failover{Partition: {Count: 1, Min: 2200 * time.Millisecond, Median: 2200 * time.Millisecond, Max: 2200 * time.Millisecond}}},
+		{name: "a partitioned worker that processes again once healed has resumed",
+			build: func() *run {
+				return newRun().lease(0, "w1", "A", Acquired).life(1000, "w1", Partition).stream("w1", "A", "k", 1000, 1800, 100).
+					life(2500, "w1", Heal).stream("w1", "A", "k", 2600, 2700, 100)
+			},
+			want: map[LifecycleKind]Failover{Partition: {Count: 1, Min: 1600 * time.Millisecond, Median: 1600 * time.Millisecond, Max: 1600 * time.Millisecond}}},
+		{name: "a partition never healed whose shard no one takes is unresolved",
+			build: func() *run {
+				return newRun().lease(0, "w1", "A", Acquired).life(1000, "w1", Partition).stream("w1", "A", "k", 1000, 1800, 100)
+			},
+			want: map[LifecycleKind]Failover{Partition: {Unresolved: 1}}},
+		{name: "faults on the leader are summed apart",
+			build: func() *run {
+				return newRun().lease(0, "w1", "A", Acquired).lease(0, "w2", "B", Acquired).
+					life(1000, "w1", SIGKILL).lease(2000, "w3", "A", Acquired).
+					leader(5000, "w2", SIGKILL).lease(8500, "w3", "B", Acquired)
+			},
+			want:   map[LifecycleKind]Failover{SIGKILL: {Count: 1, Min: time.Second, Median: time.Second, Max: time.Second}},
+			leader: map[LifecycleKind]Failover{SIGKILL: {Count: 1, Min: 3500 * time.Millisecond, Median: 3500 * time.Millisecond, Max: 3500 * time.Millisecond}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Check(tt.build().h, testOpts)
 			if !maps.Equal(r.Failover, tt.want) {
 				t.Fatalf("Failover %+v, want %+v", r.Failover, tt.want)
+			}
+			if tt.leader == nil {
+				tt.leader = map[LifecycleKind]Failover{}
+			}
+			if !maps.Equal(r.LeaderFailover, tt.leader) {
+				t.Fatalf("LeaderFailover %+v, want %+v", r.LeaderFailover, tt.leader)
 			}
 			unresolved := 0
 			for _, f := range tt.want {

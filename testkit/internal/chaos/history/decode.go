@@ -73,6 +73,8 @@ func (p *parser) decode(b []byte) error {
 			w.Sub, err = d.uint()
 		case "agg":
 			w.Agg, err = d.bool()
+		case "leader":
+			w.Leader, err = d.bool()
 		default:
 			return fmt.Errorf("unknown field %q", key)
 		}

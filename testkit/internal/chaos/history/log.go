@@ -100,15 +100,22 @@ const (
 	SIGKILL LifecycleKind = "sigkill"
 	SIGSTOP LifecycleKind = "sigstop"
 	SIGCONT LifecycleKind = "sigcont"
-	Exit    LifecycleKind = "exit"
+	// Partition and Heal bracket a time the harness cut the worker off from
+	// DynamoDB (its Kinesis calls still went through).
+	Partition LifecycleKind = "partition"
+	Heal      LifecycleKind = "heal"
+	Exit      LifecycleKind = "exit"
 )
 
 // Lifecycle is written by the harness for each worker process: started,
-// signalled, exited.
+// signalled, partitioned, exited.
 type Lifecycle struct {
 	T      time.Time     `json:"t"`
 	Worker string        `json:"w"`
 	Kind   LifecycleKind `json:"kind"`
+	// Leader is set when the harness acted on the worker because it led
+	// its kcl fleet (the leader lock named it just before).
+	Leader bool `json:"leader,omitempty"`
 }
 
 func (Produced) lineType() string   { return TypeProduced }
@@ -241,6 +248,7 @@ type wireLine struct {
 	Kind     string    `json:"kind"`
 	Position string    `json:"pos"`
 	Err      string    `json:"err"`
+	Leader   bool      `json:"leader"`
 }
 
 // parser decodes lines, sharing the strings that repeat (worker, shard and
@@ -287,6 +295,7 @@ func (p *parser) parse(h *History, b []byte) error {
 		not(w.Kind != "", "kind")
 		not(w.Position != "", "pos")
 		not(w.Err != "", "err")
+		not(w.Leader, "leader")
 		if err := recordFields(w.Key, w.N, w.Shard, w.Seq); err != nil {
 			return err
 		}
@@ -301,6 +310,7 @@ func (p *parser) parse(h *History, b []byte) error {
 		not(w.Kind != "", "kind")
 		not(w.Position != "", "pos")
 		not(w.Err != "", "err")
+		not(w.Leader, "leader")
 		if w.Worker == "" {
 			return errors.New(`no "w"`)
 		}
@@ -321,6 +331,7 @@ func (p *parser) parse(h *History, b []byte) error {
 		not(w.Agg, "agg")
 		not(w.Position != "", "pos")
 		not(w.Err != "", "err")
+		not(w.Leader, "leader")
 		if w.Worker == "" || w.Shard == "" {
 			return errors.New(`no "w" or "shard"`)
 		}
@@ -344,6 +355,7 @@ func (p *parser) parse(h *History, b []byte) error {
 		not(w.Sub != 0, "sub")
 		not(w.Agg, "agg")
 		not(w.Kind != "", "kind")
+		not(w.Leader, "leader")
 		if w.Worker == "" || w.Shard == "" || w.Start.IsZero() {
 			return errors.New(`no "w", "shard" or "start"`)
 		}
@@ -373,14 +385,14 @@ func (p *parser) parse(h *History, b []byte) error {
 			return errors.New(`no "w"`)
 		}
 		switch k := LifecycleKind(w.Kind); k {
-		case Start, SIGTERM, SIGKILL, SIGSTOP, SIGCONT, Exit:
+		case Start, SIGTERM, SIGKILL, SIGSTOP, SIGCONT, Partition, Heal, Exit:
 		default:
 			return fmt.Errorf("unknown lifecycle kind %q", w.Kind)
 		}
 		if err := foreignErr(w.Type, foreign); err != nil {
 			return err
 		}
-		h.Lifecycle = append(h.Lifecycle, Lifecycle{T: w.T, Worker: p.intern(w.Worker), Kind: LifecycleKind(w.Kind)})
+		h.Lifecycle = append(h.Lifecycle, Lifecycle{T: w.T, Worker: p.intern(w.Worker), Kind: LifecycleKind(w.Kind), Leader: w.Leader})
 	default:
 		return fmt.Errorf("unknown line type %q", w.Type)
 	}

@@ -53,8 +53,11 @@ type Report struct {
 	OverlapViolations int
 	OverlapSamples    []Overlap
 
-	// Rule 6, by SIGKILL, SIGSTOP and SIGTERM (kinds that happened only).
+	// Rule 6, by SIGKILL, SIGSTOP, SIGTERM and Partition (kinds that
+	// happened only): Failover after faults on any worker but the
+	// leader, LeaderFailover after faults on the fleet's leader.
 	Failover          map[LifecycleKind]Failover
+	LeaderFailover    map[LifecycleKind]Failover
 	UnresolvedSamples []Unresolved
 
 	// Rule 7: TableLeases leases checked, TableViolations with a
@@ -97,7 +100,7 @@ func (f FencingViolation) String() string {
 }
 
 // Overlap is a time two workers both processed a shard, longer than the
-// lease duration.
+// failover time (Options.FailoverTime).
 type Overlap struct {
 	Shard      string
 	Workers    [2]string
@@ -119,17 +122,23 @@ type Failover struct {
 	Min, Median, Max         time.Duration
 }
 
-// Unresolved is a shard held by a worker when it was signalled that no one
-// acquired or processed again, and the worker did not finish.
+// Unresolved is a shard held by a worker when it was signalled or
+// partitioned that no one acquired or processed again, and the worker did
+// not finish.
 type Unresolved struct {
 	Kind   LifecycleKind
 	Worker string
 	Shard  string
 	T      time.Time
+	Leader bool // the worker led the fleet
 }
 
 func (u Unresolved) String() string {
-	return fmt.Sprintf("%s held %s at its %s (%s); no one acquired or processed it again", u.Worker, u.Shard, u.Kind,
+	role := ""
+	if u.Leader {
+		role = " (the leader)"
+	}
+	return fmt.Sprintf("%s%s held %s at its %s (%s); no one acquired or processed it again", u.Worker, role, u.Shard, u.Kind,
 		u.T.Format(time.RFC3339Nano))
 }
 
@@ -185,21 +194,27 @@ func (r Report) Table(w io.Writer) error {
 	}
 	row("fencing violations", "%d", r.FencingViolations)
 	row("overlap violations", "%d", r.OverlapViolations)
-	kinds := make([]LifecycleKind, 0, len(r.Failover))
-	for k := range r.Failover {
-		kinds = append(kinds, k)
-	}
-	slices.Sort(kinds)
-	if len(kinds) == 0 {
+	if len(r.Failover) == 0 && len(r.LeaderFailover) == 0 {
 		row("failover", "none")
 	}
-	for _, k := range kinds {
-		f := r.Failover[k]
-		ended := ""
-		if f.Ended > 0 {
-			ended = fmt.Sprintf(", ended by the worker %d", f.Ended)
+	for _, leader := range []bool{false, true} {
+		m, suffix := r.Failover, ""
+		if leader {
+			m, suffix = r.LeaderFailover, " (leader)"
 		}
-		row("failover "+string(k), "n %d, min %s, median %s, max %s%s, unresolved %d", f.Count, f.Min, f.Median, f.Max, ended, f.Unresolved)
+		kinds := make([]LifecycleKind, 0, len(m))
+		for k := range m {
+			kinds = append(kinds, k)
+		}
+		slices.Sort(kinds)
+		for _, k := range kinds {
+			f := m[k]
+			ended := ""
+			if f.Ended > 0 {
+				ended = fmt.Sprintf(", ended by the worker %d", f.Ended)
+			}
+			row("failover "+string(k)+suffix, "n %d, min %s, median %s, max %s%s, unresolved %d", f.Count, f.Min, f.Median, f.Max, ended, f.Unresolved)
+		}
 	}
 	if r.TableLeases > 0 {
 		row("lease checkpoints", "%d leases, %d past the processing", r.TableLeases, r.TableViolations)

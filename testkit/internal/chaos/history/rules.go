@@ -185,10 +185,10 @@ type span struct {
 
 // overlaps applies rule 5.
 func (ix *index) overlaps(r *Report) {
-	if ix.opts.LeaseDuration <= 0 {
+	if ix.opts.FailoverTime <= 0 {
 		return
 	}
-	limit := int64(ix.opts.LeaseDuration)
+	limit := int64(ix.opts.FailoverTime)
 	for _, id := range sortedKeys(ix.shards) {
 		s := ix.shards[id]
 		var runs []span
@@ -225,18 +225,43 @@ func (ix *index) overlaps(r *Report) {
 	}
 }
 
+// failoverKinds are the faults rule 6 measures, in the order of the table.
+var failoverKinds = []LifecycleKind{SIGKILL, SIGSTOP, SIGTERM, Partition}
+
 // failovers applies rule 6.
 func (ix *index) failovers(r *Report) {
-	times := make(map[LifecycleKind][]time.Duration)
-	unresolved := make(map[LifecycleKind]int)
-	ended := make(map[LifecycleKind]int)
+	type fault struct {
+		kind   LifecycleKind
+		leader bool
+	}
+	times := make(map[fault][]time.Duration)
+	unresolved := make(map[fault]int)
+	ended := make(map[fault]int)
 	shards := sortedKeys(ix.shards)
 	for _, w := range sortedKeys(ix.life) {
-		for _, l := range ix.life[w] {
-			if l.Kind != SIGKILL && l.Kind != SIGSTOP && l.Kind != SIGTERM {
+		for li, l := range ix.life[w] {
+			if !slices.Contains(failoverKinds, l.Kind) {
 				continue
 			}
+			fk := fault{l.Kind, l.Leader}
 			t := ns(l.T)
+			// The worker's own processing from resumed on counts: after a
+			// SIGSTOP, once continued (it was frozen until then); after a
+			// partition, once healed (until then it may go on processing
+			// up to its deadline, which resumes nothing); never after a
+			// SIGKILL or SIGTERM (it is dying or draining).
+			resumed := int64(1<<63 - 1)
+			switch l.Kind {
+			case SIGSTOP:
+				resumed = t
+			case Partition:
+				for _, n := range ix.life[w][li+1:] {
+					if n.Kind == Heal {
+						resumed = ns(n.T)
+						break
+					}
+				}
+			}
 			for _, id := range shards {
 				s := ix.shards[id]
 				if !ix.holder(s, w, t) || !lastEventAcquired(s.events[w], t) {
@@ -247,41 +272,50 @@ func (ix *index) failovers(r *Report) {
 					end, found = s.acquired[i].t, true
 				}
 				for pw, ts := range s.proc {
-					if pw == w && l.Kind != SIGSTOP { // draining or dying, not resuming
-						continue
+					from := t
+					if pw == w {
+						from = resumed
 					}
-					i := sort.Search(len(ts), func(i int) bool { return ts[i] > t })
+					i := sort.Search(len(ts), func(i int) bool { return ts[i] > from })
 					if i < len(ts) && ts[i] < end && ix.holder(s, pw, ts[i]) {
 						end, found = ts[i], true
 					}
 				}
 				if !found {
 					if l.Kind != SIGKILL && endedOwnShard(s.events[w], t) {
-						ended[l.Kind]++ // drained (SIGTERM) or resumed (SIGSTOP) to the shard's end
+						ended[fk]++ // drained (SIGTERM) or resumed (SIGSTOP, Partition) to the shard's end
 						continue
 					}
-					unresolved[l.Kind]++
+					unresolved[fk]++
 					if len(r.UnresolvedSamples) < r.samples {
-						r.UnresolvedSamples = append(r.UnresolvedSamples, Unresolved{Kind: l.Kind, Worker: w, Shard: id, T: l.T})
+						r.UnresolvedSamples = append(r.UnresolvedSamples, Unresolved{Kind: l.Kind, Worker: w, Shard: id, T: l.T, Leader: l.Leader})
 					}
 					continue
 				}
-				times[l.Kind] = append(times[l.Kind], time.Duration(end-t))
+				times[fk] = append(times[fk], time.Duration(end-t))
 			}
 		}
 	}
 	r.Failover = make(map[LifecycleKind]Failover)
-	for _, k := range []LifecycleKind{SIGKILL, SIGSTOP, SIGTERM} {
-		ds := times[k]
-		if len(ds) == 0 && unresolved[k] == 0 && ended[k] == 0 {
-			continue
+	r.LeaderFailover = make(map[LifecycleKind]Failover)
+	for _, k := range failoverKinds {
+		for _, leader := range []bool{false, true} {
+			fk := fault{k, leader}
+			ds := times[fk]
+			if len(ds) == 0 && unresolved[fk] == 0 && ended[fk] == 0 {
+				continue
+			}
+			f := Failover{Count: len(ds), Ended: ended[fk], Unresolved: unresolved[fk]}
+			if len(ds) > 0 {
+				slices.Sort(ds)
+				f.Min, f.Median, f.Max = ds[0], ds[(len(ds)-1)/2], ds[len(ds)-1]
+			}
+			if leader {
+				r.LeaderFailover[k] = f
+			} else {
+				r.Failover[k] = f
+			}
 		}
-		f := Failover{Count: len(ds), Ended: ended[k], Unresolved: unresolved[k]}
-		if len(ds) > 0 {
-			slices.Sort(ds)
-			f.Min, f.Median, f.Max = ds[0], ds[(len(ds)-1)/2], ds[len(ds)-1]
-		}
-		r.Failover[k] = f
 	}
 }
 

@@ -26,6 +26,14 @@
 //	... // window
 //	kin.SetRules(nil); ddb.SetRules(nil)
 //
+// A client that connects through a listener of its own (StartClient) can
+// be cut off alone, as a network partition would, and healed:
+//
+//	w1URL, err := ddb.StartClient("w1")   // worker w1's endpoint
+//	ddb.Isolate("w1")   // w1's requests hang unanswered, its pending answers are dropped
+//	... // partition
+//	ddb.Heal("w1")
+//
 // Faults on long-lived enhanced fan-out subscriptions are drawn when the
 // subscription starts; CutStream ends one mid-stream:
 //

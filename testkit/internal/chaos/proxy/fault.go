@@ -48,11 +48,15 @@ const (
 	// h2c: the stream is reset. A response that ends sooner is untouched
 	// (the fault still counts as injected: it was drawn).
 	CutStream
+	// Isolated is not a Rule kind: it counts the requests of a client cut
+	// off by Proxy.Isolate, held or with their answer dropped.
+	Isolated
 )
 
 var kindNames = [...]string{
 	Latency: "latency", Reset: "reset", Blackhole: "blackhole", Error500: "error500", Throttle: "throttle",
 	ExpiredIterator: "expired-iterator", SlowBody: "slow-body", DropResponse: "drop-response", CutStream: "cut-stream",
+	Isolated: "isolated",
 }
 
 // String returns a short lowercase name, e.g. "throttle".

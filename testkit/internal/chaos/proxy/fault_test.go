@@ -173,7 +173,8 @@ func TestSetRulesValidates(t *testing.T) {
 		{name: "a throttle with a probability is valid", rule: Rule{Kind: Throttle, Probability: 0.3}},
 		{name: "a zero probability is valid and never fires", rule: Rule{Kind: Reset}},
 		{name: "an unset kind is rejected", rule: Rule{Probability: 1}, want: "kind"},
-		{name: "an unknown kind is rejected", rule: Rule{Kind: CutStream + 1, Probability: 1}, want: "kind"},
+		{name: "an unknown kind is rejected", rule: Rule{Kind: Isolated + 1, Probability: 1}, want: "kind"},
+		{name: "isolated is no rule kind", rule: Rule{Kind: Isolated, Probability: 1}, want: "kind"},
 		{name: "a cut stream without a time is rejected", rule: Rule{Kind: CutStream, Probability: 1}, want: "positive Latency"},
 		{name: "a probability above one is rejected", rule: Rule{Kind: Reset, Probability: 1.5}, want: "probability 1.5"},
 		{name: "a negative probability is rejected", rule: Rule{Kind: Reset, Probability: -0.1}, want: "probability"},
@@ -220,7 +221,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestFaultKindString(t *testing.T) {
-	for k := Latency; k <= CutStream; k++ {
+	for k := Latency; k <= Isolated; k++ {
 		if s := k.String(); s == "" || strings.HasPrefix(s, "FaultKind(") {
 			t.Errorf("kind %d has no name", k)
 		}

@@ -24,8 +24,9 @@ import (
 // HTTP/1.1 and h2c on one port, and a count of requests by operation.
 type upstream struct {
 	*httptest.Server
-	// release ends the "Test.Stream" responses.
-	release chan struct{}
+	// release ends the "Test.Stream" responses; hold is closed to let the
+	// "Test.Hold" requests be answered.
+	release, hold chan struct{}
 
 	mu   sync.Mutex
 	hits map[string]int
@@ -33,7 +34,7 @@ type upstream struct {
 
 func newUpstream(t *testing.T) *upstream {
 	t.Helper()
-	u := &upstream{release: make(chan struct{}), hits: make(map[string]int)}
+	u := &upstream{release: make(chan struct{}), hold: make(chan struct{}), hits: make(map[string]int)}
 	u.Server = httptest.NewUnstartedServer(http.HandlerFunc(u.serve))
 	var pr http.Protocols
 	pr.SetHTTP1(true)
@@ -95,6 +96,14 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	case "Hold":
+		select {
+		case <-u.hold:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		fmt.Fprint(w, `{}`)
 	case "Stream":
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, "first\n")

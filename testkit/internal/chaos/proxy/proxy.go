@@ -99,6 +99,11 @@ type Proxy struct {
 	seq     uint64
 	started bool
 	closed  bool
+	// clients names the client of each listener StartClient opened, by
+	// its address; isolated holds, for each isolated client, the channel
+	// Heal closes.
+	clients  map[string]string
+	isolated map[string]chan struct{}
 }
 
 // New returns a proxy that forwards to target, an http:// base URL such as
@@ -129,12 +134,14 @@ func New(target string, opts ...Option) (*Proxy, error) {
 		seed = time.Now().UnixNano()
 	}
 	p := &Proxy{
-		target: u,
-		opts:   o,
-		seed:   seed,
-		done:   make(chan struct{}),
-		rng:    rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)),
-		window: make(chan struct{}),
+		target:   u,
+		opts:     o,
+		seed:     seed,
+		done:     make(chan struct{}),
+		rng:      rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)),
+		window:   make(chan struct{}),
+		clients:  make(map[string]string),
+		isolated: make(map[string]chan struct{}),
 		stats: Stats{
 			Requests:       make(map[string]int),
 			Forwarded:      make(map[string]int),
@@ -240,8 +247,15 @@ func (p *Proxy) Start() (string, error) {
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(p.opts.logger.WithOptions(zap.IncreaseLevel(zap.DebugLevel))),
+		ConnContext:       p.connContext,
 	}
 	p.started = true
+	p.serveLocked(ln)
+	return "http://" + ln.Addr().String(), nil
+}
+
+// serveLocked serves ln in a goroutine until Close; p.mu is held.
+func (p *Proxy) serveLocked(ln net.Listener) {
 	p.serving.Add(1)
 	go func() {
 		defer p.serving.Done()
@@ -249,7 +263,124 @@ func (p *Proxy) Start() (string, error) {
 			p.opts.logger.Error("proxy: serve", zap.Error(err))
 		}
 	}()
+}
+
+// StartClient opens another listener, on a free port of the host of
+// WithListenAddr, for the client called name, and returns its base URL.
+// Requests that come in through it are the client's: they get the same
+// rules as any other, and Isolate cuts them alone. Start must have been
+// called; a name can be started once.
+func (p *Proxy) StartClient(name string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return "", ErrClosed
+	case !p.started:
+		return "", errors.New("proxy: StartClient before Start")
+	case name == "":
+		return "", errors.New("proxy: StartClient: empty client name")
+	}
+	for _, n := range p.clients {
+		if n == name {
+			return "", fmt.Errorf("proxy: client %q already started", name)
+		}
+	}
+	host, _, err := net.SplitHostPort(p.opts.listen)
+	if err != nil {
+		return "", fmt.Errorf("proxy: listen address %q: %w", p.opts.listen, err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("proxy: listen: %w", err)
+	}
+	p.clients[ln.Addr().String()] = name
+	p.serveLocked(ln)
 	return "http://" + ln.Addr().String(), nil
+}
+
+// clientKey carries a connection's client name in its requests' contexts.
+type clientKey struct{}
+
+// connContext is the server's ConnContext: it names the client of a
+// connection accepted by a StartClient listener.
+func (p *Proxy) connContext(ctx context.Context, c net.Conn) context.Context {
+	p.mu.Lock()
+	name := p.clients[c.LocalAddr().String()]
+	p.mu.Unlock()
+	if name == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, clientKey{}, name)
+}
+
+func clientOf(r *http.Request) string {
+	name, _ := r.Context().Value(clientKey{}).(string)
+	return name
+}
+
+// Isolate cuts the client called name (StartClient) off the target, as a
+// network partition would, until Heal: its new requests are held
+// unanswered, without reaching the target, until the client gives up or
+// Heal releases them (then they end as Reset ends a request); the answer
+// to a request it sent earlier that arrives meanwhile is dropped (the
+// target may have applied it; the client sees a connection error). Every
+// such request counts as an Isolated fault. Other clients are untouched.
+func (p *Proxy) Isolate(name string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.knownLocked(name) {
+		return fmt.Errorf("proxy: Isolate: no client %q", name)
+	}
+	if p.isolated[name] == nil {
+		p.isolated[name] = make(chan struct{})
+	}
+	return nil
+}
+
+// Heal ends the isolation of the client called name and releases its held
+// requests. It does nothing if the client is not isolated.
+func (p *Proxy) Heal(name string) {
+	p.mu.Lock()
+	release := p.isolated[name]
+	delete(p.isolated, name)
+	p.mu.Unlock()
+	if release != nil {
+		close(release)
+	}
+}
+
+func (p *Proxy) knownLocked(name string) bool {
+	for _, n := range p.clients {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// isolation returns the channel that Heal closes if the client called name
+// is isolated now, else nil.
+func (p *Proxy) isolation(name string) <-chan struct{} {
+	if name == "" {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.isolated[name]
+}
+
+// cutOff records a request of an isolated client as an Isolated fault.
+func (p *Proxy) cutOff(op string) {
+	now := time.Now()
+	p.mu.Lock()
+	p.seq++
+	seq := p.seq
+	p.stats.Injected[Key{Op: op, Kind: Isolated}]++
+	p.mu.Unlock()
+	if p.opts.onFault != nil {
+		p.opts.onFault(Event{Time: now, Op: op, Kind: Isolated, Seq: seq})
+	}
 }
 
 // Close stops listening, ends every request in flight (held blackholes and
@@ -291,6 +422,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	target := r.Header.Get("X-Amz-Target")
 	op := opName(target)
+	client := clientOf(r)
+	if release := p.isolation(client); release != nil {
+		p.count(func(s *Stats) { s.Requests[op]++ })
+		p.cutOff(op)
+		p.drain(r)
+		p.sleep(r.Context(), 0, release)
+		p.abort(w, r)
+		return
+	}
 	pl, seq, window := p.plan(op, target)
 
 	if pl.delay > 0 && !p.sleep(r.Context(), pl.delay, nil) {
@@ -321,7 +461,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.count(func(s *Stats) { s.Forwarded[op]++ })
 		ctx, cancel := context.WithCancelCause(r.Context())
 		defer cancel(nil)
-		rp := &requestPlan{plan: pl, cancel: cancel}
+		rp := &requestPlan{plan: pl, cancel: cancel, client: client, op: op}
 		defer rp.stop()
 		p.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, planKey{}, rp)))
 	}
@@ -332,6 +472,9 @@ type requestPlan struct {
 	plan
 	// cancel ends the upstream request; CutStream calls it.
 	cancel context.CancelCauseFunc
+	// client is the request's client ("" for Start's listener), op its
+	// operation: its answer is dropped if the client is isolated by then.
+	client, op string
 	// cutTimer is CutStream's timer, stopped when the request ends. Set in
 	// modifyResponse and read in stop, both on the handler's goroutine.
 	cutTimer *time.Timer
@@ -382,6 +525,11 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	if rp.terminal == DropResponse {
+		_ = resp.Body.Close()
+		return errDropResponse
+	}
+	if p.isolation(rp.client) != nil {
+		p.cutOff(rp.op)
 		_ = resp.Body.Close()
 		return errDropResponse
 	}

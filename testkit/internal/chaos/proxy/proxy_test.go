@@ -263,3 +263,107 @@ func TestCloseWithoutStart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIsolateCutsOneClientOff isolates one of two clients: its new request
+// is held without reaching the target and its earlier request's answer is
+// dropped, while the other client and the shared listener are served; Heal
+// releases the held request and serves the client again.
+func TestIsolateCutsOneClientOff(t *testing.T) {
+	up := newUpstream(t)
+	p, shared := startProxy(t, up)
+	a, err := p.StartClient("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.StartClient("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := httpClient(t, false)
+	call := func(ctx context.Context, addr, target string) error {
+		resp, err := post(ctx, c, addr, target)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	inFlight := make(chan error, 1)
+	go func() { inFlight <- call(t.Context(), a, "Test.Hold") }()
+	eventually(t, func() bool { return up.count("Hold") == 1 }, "a's first request reaches the target")
+
+	if err := p.Isolate("a"); err != nil {
+		t.Fatal(err)
+	}
+	close(up.hold) // the target answers a's first request: the answer is dropped
+	select {
+	case err := <-inFlight:
+		if err == nil {
+			t.Fatal("an isolated client got the answer to its earlier request")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the answer to an isolated client's earlier request never ended")
+	}
+	held := make(chan error, 1)
+	go func() { held <- call(t.Context(), a, "DynamoDB_20120810.UpdateItem") }()
+	eventually(t, func() bool { return p.Stats().ByKind()[Isolated] == 2 }, "a's new request is held")
+	for _, addr := range []string{b, shared} {
+		if err := call(t.Context(), addr, "DynamoDB_20120810.GetItem"); err != nil {
+			t.Fatalf("a client that is not isolated: %v", err)
+		}
+	}
+	select {
+	case err := <-held:
+		t.Fatalf("an isolated client's request ended before Heal: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	p.Heal("a")
+	select {
+	case err := <-held:
+		if err == nil {
+			t.Fatal("a held request was answered after Heal, want a connection error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Heal did not release the held request")
+	}
+	if n := up.count("UpdateItem"); n != 0 {
+		t.Errorf("the target saw %d requests sent while the client was isolated", n)
+	}
+	if err := call(t.Context(), a, "DynamoDB_20120810.UpdateItem"); err != nil {
+		t.Fatalf("after Heal: %v", err)
+	}
+	p.Heal("a") // not isolated: nothing happens
+}
+
+func TestStartClientAndIsolateValidate(t *testing.T) {
+	up := newUpstream(t)
+	p, err := New(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.StartClient("a"); err == nil {
+		t.Error("StartClient before Start: no error")
+	}
+	if _, err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.StartClient("a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.StartClient("a"); err == nil {
+		t.Error("StartClient twice with one name: no error")
+	}
+	if _, err := p.StartClient(""); err == nil {
+		t.Error("StartClient with no name: no error")
+	}
+	if err := p.Isolate("b"); err == nil {
+		t.Error("Isolate of an unknown client: no error")
+	}
+	p.Close()
+	if _, err := p.StartClient("c"); !errors.Is(err, ErrClosed) {
+		t.Errorf("StartClient after Close = %v, want ErrClosed", err)
+	}
+}

@@ -8,14 +8,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/testkit/internal/chaos/history"
 	"github.com/kclgo/kcl/testkit/internal/chaos/proxy"
 	"github.com/kclgo/kcl/testkit/internal/streamctl"
 )
 
 // proxyRules returns the rules of a proxy fault window of kind k, for the
-// Kinesis and the DynamoDB proxy; scale in [0, 1) varies the latencies.
-func proxyRules(k string, scale float64, leaseDuration time.Duration) (kin, ddb []proxy.Rule) {
+// Kinesis and the DynamoDB proxy; scale in [0, 1) varies the latencies;
+// failover is the failover time (Config.failoverTime).
+func proxyRules(k string, scale float64, failover time.Duration) (kin, ddb []proxy.Rule) {
 	lat := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(scale*float64(hi-lo)) }
 	switch k {
 	case FaultLatency:
@@ -36,9 +38,10 @@ func proxyRules(k string, scale float64, leaseDuration time.Duration) (kin, ddb 
 	case FaultExpiredIterator:
 		kin = []proxy.Rule{{Op: "GetRecords", Kind: proxy.ExpiredIterator, Probability: 0.2}}
 	case FaultSlowDynamoDB:
-		// Up to half the lease duration per call: renewals are late, some
-		// leases expire and move.
-		ddb = []proxy.Rule{{Kind: proxy.Latency, Probability: 1, Latency: lat(leaseDuration/10, leaseDuration/2)}}
+		// Up to half the failover time per call: renewals or heartbeats
+		// are late, some leases expire or some workers miss their
+		// deadline, and their shards move.
+		ddb = []proxy.Rule{{Kind: proxy.Latency, Probability: 1, Latency: lat(failover/10, failover/2)}}
 	case FaultDropResponse:
 		kin = []proxy.Rule{{Op: "GetRecords", Kind: proxy.DropResponse, Probability: 0.05}}
 		ddb = []proxy.Rule{{Op: "UpdateItem", Kind: proxy.DropResponse, Probability: 0.1}, {Op: "PutItem", Kind: proxy.DropResponse, Probability: 0.1}}
@@ -57,17 +60,22 @@ type executor struct {
 	fl       *fleet
 	kin, ddb *proxy.Proxy
 	j        *journal
+	// leader reads the leader lock (lease.FleetStore.Leader).
+	leader func(context.Context) (lease.LeaderLock, error)
 
 	mu     sync.Mutex
 	counts map[string]int // actions carried out, by kind
 	errs   []string
-	// restarting holds the workers signalled by a SIGKILL or SIGTERM action
-	// whose restart is still to come. When the executor falls behind its
-	// schedule (a reshard the emulator is slow to finish), actions due long
-	// ago run back to back, and a second stop of the same worker would
-	// otherwise race the first one's restart.
-	restarting map[string]bool
-	wg         sync.WaitGroup
+	// disrupted holds the workers a process or leader fault is acting on:
+	// killed or stopped and not restarted yet, paused, partitioned. A
+	// leader fault lands on whichever worker leads, which the schedule
+	// cannot know, and when the executor falls behind its schedule (a
+	// reshard the emulator is slow to finish) actions due long ago run back
+	// to back; a second fault on a disrupted worker is skipped, so that it
+	// neither races the first one's restart nor leaves the fleet without an
+	// undisturbed worker.
+	disrupted map[string]bool
+	wg        sync.WaitGroup
 }
 
 func (e *executor) count(kind string) {
@@ -115,15 +123,9 @@ func (e *executor) do(ctx context.Context, a Action) {
 		}
 		e.count(a.Kind)
 	case a.Kind == FaultStopReshard:
-		if _, err := e.fl.signal(a.Worker, syscall.SIGSTOP, history.SIGSTOP); err != nil {
-			e.skip(a, err)
+		if !e.pause(ctx, a, a.Worker, false) {
 			return
 		}
-		e.count(a.Kind)
-		e.background(ctx, a, func(bctx context.Context) {
-			sleep(bctx, a.Dur)
-			e.cont(a)
-		})
 		if err := e.reshard(ctx, a); errors.Is(err, errShardLimit) {
 			e.skip(a, err)
 		} else if err != nil {
@@ -139,15 +141,11 @@ func (e *executor) do(ctx context.Context, a Action) {
 		}
 		e.count(a.Kind)
 	case a.Kind == FaultSIGSTOP:
-		if _, err := e.fl.signal(a.Worker, syscall.SIGSTOP, history.SIGSTOP); err != nil {
-			e.skip(a, err)
-			return
-		}
-		e.count(a.Kind)
-		e.background(ctx, a, func(bctx context.Context) {
-			sleep(bctx, a.Dur)
-			e.cont(a)
-		})
+		e.pause(ctx, a, a.Worker, false)
+	case a.Kind == FaultPartition:
+		e.partition(ctx, a, a.Worker, false)
+	case isLeaderFault(a.Kind):
+		e.leaderFault(ctx, a)
 	case a.Kind == FaultSIGKILLChild:
 		pid, err := e.fl.pid(a.Worker)
 		if err != nil {
@@ -171,36 +169,9 @@ func (e *executor) do(ctx context.Context, a Action) {
 		e.j.logf("SIGKILL child %d of %s (one of %d)", kid, a.Worker, len(kids))
 		e.count(a.Kind)
 	case a.Kind == FaultSIGKILL || a.Kind == FaultSIGTERM:
-		sig, kind := syscall.SIGKILL, history.SIGKILL
-		if a.Kind == FaultSIGTERM {
-			sig, kind = syscall.SIGTERM, history.SIGTERM
-		}
-		if !e.markRestarting(a.Worker) {
-			e.skip(a, fmt.Errorf("worker %s is already stopping, its restart pending", a.Worker))
-			return
-		}
-		p, err := e.fl.signal(a.Worker, sig, kind)
-		if err != nil {
-			e.doneRestarting(a.Worker)
-			e.skip(a, err)
-			return
-		}
-		e.count(a.Kind)
-		e.background(ctx, a, func(bctx context.Context) {
-			defer e.doneRestarting(a.Worker)
-			if !wait(p, e.cfg.ShutdownTimeout+5*time.Second) {
-				e.j.logf("%s did not exit after %s: killing it", a.Worker, a.Kind)
-				_, _ = e.fl.signal(a.Worker, syscall.SIGKILL, history.SIGKILL)
-				<-p.done
-			}
-			sleep(bctx, a.Dur)
-			e.j.logf("restart %s", a.Worker)
-			if err := e.fl.start(a.Worker); err != nil {
-				e.fail(a, err)
-			}
-		})
+		e.stop(ctx, a, a.Worker, false)
 	default:
-		kin, ddb := proxyRules(a.Kind, a.Scale, e.cfg.LeaseDuration)
+		kin, ddb := proxyRules(a.Kind, a.Scale, e.cfg.failoverTime())
 		if err := e.kin.SetRules(kin); err != nil {
 			e.fail(a, err)
 			return
@@ -219,25 +190,139 @@ func (e *executor) do(ctx context.Context, a Action) {
 	}
 }
 
-// markRestarting records that worker is being stopped and will be restarted,
-// and reports false if it already was.
-func (e *executor) markRestarting(worker string) bool {
+// claim records that a fault acts on worker until release, and reports
+// false if one already does.
+func (e *executor) claim(worker string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.restarting[worker] {
+	if e.disrupted[worker] {
 		return false
 	}
-	if e.restarting == nil {
-		e.restarting = make(map[string]bool)
+	if e.disrupted == nil {
+		e.disrupted = make(map[string]bool)
 	}
-	e.restarting[worker] = true
+	e.disrupted[worker] = true
 	return true
 }
 
-func (e *executor) doneRestarting(worker string) {
+func (e *executor) release(worker string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	delete(e.restarting, worker)
+	delete(e.disrupted, worker)
+}
+
+// errDisrupted is matched by a fault on a worker another fault acts on.
+var errDisrupted = errors.New("disrupted already")
+
+// stop sends w SIGKILL (FaultSIGKILL, FaultLeaderSIGKILL) or SIGTERM and
+// restarts it a.Dur after it exited.
+func (e *executor) stop(ctx context.Context, a Action, w string, leader bool) {
+	sig, kind := syscall.SIGKILL, history.SIGKILL
+	if a.Kind == FaultSIGTERM {
+		sig, kind = syscall.SIGTERM, history.SIGTERM
+	}
+	if !e.claim(w) {
+		e.skip(a, fmt.Errorf("worker %s: %w", w, errDisrupted))
+		return
+	}
+	p, err := e.fl.signalAs(w, sig, kind, leader)
+	if err != nil {
+		e.release(w)
+		e.skip(a, err)
+		return
+	}
+	e.count(a.Kind)
+	e.background(ctx, a, func(bctx context.Context) {
+		defer e.release(w)
+		if !wait(p, e.cfg.ShutdownTimeout+5*time.Second) {
+			e.j.logf("%s did not exit after %s: killing it", w, a.Kind)
+			_, _ = e.fl.signal(w, syscall.SIGKILL, history.SIGKILL)
+			<-p.done
+		}
+		sleep(bctx, a.Dur)
+		e.j.logf("restart %s", w)
+		if err := e.fl.start(w); err != nil {
+			e.fail(a, err)
+		}
+	})
+}
+
+// pause sends w SIGSTOP and SIGCONT a.Dur later, and reports whether it
+// was stopped.
+func (e *executor) pause(ctx context.Context, a Action, w string, leader bool) bool {
+	if !e.claim(w) {
+		e.skip(a, fmt.Errorf("worker %s: %w", w, errDisrupted))
+		return false
+	}
+	if _, err := e.fl.signalAs(w, syscall.SIGSTOP, history.SIGSTOP, leader); err != nil {
+		e.release(w)
+		e.skip(a, err)
+		return false
+	}
+	e.count(a.Kind)
+	e.background(ctx, a, func(bctx context.Context) {
+		defer e.release(w)
+		sleep(bctx, a.Dur)
+		e.cont(a, w)
+	})
+	return true
+}
+
+// partition cuts w off from DynamoDB (its own listener of the DynamoDB
+// proxy) for a.Dur; its Kinesis calls go on.
+func (e *executor) partition(ctx context.Context, a Action, w string, leader bool) {
+	if !e.claim(w) {
+		e.skip(a, fmt.Errorf("worker %s: %w", w, errDisrupted))
+		return
+	}
+	if !e.fl.running(w) {
+		e.release(w)
+		e.skip(a, fmt.Errorf("worker %s is not running", w))
+		return
+	}
+	e.j.lines(history.Lifecycle{T: time.Now(), Worker: w, Kind: history.Partition, Leader: leader})
+	if err := e.ddb.Isolate(w); err != nil {
+		e.release(w)
+		e.fail(a, err)
+		return
+	}
+	e.count(a.Kind)
+	e.background(ctx, a, func(bctx context.Context) {
+		defer e.release(w)
+		sleep(bctx, a.Dur)
+		e.ddb.Heal(w)
+		e.j.lines(history.Lifecycle{T: time.Now(), Worker: w, Kind: history.Heal, Leader: leader})
+		e.j.logf("healed %s", w)
+	})
+}
+
+// leaderFault kills, pauses or partitions the worker the leader lock names
+// now.
+func (e *executor) leaderFault(ctx context.Context, a Action) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	lock, err := e.leader(rctx)
+	cancel()
+	switch {
+	case errors.Is(err, lease.ErrNotFound):
+		e.skip(a, errors.New("no leader lock yet"))
+		return
+	case err != nil:
+		e.fail(a, fmt.Errorf("reading the leader lock: %w", err))
+		return
+	case lock.Owner == "":
+		e.skip(a, fmt.Errorf("the leader lock is released (epoch %d)", lock.Epoch))
+		return
+	}
+	w := lock.Owner
+	e.j.logf("the leader is %s (epoch %d)", w, lock.Epoch)
+	switch a.Kind {
+	case FaultLeaderSIGKILL:
+		e.stop(ctx, a, w, true)
+	case FaultLeaderSIGSTOP:
+		e.pause(ctx, a, w, true)
+	case FaultLeaderPartition:
+		e.partition(ctx, a, w, true)
+	}
 }
 
 // background runs f on its own goroutine; f's context ends with ctx.
@@ -249,12 +334,12 @@ func (e *executor) background(ctx context.Context, a Action, f func(context.Cont
 	}()
 }
 
-func (e *executor) cont(a Action) {
-	if _, err := e.fl.signal(a.Worker, syscall.SIGCONT, history.SIGCONT); err != nil {
+func (e *executor) cont(a Action, w string) {
+	if _, err := e.fl.signal(w, syscall.SIGCONT, history.SIGCONT); err != nil {
 		e.fail(a, err)
 		return
 	}
-	e.j.logf("SIGCONT %s", a.Worker)
+	e.j.logf("SIGCONT %s", w)
 }
 
 // errShardLimit is matched by a reshard the stream as it is now cannot take

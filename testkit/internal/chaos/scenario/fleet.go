@@ -25,11 +25,15 @@ type fleet struct {
 	env  []string
 	dir  string
 	j    *journal
+	// dynamoDB returns the DynamoDB endpoint of worker id: its own
+	// listener of the DynamoDB proxy, so that a partition cuts it alone.
+	// It is called with mu held.
+	dynamoDB func(id string) (string, error)
 	// host is the host command in the multilang mode (nil otherwise), and
 	// props renders the properties file of worker id whose children log
-	// to logPrefix.*.
+	// to logPrefix.* and reach DynamoDB at ddbURL.
 	host  []string
-	props func(id, logPrefix string) (string, error)
+	props func(id, logPrefix, ddbURL string) (string, error)
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -62,12 +66,16 @@ func (f *fleet) start(id string) error {
 	if m.proc != nil && !isDone(m.proc) {
 		return fmt.Errorf("worker %s is running", id)
 	}
+	ddbURL, err := f.dynamoDB(id)
+	if err != nil {
+		return err
+	}
 	m.starts++
 	prefix := filepath.Join(f.dir, fmt.Sprintf("%s.%d", id, m.starts))
 	logPath := prefix + ".jsonl"
 	var cmd *exec.Cmd
 	if f.host != nil {
-		props, err := f.props(id, prefix)
+		props, err := f.props(id, prefix, ddbURL)
 		if err != nil {
 			return err
 		}
@@ -86,8 +94,14 @@ func (f *fleet) start(id string) error {
 		return err
 	}
 	defer errf.Close()
-	cmd.Env = f.env
+	cmd.Env = append(slices.Clone(f.env), "KCL_DYNAMODB_ENDPOINT="+ddbURL)
 	cmd.Stderr = errf
+	// A process group of its own: when the harness's group is orphaned
+	// (the shell that started it exits) while a worker is SIGSTOPped, the
+	// kernel sends the stopped group SIGHUP, which would kill a worker the
+	// harness means to continue; and a terminal's ^C reaches the harness
+	// alone, which stops the workers itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	f.j.lines(history.Lifecycle{T: time.Now(), Worker: id, Kind: history.Start})
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start worker %s: %w", id, err)
@@ -117,6 +131,12 @@ func isDone(p *process) bool {
 // signal sends sig to id's process, journaling it as kind first (for
 // SIGCONT, after) unless kind is "".
 func (f *fleet) signal(id string, sig syscall.Signal, kind history.LifecycleKind) (*process, error) {
+	return f.signalAs(id, sig, kind, false)
+}
+
+// signalAs is signal, journaling whether id was signalled as the fleet's
+// leader.
+func (f *fleet) signalAs(id string, sig syscall.Signal, kind history.LifecycleKind, leader bool) (*process, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m := f.members[id]
@@ -129,7 +149,7 @@ func (f *fleet) signal(id string, sig syscall.Signal, kind history.LifecycleKind
 	}
 	p.killed = p.killed || sig == syscall.SIGKILL
 	if kind != "" && sig != syscall.SIGCONT {
-		f.j.lines(history.Lifecycle{T: time.Now(), Worker: id, Kind: kind})
+		f.j.lines(history.Lifecycle{T: time.Now(), Worker: id, Kind: kind, Leader: leader})
 	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		return p, err

@@ -135,6 +135,7 @@ func TestMultilangConfig(t *testing.T) {
 		"no child command":                    func(c *Config) { c.ChildCommand = nil },
 		"a checkpoint policy the child lacks": func(c *Config) { c.Checkpoint = "manual" },
 		"a worker bug":                        func(c *Config) { c.Bug = "unfenced" },
+		"a coordination the host cannot take": func(c *Config) { c.Coordination = "kcl" },
 	} {
 		c := base()
 		mod(&c)

@@ -8,7 +8,7 @@ import (
 
 func testPlanInput(seed uint64) planInput {
 	return planInput{seed: seed, faults: AllFaults, workers: 3, shards: 4, maxShards: 8,
-		leaseDuration: 3 * time.Second, shutdown: 5 * time.Second, from: 5 * time.Second, to: 10 * time.Minute,
+		failover: 2 * time.Second, shutdown: 5 * time.Second, from: 5 * time.Second, to: 10 * time.Minute,
 		minGap: 2 * time.Second, maxGap: 6 * time.Second}
 }
 
@@ -52,6 +52,7 @@ func TestPlan(t *testing.T) {
 			acts := plan(in)
 			members := in.workers
 			busy := map[string]time.Duration{}
+			var leaders []time.Duration // ends of leader faults, on workers unknown here
 			var window time.Duration
 			open := in.shards
 			for _, a := range acts {
@@ -61,20 +62,32 @@ func TestPlan(t *testing.T) {
 				switch {
 				case a.Kind == FaultJoin:
 					members++
-				case isProcessFault(a.Kind):
+				case isProcessFault(a.Kind) || isLeaderFault(a.Kind):
 					n := 0
 					for w, until := range busy {
 						if until > a.At && w != a.Worker {
 							n++
 						}
 					}
-					if busy[a.Worker] > a.At {
+					for _, until := range leaders {
+						if until > a.At {
+							n++
+						}
+					}
+					if a.Worker != "" && busy[a.Worker] > a.At {
 						t.Fatalf("seed %d: %v while %s is still disrupted", seed, a, a.Worker)
+					}
+					if (a.Worker == "") != isLeaderFault(a.Kind) {
+						t.Fatalf("seed %d: %v: a leader fault names no worker, any other process fault one", seed, a)
 					}
 					if n+1 > members-1 {
 						t.Fatalf("seed %d: %v leaves no worker undisturbed", seed, a)
 					}
-					busy[a.Worker] = a.At + a.Dur
+					if isLeaderFault(a.Kind) {
+						leaders = append(leaders, a.At+a.Dur)
+					} else {
+						busy[a.Worker] = a.At + a.Dur
+					}
 				case isProxyFault(a.Kind):
 					if window > a.At {
 						t.Fatalf("seed %d: %v overlaps the previous window", seed, a)
@@ -101,7 +114,7 @@ func TestPlan(t *testing.T) {
 	})
 	t.Run("a CI-size schedule has every fault kind", func(t *testing.T) {
 		in := testPlanInput(20261126)
-		in.to = 79 * time.Second                                            // TestScenario: 90 s minus the quiet end
+		in.to = 81 * time.Second                                            // TestScenario: 90 s minus the quiet end (2 F + 5 s)
 		in.minGap, in.maxGap = 1500*time.Millisecond, 4500*time.Millisecond // as Run
 		seen := map[string]bool{}
 		for _, a := range plan(in) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/internal/leasing"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/testkit/internal/chaos/history"
@@ -32,7 +34,7 @@ type Config struct {
 	// draws. The same seed replays the same schedule.
 	Seed uint64
 	// Duration is how long records are produced; faults happen within it,
-	// the last ones 2 lease durations + 5 s before its end. Default 2m.
+	// the last ones 2 failover times + 5 s before its end. Default 2m.
 	Duration time.Duration
 	// Workers is the number of worker processes started (joins add up to
 	// two more). Default 3.
@@ -44,15 +46,27 @@ type Config struct {
 	// records put per second over all keys (default 60).
 	Keys int
 	Rate float64
-	// LeaseDuration is the workers' lease duration (default 3s).
+	// Coordination is how the workers coordinate (their -coordination):
+	// "auto" (the default) leaves the Worker's default, which on the run's
+	// new table must choose kcl fleet mode — a worker process that chose
+	// otherwise is a problem of the run; "fleet" requires kcl fleet mode;
+	// "kcl" is per-lease renewal (KCL-compatible mode). The multilang
+	// mode's hosts take the Worker's default: "auto" only.
+	Coordination string
+	// LeaseDuration is the workers' lease duration (default 3s): the
+	// failover time with per-lease renewal. In kcl fleet mode the failover
+	// time is F, the library's default (leasing.DefaultFailoverTime, 2 s),
+	// and the lease duration only bounds leases of workers outside the
+	// fleet, of which a run has none.
 	LeaseDuration time.Duration
 	// ShutdownTimeout bounds a worker's graceful stop (default 5s).
 	ShutdownTimeout time.Duration
 	// Checkpoint is the workers' -checkpoint policy: batch (default),
 	// every=DURATION or manual.
 	Checkpoint string
-	// Faults are the kinds the schedule draws from (default AllFaults);
-	// an empty non-nil slice means no faults.
+	// Faults are the kinds the schedule draws from (default AllFaults in
+	// kcl fleet mode, PerLeaseFaults with per-lease renewal); an empty
+	// non-nil slice means no faults.
 	Faults []string
 	// Bug is passed to every worker's -bug flag ("" for none).
 	Bug string
@@ -114,11 +128,19 @@ func (c *Config) setDefaults() error {
 	if c.Checkpoint == "" {
 		c.Checkpoint = "batch"
 	}
+	if c.Coordination == "" {
+		c.Coordination = "auto"
+	}
 	multilang := len(c.HostCommand) > 0
+	perLease := c.Coordination == "kcl"
 	if c.Faults == nil {
-		c.Faults = AllFaults
-		if multilang {
+		switch {
+		case multilang:
 			c.Faults = MultilangFaults
+		case perLease:
+			c.Faults = PerLeaseFaults
+		default:
+			c.Faults = AllFaults
 		}
 	}
 	if c.Progress == nil {
@@ -130,9 +152,15 @@ func (c *Config) setDefaults() error {
 			return fmt.Errorf("scenario: fault kind %q needs the multilang mode (Config.HostCommand)", f)
 		case f != FaultSIGKILLChild && !slices.Contains(AllFaults, f):
 			return fmt.Errorf("scenario: unknown fault kind %q", f)
+		case isLeaderFault(f) && perLease:
+			return fmt.Errorf("scenario: fault kind %q needs kcl fleet mode: with per-lease renewal no worker leads", f)
 		}
 	}
 	switch {
+	case c.Coordination != "auto" && c.Coordination != "fleet" && c.Coordination != "kcl":
+		return fmt.Errorf("scenario: Config.Coordination %q: want auto, fleet or kcl", c.Coordination)
+	case multilang && c.Coordination != "auto":
+		return fmt.Errorf("scenario: Config.Coordination %q: the multilang mode's hosts take the Worker's default (auto)", c.Coordination)
 	case multilang && len(c.ChildCommand) == 0:
 		return errors.New("scenario: Config.ChildCommand is empty (needed with HostCommand)")
 	case multilang && (c.Checkpoint != "batch" || c.Bug != ""):
@@ -148,6 +176,16 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
+// failoverTime is how long a worker that stopped proving it is alive keeps
+// its shards: the lease duration with per-lease renewal, F in kcl fleet
+// mode. Fault durations and the checker's overlap rule are in its units.
+func (c *Config) failoverTime() time.Duration {
+	if c.Coordination == "kcl" {
+		return c.LeaseDuration
+	}
+	return leasing.DefaultFailoverTime
+}
+
 // Result is what a run found.
 type Result struct {
 	Seed        uint64
@@ -159,6 +197,13 @@ type Result struct {
 	Faults map[string]int
 	// Leases is the lease table at the end.
 	Leases []lease.Lease
+	// Coordination counts the worker processes by the coordination they
+	// chose, as they logged it ("kcl fleet", "KCL-compatible"); a process
+	// told to use per-lease renewal logs no choice.
+	Coordination map[string]int
+	// Leaderships counts, by worker, the times a worker process started
+	// leading its kcl fleet, as it logged them.
+	Leaderships map[string]int
 	// Problems lists what went wrong around the checker: workers that
 	// failed on their own, actions that failed, records never processed
 	// within the drain timeout.
@@ -234,21 +279,38 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	ddbURL, err := dpx.Start()
-	if err != nil {
+	// Every worker reaches DynamoDB through a listener of its own, so that
+	// a partition cuts it alone; the shared one serves no one.
+	if _, err := dpx.Start(); err != nil {
+		return res, err
+	}
+	ddbURLs := make(map[string]string)
+	if err := writeSettings(cfg.Dir, settings{Coordination: cfg.Coordination, FailoverTime: cfg.failoverTime().String()}); err != nil {
 		return res, err
 	}
 
 	fl := &fleet{
 		cmd: cfg.WorkerCommand, dir: cfg.Dir, j: j, members: make(map[string]*member),
-		args: []string{"-stream", res.Stream, "-table", res.Stream, "-lease-duration", cfg.LeaseDuration.String(),
+		args: []string{"-stream", res.Stream, "-table", res.Stream, "-coordination", cfg.Coordination,
+			"-lease-duration", cfg.LeaseDuration.String(),
 			"-shutdown-timeout", cfg.ShutdownTimeout.String(), "-checkpoint", cfg.Checkpoint, "-bug", cfg.Bug},
-		env: append(append(os.Environ(), cfg.WorkerEnv...), "KCL_KINESIS_ENDPOINT="+kinURL, "KCL_DYNAMODB_ENDPOINT="+ddbURL),
+		env: append(append(os.Environ(), cfg.WorkerEnv...), "KCL_KINESIS_ENDPOINT="+kinURL),
+		dynamoDB: func(id string) (string, error) { // under fleet.mu
+			if u, ok := ddbURLs[id]; ok {
+				return u, nil
+			}
+			u, err := dpx.StartClient(id)
+			if err != nil {
+				return "", err
+			}
+			ddbURLs[id] = u
+			return u, nil
+		},
 	}
 	if len(cfg.HostCommand) > 0 {
 		fl.host = cfg.HostCommand
 		fl.env = append(fl.env, hostEnv...)
-		fl.props = func(id, logPrefix string) (string, error) {
+		fl.props = func(id, logPrefix, ddbURL string) (string, error) {
 			return hostProps{stream: res.Stream, worker: id, kinesisEndpoint: kinURL, dynamoDBEndpoint: ddbURL,
 				leaseDuration: cfg.LeaseDuration, shutdown: cfg.ShutdownTimeout,
 				child: append(slices.Clone(cfg.ChildCommand), "-worker", id, "-log", logPrefix)}.properties()
@@ -261,10 +323,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 
-	quiet := 2*cfg.LeaseDuration + 5*time.Second
+	ft := cfg.failoverTime()
+	quiet := 2*ft + 5*time.Second
 	res.Schedule = plan(planInput{
 		seed: cfg.Seed, faults: cfg.Faults, workers: cfg.Workers, shards: cfg.Shards, maxShards: cfg.MaxShards,
-		leaseDuration: cfg.LeaseDuration, shutdown: cfg.ShutdownTimeout,
+		failover: ft, shutdown: cfg.ShutdownTimeout,
 		from: 5 * time.Second, to: cfg.Duration - quiet, minGap: 1500 * time.Millisecond, maxGap: 4500 * time.Millisecond,
 	})
 	for _, a := range res.Schedule {
@@ -272,7 +335,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 
 	// Produce and inject faults.
-	ex := &executor{cfg: cfg, st: st, fl: fl, kin: kin, ddb: dpx, j: j, counts: make(map[string]int)}
+	ex := &executor{cfg: cfg, st: st, fl: fl, kin: kin, ddb: dpx, j: j, counts: make(map[string]int), leader: store.Leader}
 	prod := newProducer(kc, res.Stream, cfg.Keys, cfg.Rate, j)
 	pctx, stopProducing := context.WithTimeout(ctx, cfg.Duration)
 	defer stopProducing()
@@ -325,10 +388,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.Report = history.Check(h, history.Options{LeaseDuration: cfg.LeaseDuration, Epsilon: 20 * time.Millisecond,
+	res.Report = history.Check(h, history.Options{FailoverTime: ft, Epsilon: 20 * time.Millisecond,
 		Faults: res.Faults, Leases: final})
 	res.Problems = append(res.Problems, ex.errs...)
 	res.Problems = append(res.Problems, fl.problems()...)
+	if res.Coordination, res.Leaderships, err = readWorkerLogs(cfg.Dir); err != nil {
+		return res, err
+	}
+	res.Problems = append(res.Problems, coordinationProblems(cfg.Coordination, res.Coordination)...)
 	cp, err := childProblems(cfg.Dir, 20)
 	if err != nil {
 		return res, err
@@ -360,13 +427,22 @@ func writeFinalLeases(dir string, leases []lease.Lease) ([]history.FinalLease, e
 }
 
 // CheckDir checks the logs a run left in dir again (harness.jsonl, the
-// workers' or children's w*.jsonl and final-leases.json), with the lease duration the
-// run used: to look at a run after the fact, or at an old run with a newer
-// checker. The fault counts are not in the logs; the report has none.
-func CheckDir(dir string, leaseDuration time.Duration) (history.Report, error) {
+// workers' or children's w*.jsonl and final-leases.json), with the failover
+// time the run used (the checker's Options.FailoverTime): to look at a run
+// after the fact, or at an old run with a newer checker. A zero failover
+// takes the run's own from its settings.json, or, for a run older than
+// that file, 3 s (the lease duration runs used then). The fault counts are
+// not in the logs; the report has none.
+func CheckDir(dir string, failover time.Duration) (history.Report, error) {
 	harness := filepath.Join(dir, "harness.jsonl")
 	if _, err := os.Stat(harness); err != nil {
 		return history.Report{}, fmt.Errorf("scenario: %s is not a kclchaos log directory: %w", dir, err)
+	}
+	if failover == 0 {
+		var err error
+		if failover, err = runFailoverTime(dir); err != nil {
+			return history.Report{}, err
+		}
 	}
 	workers, err := filepath.Glob(filepath.Join(dir, "w*.jsonl"))
 	if err != nil {
@@ -386,7 +462,7 @@ func CheckDir(dir string, leaseDuration time.Duration) (history.Report, error) {
 			return history.Report{}, fmt.Errorf("scenario: %s: %w", filepath.Join(dir, finalLeasesFile), err)
 		}
 	}
-	return history.Check(h, history.Options{LeaseDuration: leaseDuration, Epsilon: 20 * time.Millisecond, Leases: final}), nil
+	return history.Check(h, history.Options{FailoverTime: failover, Epsilon: 20 * time.Millisecond, Leases: final}), nil
 }
 
 // readHistory reads the harness log and the workers' logs.
@@ -464,9 +540,27 @@ func (r Result) Print(w io.Writer) error {
 	}
 	slices.Sort(open)
 	fmt.Fprintf(w, "lease table: %d leases, %d at SHARD_END; open: %s\n", len(r.Leases), ended, strings.Join(open, " "))
+	var modes, leaders []string
+	for _, m := range slices.Sorted(maps.Keys(r.Coordination)) {
+		modes = append(modes, fmt.Sprintf("%s by %d worker processes", m, r.Coordination[m]))
+	}
+	for _, id := range slices.Sorted(maps.Keys(r.Leaderships)) {
+		leaders = append(leaders, fmt.Sprintf("%s %d", id, r.Leaderships[id]))
+	}
+	if len(modes) == 0 {
+		modes = []string{"none chosen (per-lease renewal required)"}
+	}
+	fmt.Fprintf(w, "coordination: %s; leaderships: %s\n", strings.Join(modes, ", "), orNone(strings.Join(leaders, ", ")))
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)
 	}
 	_, err := fmt.Fprintf(w, "verdict: %s\n", map[bool]string{true: "OK", false: "FAIL"}[r.OK()])
 	return err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -7,13 +7,22 @@ import (
 	"time"
 )
 
-// The fault kinds a schedule draws from (Config.Faults).
+// The fault kinds a schedule draws from (Config.Faults). Durations are in
+// failover times: the lease duration with per-lease renewal, F in kcl
+// fleet mode (Config.Coordination).
 const (
 	// Process faults.
-	FaultSIGKILL = "sigkill" // kill a worker, restart it after 0..2 lease durations
-	FaultSIGTERM = "sigterm" // stop a worker gracefully, restart it after 0..1 lease duration
-	FaultSIGSTOP = "sigstop" // pause a worker for 1.5..2.5 lease durations (a zombie), then continue it
-	FaultJoin    = "join"    // start an extra worker (at most two over Config.Workers)
+	FaultSIGKILL   = "sigkill"   // kill a worker, restart it after 0..2 failover times
+	FaultSIGTERM   = "sigterm"   // stop a worker gracefully, restart it after 0..1 failover time
+	FaultSIGSTOP   = "sigstop"   // pause a worker for 1.5..2.5 failover times (a zombie), then continue it
+	FaultPartition = "partition" // cut a worker off from DynamoDB (not Kinesis) for 1.5..2.5 failover times
+	FaultJoin      = "join"      // start an extra worker (at most two over Config.Workers)
+	// Faults of the kcl fleet's leader: the worker the leader lock names
+	// when the action runs (skipped when there is none, or it is disrupted
+	// already), killed, paused or partitioned as above.
+	FaultLeaderSIGKILL   = "leader-sigkill"
+	FaultLeaderSIGSTOP   = "leader-sigstop"
+	FaultLeaderPartition = "leader-partition"
 	// FaultSIGKILLChild kills one child process of a host (multilang mode
 	// only); the host starts a new one.
 	FaultSIGKILLChild = "sigkill-child"
@@ -35,13 +44,19 @@ const (
 	FaultSlowBody        = "slow-body"
 )
 
-// AllFaults lists every fault kind, the default of Config.Faults.
+// AllFaults lists every fault kind, the default of Config.Faults in kcl
+// fleet mode.
 var AllFaults = []string{
-	FaultSIGKILL, FaultSIGTERM, FaultSIGSTOP, FaultJoin,
+	FaultSIGKILL, FaultSIGTERM, FaultSIGSTOP, FaultPartition, FaultJoin,
+	FaultLeaderSIGKILL, FaultLeaderSIGSTOP, FaultLeaderPartition,
 	FaultSplit, FaultMerge, FaultScaleUp, FaultScaleDown, FaultStopReshard,
 	FaultLatency, FaultReset, FaultBlackhole, FaultError500, FaultThrottle, FaultExpiredIterator,
 	FaultSlowDynamoDB, FaultDropResponse, FaultSlowBody,
 }
+
+// PerLeaseFaults is the default of Config.Faults with per-lease renewal,
+// where no worker leads: AllFaults without the leader's.
+var PerLeaseFaults = slices.DeleteFunc(slices.Clone(AllFaults), isLeaderFault)
 
 // MultilangFaults is the default of Config.Faults in the multilang mode:
 // AllFaults and FaultSIGKILLChild, three times over — a child's kill is
@@ -49,7 +64,11 @@ var AllFaults = []string{
 var MultilangFaults = append(slices.Clone(AllFaults), FaultSIGKILLChild, FaultSIGKILLChild, FaultSIGKILLChild)
 
 func isProcessFault(k string) bool {
-	return k == FaultSIGKILL || k == FaultSIGTERM || k == FaultSIGSTOP || k == FaultStopReshard
+	return k == FaultSIGKILL || k == FaultSIGTERM || k == FaultSIGSTOP || k == FaultPartition || k == FaultStopReshard
+}
+
+func isLeaderFault(k string) bool {
+	return k == FaultLeaderSIGKILL || k == FaultLeaderSIGSTOP || k == FaultLeaderPartition
 }
 
 func isReshard(k string) bool {
@@ -57,7 +76,7 @@ func isReshard(k string) bool {
 }
 
 func isProxyFault(k string) bool {
-	return !isProcessFault(k) && !isReshard(k) && k != FaultJoin && k != FaultSIGKILLChild
+	return !isProcessFault(k) && !isLeaderFault(k) && !isReshard(k) && k != FaultJoin && k != FaultSIGKILLChild
 }
 
 // Action is one step of a fault schedule.
@@ -66,10 +85,11 @@ type Action struct {
 	At time.Duration
 	// Kind is one of the Fault constants.
 	Kind string
-	// Worker is the worker acted on (process faults, join, a child's kill).
+	// Worker is the worker acted on (process faults, join, a child's kill);
+	// "" for a leader fault, whose worker is found when it runs.
 	Worker string
-	// Dur is the pause (SIGSTOP), the time before the restart (SIGKILL,
-	// SIGTERM) or the window's length (proxy faults).
+	// Dur is the pause (SIGSTOP), the partition's length, the time before
+	// the restart (SIGKILL, SIGTERM) or the window's length (proxy faults).
 	Dur time.Duration
 	// Pick in [0, 1) chooses the shard to split or the pair to merge among
 	// the open shards when the action runs, or the child to kill among the
@@ -92,22 +112,25 @@ func (a Action) String() string {
 
 // planInput is what a schedule depends on.
 type planInput struct {
-	seed          uint64
-	faults        []string
-	workers       int
-	shards        int
-	maxShards     int
-	leaseDuration time.Duration
-	shutdown      time.Duration
-	from, to      time.Duration // actions start in [from, to)
-	minGap        time.Duration
-	maxGap        time.Duration
+	seed      uint64
+	faults    []string
+	workers   int
+	shards    int
+	maxShards int
+	// failover is the failover time: the lease duration with per-lease
+	// renewal, F in kcl fleet mode.
+	failover time.Duration
+	shutdown time.Duration
+	from, to time.Duration // actions start in [from, to)
+	minGap   time.Duration
+	maxGap   time.Duration
 }
 
 // plan draws a fault schedule from the seed. It is a pure function: the
 // same input gives the same schedule. It keeps the fleet alive (at most
-// workers-1 of them disrupted at once), one proxy window at a time, and
-// open shards within [1, maxShards] (assuming every reshard succeeds).
+// workers-1 of them disrupted at once, a leader fault counting as one
+// disrupted worker of unknown name), one proxy window at a time, and open
+// shards within [1, maxShards] (assuming every reshard succeeds).
 func plan(in planInput) []Action {
 	if len(in.faults) == 0 || in.to <= in.from {
 		return nil
@@ -119,12 +142,13 @@ func plan(in planInput) []Action {
 		}
 		return lo + time.Duration(r.Int64N(int64(hi-lo)))
 	}
-	ld := in.leaseDuration
+	ft := in.failover
 	var members []string
 	for i := range in.workers {
 		members = append(members, workerID(i))
 	}
 	busy := make(map[string]time.Duration) // planned end of a disruption, by worker
+	var leaderBusy []time.Duration         // planned ends of leader faults
 	joins := 0
 	open := in.shards
 	var proxyUntil time.Duration
@@ -142,6 +166,17 @@ func plan(in planInput) []Action {
 				}
 			}
 			return f
+		}
+		// disrupted counts the workers disrupted at t, leader faults
+		// included.
+		disrupted := func(free int) int {
+			n := len(members) - free
+			for _, end := range leaderBusy {
+				if end > t {
+					n++
+				}
+			}
+			return n
 		}
 		// Kinds come from a shuffled bag, refilled when empty, so that a
 		// short schedule still has every kind: take the first kind in the
@@ -178,26 +213,40 @@ func plan(in planInput) []Action {
 					ok = false
 					break
 				}
-				if disrupted := len(members) - len(f); len(f) == 0 || disrupted+1 > len(members)-1 {
+				if len(f) == 0 || disrupted(len(f))+1 > len(members)-1 {
 					ok = false
 					break
 				}
 				a.Worker = f[r.IntN(len(f))]
 				switch k {
 				case FaultSIGKILL:
-					a.Dur = between(0, 2*ld)
+					a.Dur = between(0, 2*ft)
 					busy[a.Worker] = t + a.Dur + time.Second
 				case FaultSIGTERM:
-					a.Dur = between(0, ld)
+					a.Dur = between(0, ft)
 					busy[a.Worker] = t + in.shutdown + 5*time.Second + a.Dur + time.Second // as the executor waits
-				case FaultSIGSTOP, FaultStopReshard:
-					a.Dur = ld*3/2 + between(0, ld)
+				case FaultSIGSTOP, FaultStopReshard, FaultPartition:
+					a.Dur = ft*3/2 + between(0, ft)
 					busy[a.Worker] = t + a.Dur + time.Second
 				}
 				if k == FaultStopReshard {
 					a.Pick = r.Float64()
 					open = stopReshardTarget(open, in.maxShards)
 				}
+			case isLeaderFault(k):
+				// Whoever leads when the action runs: one more disrupted
+				// worker, not named yet (the executor skips the action if
+				// the leader is disrupted already).
+				if disrupted(len(free()))+1 > len(members)-1 {
+					ok = false
+					break
+				}
+				if k == FaultLeaderSIGKILL {
+					a.Dur = between(0, 2*ft)
+				} else {
+					a.Dur = ft*3/2 + between(0, ft)
+				}
+				leaderBusy = append(leaderBusy, t+a.Dur+time.Second)
 			case isReshard(k):
 				a.Pick = r.Float64()
 				switch k {

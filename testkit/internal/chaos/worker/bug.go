@@ -21,10 +21,12 @@ const (
 	// worker holds the lease. The checker must report fencing violations.
 	Unfenced
 	// ChildBeforeParent wraps the lease store so that Get reports
-	// lease.ErrNotFound for every key: the parent gate sees no parent
-	// lease and lets child shards start at once. The checker must report
-	// order violations once a child's records are processed before its
-	// parent's last ones.
+	// lease.ErrNotFound for every lease the worker does not own: the parent
+	// gate sees no parent lease held by another worker and lets child
+	// shards start at once. (Its own leases stay visible: in kcl fleet mode
+	// a worker reads each lease assigned to it before it acquires it.) The
+	// checker must report order violations once a child's records are
+	// processed before its parent's last ones.
 	ChildBeforeParent
 )
 
@@ -54,19 +56,35 @@ func ParseBug(s string) (Bug, error) {
 	return 0, fmt.Errorf("-bug %q: want none, unfenced or child-before-parent", s)
 }
 
+// Store is what the worker needs of its lease store: a lease.Store with
+// the heartbeats and the owner index of kcl fleet mode, as lease/dynamolease
+// and lease/memlease have them. A bug's wrapper keeps them, so that the
+// Worker chooses its coordination as it would without the bug (a wrapper
+// that hid them would make it fall back to per-lease renewal).
+type Store interface {
+	lease.Store
+	lease.FleetStore
+	lease.OwnerLister
+}
+
+var (
+	_ Store = unfencedStore{}
+	_ Store = parentlessStore{}
+)
+
 // wrap returns s with the bug injected.
-func (b Bug) wrap(s lease.Store) lease.Store {
+func (b Bug) wrap(s Store, self string) Store {
 	switch b {
 	case Unfenced:
 		return unfencedStore{s}
 	case ChildBeforeParent:
-		return parentlessStore{s}
+		return parentlessStore{s, self}
 	}
 	return s
 }
 
 // unfencedStore retries fenced-off checkpoints with the fresh lease.
-type unfencedStore struct{ lease.Store }
+type unfencedStore struct{ Store }
 
 func (s unfencedStore) Checkpoint(ctx context.Context, l lease.Lease, u lease.CheckpointUpdate) (lease.Lease, error) {
 	nl, err := s.Store.Checkpoint(ctx, l, u)
@@ -80,9 +98,16 @@ func (s unfencedStore) Checkpoint(ctx context.Context, l lease.Lease, u lease.Ch
 	return s.Store.Checkpoint(ctx, cur, u)
 }
 
-// parentlessStore hides every lease from Get.
-type parentlessStore struct{ lease.Store }
+// parentlessStore hides from Get every lease not owned by self.
+type parentlessStore struct {
+	Store
+	self string
+}
 
-func (s parentlessStore) Get(context.Context, string) (lease.Lease, error) {
-	return lease.Lease{}, lease.ErrNotFound
+func (s parentlessStore) Get(ctx context.Context, key string) (lease.Lease, error) {
+	l, err := s.Store.Get(ctx, key)
+	if err != nil || l.Owner != s.self {
+		return lease.Lease{}, lease.ErrNotFound
+	}
+	return l, nil
 }

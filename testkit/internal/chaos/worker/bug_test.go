@@ -35,13 +35,13 @@ func TestBugs(t *testing.T) {
 
 	t.Run("without a bug a stale checkpoint is fenced off", func(t *testing.T) {
 		s, stale := takenOver(t)
-		if _, err := NoBug.wrap(s).Checkpoint(t.Context(), stale, u); !errors.Is(err, lease.ErrLeaseLost) {
+		if _, err := NoBug.wrap(s, "w1").Checkpoint(t.Context(), stale, u); !errors.Is(err, lease.ErrLeaseLost) {
 			t.Fatalf("Checkpoint = %v, want ErrLeaseLost", err)
 		}
 	})
 	t.Run("unfenced writes a stale checkpoint over the new owner's lease", func(t *testing.T) {
 		s, stale := takenOver(t)
-		if _, err := Unfenced.wrap(s).Checkpoint(t.Context(), stale, u); err != nil {
+		if _, err := Unfenced.wrap(s, "w1").Checkpoint(t.Context(), stale, u); err != nil {
 			t.Fatalf("Checkpoint = %v, want it to succeed", err)
 		}
 		got, _ := s.Get(t.Context(), "s")
@@ -49,10 +49,13 @@ func TestBugs(t *testing.T) {
 			t.Fatalf("stored %+v, want checkpoint %v under w2", got, pos)
 		}
 	})
-	t.Run("child-before-parent hides every lease from Get", func(t *testing.T) {
+	t.Run("child-before-parent hides every lease another worker owns from Get", func(t *testing.T) {
 		s, _ := takenOver(t)
-		if _, err := ChildBeforeParent.wrap(s).Get(t.Context(), "s"); !errors.Is(err, lease.ErrNotFound) {
+		if _, err := ChildBeforeParent.wrap(s, "w1").Get(t.Context(), "s"); !errors.Is(err, lease.ErrNotFound) {
 			t.Fatalf("Get = %v, want ErrNotFound", err)
+		}
+		if l, err := ChildBeforeParent.wrap(s, "w2").Get(t.Context(), "s"); err != nil || l.Owner != "w2" {
+			t.Fatalf("Get by the owner = %+v, %v; want the lease", l, err)
 		}
 	})
 }

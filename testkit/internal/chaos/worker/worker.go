@@ -10,7 +10,10 @@
 // cut-short last line and a checkpointed record has always been logged.
 //
 // Endpoints come from KCL_KINESIS_ENDPOINT and KCL_DYNAMODB_ENDPOINT (the
-// harness points them at its fault-injecting proxies). SIGTERM or SIGINT
+// harness points them at its fault-injecting proxies). The Worker
+// coordinates as -coordination says: by default as a Worker does by
+// default (consumer.CoordinationAuto, kcl fleet mode on a new table), or
+// with consumer.CoordinationFleet or consumer.CoordinationKCL. SIGTERM or SIGINT
 // stops the Worker gracefully and the process exits 0; it exits 1 if the
 // Worker fails and 2 on bad flags.
 //
@@ -54,7 +57,8 @@ func Main(args []string, stderr io.Writer) int {
 		table         = fs.String("table", "", "lease table name (required; created if missing)")
 		id            = fs.String("id", "", "worker id (required)")
 		logPath       = fs.String("log", "", "history log file, appended to (required)")
-		leaseDuration = fs.Duration("lease-duration", 3*time.Second, "lease duration; the take interval is a quarter of it")
+		coordination  = fs.String("coordination", "auto", "how the workers coordinate: auto (the Worker's default, kcl fleet on a new table), fleet (kcl fleet required) or kcl (per-lease renewal, KCL-compatible)")
+		leaseDuration = fs.Duration("lease-duration", 3*time.Second, "lease duration (per-lease renewal); the take interval is a quarter of it")
 		idle          = fs.Duration("idle", 200*time.Millisecond, "least time between GetRecords calls on one shard")
 		shardSync     = fs.Duration("shard-sync", 2*time.Second, "shard sync interval")
 		policy        = fs.String("checkpoint", "batch", "checkpoint policy: batch, every=DURATION or manual (SHARD_END only)")
@@ -75,6 +79,11 @@ func Main(args []string, stderr io.Writer) int {
 		return 2
 	}
 	bug, err := ParseBug(*bugName)
+	if err != nil {
+		fmt.Fprintln(stderr, "kclchaos worker:", err)
+		return 2
+	}
+	coord, err := ParseCoordination(*coordination)
 	if err != nil {
 		fmt.Fprintln(stderr, "kclchaos worker:", err)
 		return 2
@@ -116,7 +125,7 @@ func Main(args []string, stderr io.Writer) int {
 		log.Error("lease table", zap.Error(err))
 		return 1
 	}
-	store := bug.wrap(ds)
+	store := bug.wrap(ds, *id)
 
 	w, err := consumer.New(kc, store, *stream,
 		consumer.FactoryFunc(func(consumer.ShardInfo) (consumer.Processor, error) {
@@ -134,13 +143,14 @@ func Main(args []string, stderr io.Writer) int {
 		consumer.WithTakeInterval(*leaseDuration/4),
 		consumer.WithAssignmentPollInterval(200*time.Millisecond),
 		consumer.WithHooks(rec),
+		consumer.WithCoordination(coord),
 	)
 	if err != nil {
 		log.Error("consumer", zap.Error(err))
 		return 1
 	}
 	log.Info("worker starting", zap.String("stream", *stream), zap.String("table", *table),
-		zap.Stringer("policy", cp), zap.Stringer("bug", bug))
+		zap.Stringer("policy", cp), zap.Stringer("bug", bug), zap.Stringer("coordination", coord))
 	if err := w.Run(ctx); err != nil {
 		log.Error("worker failed", zap.Error(err))
 		return 1
@@ -151,6 +161,20 @@ func Main(args []string, stderr io.Writer) int {
 	}
 	log.Info("worker stopped")
 	return 0
+}
+
+// ParseCoordination parses a -coordination value: "auto" (or ""),
+// "fleet" or "kcl".
+func ParseCoordination(s string) (consumer.Coordination, error) {
+	switch s {
+	case "", "auto":
+		return consumer.CoordinationAuto(), nil
+	case "fleet":
+		return consumer.CoordinationFleet(), nil
+	case "kcl":
+		return consumer.CoordinationKCL(), nil
+	}
+	return consumer.Coordination{}, fmt.Errorf("-coordination %q: want auto, fleet or kcl", s)
 }
 
 // ParsePolicy parses a -checkpoint value: "batch", "every=DURATION" or

@@ -36,6 +36,8 @@ func (h *Host) options() []consumer.Option {
 		consumer.WithParentPollInterval(p.ParentShardPollInterval),
 		consumer.WithHandoffTimeout(max(p.GracefulLeaseHandoffTimeout, p.FailoverTime)),
 		consumer.WithMaxLeases(p.MaxLeasesForWorker),
+		coordination(p),
+		consumer.WithFleetFailoverTime(p.FleetFailoverTime),
 		// The children checkpoint; the host never does on their behalf,
 		// except SHARD_END after shardEnded (see shard.ShardEnded).
 		consumer.WithCheckpointPolicy(consumer.CheckpointManual()),
@@ -116,4 +118,16 @@ func randomUUID() (string, error) {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+// coordination maps kclCoordination (and kclFleetFailoverTimeMillis) onto
+// the Worker's coordination.
+func coordination(p *properties.Config) consumer.Option {
+	switch p.Coordination {
+	case "fleet":
+		return consumer.WithCoordination(consumer.CoordinationFleet())
+	case "kcl":
+		return consumer.WithCoordination(consumer.CoordinationKCL())
+	}
+	return consumer.WithCoordination(consumer.CoordinationAuto())
 }
