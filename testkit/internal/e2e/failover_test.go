@@ -408,8 +408,12 @@ func TestFailoverFleet(t *testing.T) {
 			if len(missed) > 0 {
 				verdict = "missed: " + strings.Join(missed, ", ")
 			}
-			t.Logf("failover: fleet %s median %.2fs max %.2fs over %d runs (%s; targets %s %s) %v",
-				sc.name, med.Seconds(), worst.Seconds(), len(got), sc.what, targets, verdict, roundAll(got))
+			runs := "runs"
+			if len(got) == 1 {
+				runs = "run"
+			}
+			t.Logf("failover: fleet %s median %.2fs max %.2fs over %d %s (%s; targets %s %s) %v",
+				sc.name, med.Seconds(), worst.Seconds(), len(got), runs, sc.what, targets, verdict, roundAll(got))
 			if len(got) >= fleetTargetSample && len(missed) > 0 {
 				t.Errorf("%s: median %v, max %v over %d runs: target %s %s", sc.what,
 					med.Round(10*time.Millisecond), worst.Round(10*time.Millisecond), len(got), targets, verdict)
