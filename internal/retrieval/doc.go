@@ -41,7 +41,8 @@
 //     last Kinesis record returned by GetRecords (the start position if
 //     there was none yet), as KCL does. From LATEST with nothing read yet,
 //     records put between the first and the replacement iterator are not
-//     seen (KCL has the same gap).
+//     seen (KCL has the same gap). The first expiry is retried at once (after
+//     IdleTime); the next ones in a row back off, with jitter.
 //   - Shard end: a GetRecords result with NextShardIterator nil and
 //     ChildShards set ends the shard; its records and the children come in
 //     the final Batch, with ShardEnd set.

@@ -129,6 +129,7 @@ type fetchState struct {
 	iterator *string   // nil: get one before the next GetRecords
 	after    string    // sequence number of the last accepted Kinesis record
 	lastCall time.Time // start of the previous GetRecords call
+	expired  int       // consecutive GetRecords calls that found the iterator expired
 }
 
 func (f *Fetcher) newFetchState() *fetchState {
@@ -177,14 +178,17 @@ func (r *fetchState) next(ctx context.Context) (Batch, int, error) {
 		if err != nil {
 			if outcomeOf(info.Kind) == iteratorExpired {
 				// A fresh iterator from the last accepted record; back off
-				// only if that keeps happening.
+				// only if that keeps happening. Counted apart from failures,
+				// which the GetShardIterator call in between resets: the
+				// retries would otherwise all come IdleTime apart, in step
+				// with whatever made them fail.
 				r.iterator = nil
-				if r.retries.failures > 0 {
-					if err := r.retries.policy.Wait(ctx, r.retries.failures-1); err != nil {
+				if r.expired > 0 {
+					if err := r.retries.policy.Wait(ctx, r.expired-1); err != nil {
 						return Batch{}, 0, err
 					}
 				}
-				r.retries.failures++
+				r.expired++
 				continue
 			}
 			if end, err := r.failed(ctx, "GetRecords", info.Kind, err); err != nil || end {
@@ -193,6 +197,7 @@ func (r *fetchState) next(ctx context.Context) (Batch, int, error) {
 			continue
 		}
 		r.retries.failures = 0
+		r.expired = 0
 		b, ok := r.dec.batch(out.Records, out.MillisBehindLatest, out.NextShardIterator, out.ChildShards)
 		if !ok {
 			if err := r.invalidResult(ctx); err != nil {

@@ -329,6 +329,73 @@ func TestExpiryBeforeAnyRecordRestartsAtTheStart(t *testing.T) {
 	})
 }
 
+func TestRepeatedIteratorExpiryBacksOffExponentially(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fk := fakekinesis.New(fakekinesis.WithStream(testStream, 1), fakekinesis.WithFault(func(op string, _ any) error {
+			if op == "GetRecords" {
+				return fakekinesis.ExpiredIterator()
+			}
+			return nil
+		}))
+		var c calls
+		cfg := config(&c)
+		cfg.BackoffBase, cfg.BackoffMax = time.Second, 8*time.Second
+		r := start(t, mustNew(t, fk, cfg))
+		time.Sleep(time.Minute)
+		n, at := c.count("GetRecords")
+		// The first expiry is retried at once (after IdleTime); the next
+		// ones after delays within [d/2, d] for d = 1, 2, 4, 8, 8, ...
+		// seconds. The GetShardIterator call between each expired call
+		// and the next does not reset the count.
+		// Calls at 0, 0.2 s, then 0.5–1, 1–2, 2–4, 4–8 s apart, then 4–8 s.
+		if n < 11 || n > 19 {
+			t.Errorf("%d expired calls in a minute, want 11..19 with backoff 1s..8s", n)
+		}
+		if n > 1 {
+			if d := at[1].Sub(at[0]); d != cfg.IdleTime {
+				t.Errorf("first retry after %v, want IdleTime %v", d, cfg.IdleTime)
+			}
+		}
+		for i := 2; i < min(n, 6); i++ {
+			nominal := time.Second << (i - 2)
+			if d := at[i].Sub(at[i-1]); d < nominal/2 || d > nominal {
+				t.Errorf("retry %d after %v, want [%v, %v]", i, d, nominal/2, nominal)
+			}
+		}
+		_ = r.stop()
+	})
+}
+
+// A fault that recurs at the polling period, such as every third call of a
+// process whose three shards poll at the same IdleTime, must not starve a
+// shard whose calls fall on it: the backoff's jitter moves the retries off
+// the period. (Without backoff, every retry waits exactly IdleTime after the
+// expired call and meets the fault again, for ever.)
+func TestIteratorExpiringAtEveryPollPeriodDoesNotStarveTheShard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		idle := MinIdleTime
+		start0 := time.Now()
+		fk := fakekinesis.New(fakekinesis.WithStream(testStream, 1), fakekinesis.WithFault(func(op string, _ any) error {
+			if op == "GetRecords" && time.Since(start0)%idle == 0 {
+				return fakekinesis.ExpiredIterator()
+			}
+			return nil
+		}))
+		put(fk, 10)
+		var c calls
+		cfg := config(&c)
+		cfg.IdleTime = idle
+		cfg.MaxRecords = 5
+		r := start(t, mustNew(t, fk, cfg))
+		recs, _ := r.receive(t, 10)
+		checkPlain(t, recs, 10)
+		if fk.Stats().Errors["GetRecords"] == 0 {
+			t.Error("no fault was injected")
+		}
+		_ = r.stop()
+	})
+}
+
 func TestShardEnd(t *testing.T) {
 	for _, empty := range []bool{false, true} {
 		t.Run(fmt.Sprintf("empty final result %v", empty), func(t *testing.T) {
