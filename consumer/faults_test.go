@@ -123,13 +123,7 @@ func TestKinesisFaultsLoseAndDuplicateNothing(t *testing.T) {
 				store := memlease.New()
 				j := &journal{}
 				putRange(f, 0, 60, 8)
-				// KCL-compatible coordination: in kcl fleet mode the
-				// "expired iterators" case stalls shard 0 about once in 40
-				// runs under -race (its lease held, its records after about
-				// the 80th never delivered) — an open bug of issue 12, not
-				// understood yet; reproduce by removing this option and
-				// running this test with -race -count=80.
-				w := newWorker(t, f, store, factory(j, store, nil), "w1", consumer.WithCoordination(consumer.CoordinationKCL()),
+				w := newWorker(t, f, store, factory(j, store, nil), "w1",
 					consumer.WithCheckpointPolicy(consumer.CheckpointAfterEachBatch()),
 					consumer.WithMaxRecords(5), consumer.WithShardSyncInterval(3*time.Second))
 				r := start(t, w)
