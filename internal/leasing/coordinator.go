@@ -34,7 +34,8 @@ type Coordinator struct {
 	stats stats
 
 	started atomic.Bool
-	fl      *fleet // kcl-fleet mode; nil for per-lease renewal
+	fl      *fleet      // kcl-fleet mode; nil for per-lease renewal
+	k3      *kcl3Member // a Java KCL 3.x fleet's leadership (per-lease mode on a KCL3Leadership store); nil otherwise
 
 	// mu guards the fields below; no I/O is done while holding it.
 	mu       sync.Mutex
@@ -86,7 +87,7 @@ func NewCoordinator(store lease.Store, workerID string, opts ...Option) (*Coordi
 			return nil, err
 		}
 	}
-	return &Coordinator{
+	c := &Coordinator{
 		fl:       fl,
 		store:    store,
 		self:     workerID,
@@ -95,7 +96,11 @@ func NewCoordinator(store lease.Store, workerID string, opts ...Option) (*Coordi
 		held:     make(map[string]*Held),
 		incoming: make(map[string]*incoming),
 		peers:    make(map[string]int),
-	}, nil
+	}
+	if k3, ok := store.(lease.KCL3Leadership); ok && fl == nil {
+		c.k3 = newKCL3Member(k3, workerID, &o, c.log)
+	}
+	return c, nil
 }
 
 // WorkerID returns the id this coordinator writes as lease owner.
@@ -143,6 +148,10 @@ func (c *Coordinator) Run(ctx, drain context.Context, onAcquire func(*Held)) err
 	if r, ok := c.store.(lease.MetricsReporter); ok {
 		// Java KCL 3.x leaders assign only to workers that report (compat.go).
 		g.Go(func() error { c.reportMetrics(ctx, r); return nil })
+	}
+	if c.k3 != nil {
+		// A Java KCL 3.x fleet's leadership (kcl3.go).
+		g.Go(func() error { c.k3.run(ctx, drain); return nil })
 	}
 
 	c.takeLoop(ctx, drain, onAcquire)
@@ -236,6 +245,10 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs Liveness, onAcquir
 	c.peers = peers
 	c.mu.Unlock()
 
+	if c.k3 != nil && c.k3.leading(now) {
+		c.leadPass(ctx, base, leases, expired, onAcquire)
+		return false
+	}
 	plan := PlanTakes(PlanInput{
 		Self:      c.self,
 		Leases:    leases,
@@ -266,6 +279,11 @@ func (c *Coordinator) takePass(ctx, base context.Context, obs Liveness, onAcquir
 			// now rather than a take interval later.
 			l, spare = spare[0], spare[1:]
 		}
+	}
+	if c.k3 != nil && c.k3.leaderPresent() {
+		// A KCL 3.x leader balances the fleet: asking for leases too
+		// would fight it.
+		plan.Handoff = nil
 	}
 	for _, l := range plan.Handoff {
 		nl, err := c.store.Handoff(ctx, l, c.self)

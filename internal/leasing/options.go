@@ -76,6 +76,9 @@ type options struct {
 	heartbeat    time.Duration // H; 0: F / 4
 	leaderScan   time.Duration // the leader's periodic table scan; 0: DefaultLeaderScanInterval
 	slowLockPoll time.Duration // how often a non-standby follower reads the leader lock; 0: DefaultSlowLockPoll
+
+	// A KCL 3.x fleet's leader lock (kcl3.go), in per-lease mode.
+	kcl3Duration, kcl3Beat, kcl3Poll time.Duration
 }
 
 func defaultOptions() options {
@@ -85,6 +88,9 @@ func defaultOptions() options {
 		pollInterval:     DefaultAssignmentPollInterval,
 		renewConcurrency: DefaultRenewConcurrency,
 		logger:           zap.NewNop(),
+		kcl3Duration:     KCL3LockDuration,
+		kcl3Beat:         KCL3LockHeartbeat,
+		kcl3Poll:         KCL3LockPoll,
 	}
 }
 
@@ -162,6 +168,15 @@ func WithFleet(failover, heartbeat time.Duration) Option {
 // worker joins, leaves, dies or changes state). Default 30 s.
 func WithLeaderScanInterval(d time.Duration) Option { return func(o *options) { o.leaderScan = d } }
 
+// WithKCL3Lock sets, in per-lease mode on a Java KCL 3.x fleet's table, the
+// lease a kcl leader states on the fleet's leader lock, how often it renews
+// it, and how often a worker that does not lead reads it. Defaults
+// KCL3LockDuration, KCL3LockHeartbeat, KCL3LockPoll; the lease must be at
+// least twice the heartbeat, as the lock client requires.
+func WithKCL3Lock(duration, heartbeat, poll time.Duration) Option {
+	return func(o *options) { o.kcl3Duration, o.kcl3Beat, o.kcl3Poll = duration, heartbeat, poll }
+}
+
 // WithSlowLockPoll sets how often a kcl-fleet worker that is not one of the
 // leader's standbys reads the leader lock. Default 20 s.
 func WithSlowLockPoll(d time.Duration) Option { return func(o *options) { o.slowLockPoll = d } }
@@ -219,6 +234,10 @@ func (o *options) validate() error {
 	}
 	if o.logger == nil {
 		return &OptionError{Option: "WithLogger(nil)", Reason: "use zap.NewNop() for no logging"}
+	}
+	if o.kcl3Beat <= 0 || o.kcl3Poll <= 0 || o.kcl3Duration < 2*o.kcl3Beat {
+		return &OptionError{Option: fmt.Sprintf("WithKCL3Lock(%v, %v, %v)", o.kcl3Duration, o.kcl3Beat, o.kcl3Poll),
+			Reason: "the heartbeat and poll must be positive and the lease at least twice the heartbeat"}
 	}
 	if o.rand == nil {
 		o.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
