@@ -945,6 +945,14 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 			c.log.Debug("leader: marking an assignment failed", zap.String("worker", id), zapErr(err))
 		}
 	}
+	if marks[c.self] {
+		// The leader's own follow loop reads its new leases now, not at its
+		// next heartbeat (up to H later).
+		select {
+		case f.assigned <- struct{}{}:
+		default:
+		}
+	}
 	c.pruneRoster(ctx, epoch, v, leases, now)
 }
 

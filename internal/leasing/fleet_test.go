@@ -3,6 +3,8 @@ package leasing_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -380,6 +382,61 @@ func TestFleetLeavesAPerLeaseOwnerItsLeaseWhileItRenews(t *testing.T) {
 		for _, w := range ws {
 			w.stop()
 		}
+		f.checkNoOverlap()
+	})
+}
+
+func TestFleetLeaderAcquiresWhatItAssignsItselfAtOnce(t *testing.T) {
+	// When a follower crashes, the leader assigns some of its leases to
+	// itself. It must start them as soon as its round has written them, not
+	// at its next heartbeat (up to H later), which would add H to their
+	// failover. Where the crash falls in the leader's cycle varies between
+	// runs; eight runs cover both orders of round and beat.
+	for run := range 8 {
+		t.Run(strconv.Itoa(run), func(t *testing.T) { leaderAcquiresAtOnce(t) })
+	}
+}
+
+func leaderAcquiresAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFleet(t, 8)
+		ws := map[string]*worker{"w1": f.start("w1", fleetMode), "w2": f.start("w2", fleetMode)}
+		waitFor(t, 10*time.Second, func() bool { return f.settled(8, "w1", "w2") })
+		time.Sleep(time.Second)
+		leader := f.leader()
+		if leader == nil {
+			t.Fatal("no leader")
+		}
+		victim := ws["w1"]
+		if victim == leader {
+			victim = ws["w2"]
+		}
+		var theirs []string
+		for _, l := range f.leases() {
+			if l.Owner == victim.id {
+				theirs = append(theirs, l.Key)
+			}
+		}
+		victim.crash()
+		assignedAt := map[string]time.Time{}
+		for len(assignedAt) < len(theirs) {
+			time.Sleep(time.Millisecond)
+			for _, l := range f.leases() {
+				if _, seen := assignedAt[l.Key]; !seen && l.Owner == leader.id && slices.Contains(theirs, l.Key) {
+					assignedAt[l.Key] = time.Now()
+				}
+			}
+		}
+		waitFor(t, 5*time.Second, func() bool { return f.fairSplit(8, leader.id) })
+		f.mu.Lock()
+		for key, at := range assignedAt {
+			if gap := f.acquiredAt[key].Sub(at); gap > leasing.DefaultFailoverTime/16 {
+				t.Errorf("lease %s: the leader acquired it %v after assigning it to itself; want at once", key, gap)
+			}
+		}
+		f.mu.Unlock()
+		victim.end()
+		leader.stop()
 		f.checkNoOverlap()
 	})
 }
