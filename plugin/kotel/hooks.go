@@ -45,9 +45,16 @@ func (m *Metrics) Fetched(f consumer.FetchInfo) {
 	if f.Throttled {
 		m.kinesisThrottles.Add(bg, 1, m.attrs.call(f.ShardID, f.Op, "").add...)
 	}
-	if f.Err == nil && f.Records == 0 && f.Op != "GetShardIterator" {
+	if emptyRead(f) {
 		m.state.setLag(f.ShardID, f.MillisBehindLatest.Seconds())
 	}
+}
+
+// emptyRead reports a successful read of no records: a GetRecords call or
+// an enhanced fan-out event, which report MillisBehindLatest, unlike the
+// other calls (GetShardIterator, SubscribeToShard, ListShards).
+func emptyRead(f consumer.FetchInfo) bool {
+	return f.Err == nil && f.Records == 0 && (f.Op == "GetRecords" || f.Op == "SubscribeToShardEvent")
 }
 
 // LeaseChanged counts the lease's event and keeps the set of leases held.

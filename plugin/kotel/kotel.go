@@ -22,8 +22,10 @@ const (
 	// ShardKey is the shard id, on per-shard measurements unless
 	// WithoutShardAttributes is given.
 	ShardKey = attribute.Key("kcl.shard.id")
-	// OperationKey is the Kinesis operation: GetRecords, GetShardIterator
-	// or SubscribeToShard.
+	// OperationKey is the Kinesis operation, as consumer.FetchInfo.Op
+	// names it: GetRecords, GetShardIterator, and with enhanced fan-out
+	// SubscribeToShard, SubscribeToShardEvent (one per event or event
+	// stream failure) and ListShards.
 	OperationKey = attribute.Key("kcl.operation")
 	// ErrorTypeKey is OpenTelemetry's error.type: set on a measurement of a
 	// failed call only, to the AWS error code (such as

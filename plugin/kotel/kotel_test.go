@@ -276,6 +276,17 @@ func TestFetchedCallsAreCountedByOperationAndError(t *testing.T) {
 	if got := c.collect().value("kcl.shard.lag", shard("s1")); got != 1.5 {
 		t.Errorf("kcl.shard.lag after an empty read = %v, want 1.5", got)
 	}
+	m.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "SubscribeToShardEvent", MillisBehindLatest: 500 * time.Millisecond})
+	if got := c.collect().value("kcl.shard.lag", shard("s1")); got != 0.5 {
+		t.Errorf("kcl.shard.lag after an empty enhanced fan-out event = %v, want 0.5", got)
+	}
+	// Calls that carry no MillisBehindLatest leave it.
+	m.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "SubscribeToShard"})
+	m.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "GetShardIterator"})
+	m.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "ListShards"})
+	if got := c.collect().value("kcl.shard.lag", shard("s1")); got != 0.5 {
+		t.Errorf("kcl.shard.lag after calls without MillisBehindLatest = %v, want 0.5 (unchanged)", got)
+	}
 }
 
 func TestCheckpointWritesAreTimedWithTheirErrors(t *testing.T) {
