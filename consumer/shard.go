@@ -60,8 +60,24 @@ func newShardRun(w *Worker, h *leasing.Held) *shardRun {
 	s.pol.stop = s.stop
 	s.pol.onRetry = func(attempts int, err error, delay time.Duration) {
 		s.log.Warn("batch failed; delivering it again", zap.Int("attempts", attempts), zap.Duration("backoff", delay), zap.Error(err))
+		s.processorFailed(MethodProcessRecords, attempts, err, delay, true)
+	}
+	s.pol.onGiveUp = func(attempts int, err error) {
+		s.processorFailed(MethodProcessRecords, attempts, err, 0, false)
 	}
 	return s
+}
+
+// processorFailed reports a failed processor call to ProcessorErrorHooks.
+func (s *shardRun) processorFailed(method string, attempts int, err error, delay time.Duration, retry bool) {
+	if len(s.w.cfg.hooks.procErr) == 0 {
+		return
+	}
+	var pe *PanicError
+	s.w.cfg.hooks.processorFailed(ProcessorErrorInfo{
+		StreamName: s.w.streamName, WorkerID: s.w.cfg.workerID, ShardID: s.shardID,
+		Method: method, Attempts: attempts, Err: err, Panicked: errors.As(err, &pe), Retry: retry, Delay: delay,
+	})
 }
 
 // run processes the shard until it ends, the lease is lost or given up, and
@@ -154,6 +170,7 @@ func (s *shardRun) start(pctx context.Context) error {
 	proc, err := newProcessor(s.w.factory, info)
 	if err != nil {
 		s.log.Error("the Factory failed; giving the lease up", zap.Error(err))
+		s.processorFailed(MethodNewProcessor, 1, err, 0, false)
 		return err
 	}
 	s.proc = proc
@@ -165,7 +182,7 @@ func (s *shardRun) start(pctx context.Context) error {
 		s.log.Warn("lease has no checkpoint; starting at TRIM_HORIZON")
 		last = checkpoint.TrimHorizon
 	}
-	wr := &shardWriter{h: s.h, hooks: &s.w.cfg.hooks, shardID: s.shardID, children: &s.children}
+	wr := &shardWriter{h: s.h, hooks: &s.w.cfg.hooks, stream: s.w.streamName, workerID: s.w.cfg.workerID, shardID: s.shardID, children: &s.children}
 	s.tr = checkpointing.New(wr, last, s.l.PendingCheckpoint, s.l.PendingCheckpointState)
 	s.cp = &Checkpointer{t: s.tr}
 	s.l.Checkpoint = last
@@ -185,6 +202,7 @@ func (s *shardRun) start(pctx context.Context) error {
 		}
 		delay := s.pol.backoff.Delay(attempt)
 		s.log.Warn("Initialize failed; trying again", zap.Int("attempts", attempt+1), zap.Duration("backoff", delay), zap.Error(err))
+		s.processorFailed(MethodInitialize, attempt+1, err, delay, true)
 		if err := wait(s.stop, delay); err != nil {
 			return err
 		}
@@ -236,14 +254,22 @@ func (s *shardRun) newReader() (retrieval.Reader, error) {
 		Mode:  s.w.readMode(),
 		OnError: func(e *deaggregate.RecordError) {
 			s.log.Warn("KPL aggregate passed through or dropped", zap.Error(e))
+			if len(s.w.cfg.hooks.aggregate) > 0 {
+				s.w.cfg.hooks.aggregateFailed(AggregateInfo{
+					StreamName: s.w.streamName, WorkerID: s.w.cfg.workerID, ShardID: s.shardID,
+					SequenceNumber: e.SequenceNumber, Dropped: errors.Is(e, deaggregate.ErrOutOfRange), Err: e.Err,
+				})
+			}
 		},
 	}
 	if len(s.w.cfg.hooks.fetch) > 0 {
 		h := &s.w.cfg.hooks
 		cfg.Hooks.Call = func(c retrieval.CallInfo) {
 			h.fetched(FetchInfo{
-				ShardID: s.shardID, Op: c.Op, Duration: c.Duration, Records: c.Records, Bytes: c.Bytes,
+				StreamName: s.w.streamName, WorkerID: s.w.cfg.workerID, ShardID: s.shardID,
+				Op: c.Op, Duration: c.Duration, Records: c.Records, Bytes: c.Bytes,
 				MillisBehindLatest: c.MillisBehindLatest, Throttled: c.Kind == awserr.Throttled, Err: c.Err,
+				Kind: errorKind(c.Kind), Renewal: c.Renewal,
 			})
 		}
 	}
@@ -360,12 +386,19 @@ func (s *shardRun) process(pctx context.Context, rb retrieval.Batch) (ev LeaseEv
 			zap.Int("attempts", out.skipped.Attempts), zap.Error(out.skipped.Err))
 	}
 	if len(s.w.cfg.hooks.batch) > 0 {
-		bytes := 0
+		bytes, aggregates := 0, 0
+		last := ""
 		for i := range b.Records {
-			bytes += len(b.Records[i].Data)
+			r := &b.Records[i]
+			bytes += len(r.Data)
+			if r.Aggregated && r.SequenceNumber != last {
+				aggregates++
+				last = r.SequenceNumber
+			}
 		}
 		s.w.cfg.hooks.batchProcessed(BatchInfo{
-			ShardID: s.shardID, Records: len(b.Records), Bytes: bytes, MillisBehindLatest: b.MillisBehindLatest,
+			StreamName: s.w.streamName, WorkerID: s.w.cfg.workerID, ShardID: s.shardID,
+			Records: len(b.Records), Bytes: bytes, Aggregates: aggregates, MillisBehindLatest: b.MillisBehindLatest,
 			Latency: time.Since(start), Attempts: out.attempts, Skipped: out.skipped,
 		})
 	}
@@ -464,6 +497,7 @@ func (s *shardRun) shardEnd(pctx context.Context, childIDs []string) LeaseEvent 
 	if se, ok := s.proc.(ShardEnder); ok {
 		if err := protect(func() error { return se.ShardEnded(pctx, s.cp) }); err != nil {
 			s.log.Error("ShardEnded failed; not writing SHARD_END", zap.Error(err))
+			s.processorFailed(MethodShardEnded, 1, err, 0, false)
 			return LeaseEvent{Kind: LeaseReleased, Cause: err}
 		}
 	}
@@ -478,7 +512,10 @@ func (s *shardRun) shardEnd(pctx context.Context, childIDs []string) LeaseEvent 
 	err := s.w.retry(pctx, leaseTable, "lease table WriteShardEnd", func() error {
 		start := time.Now()
 		err := s.h.WriteShardEnd(pctx, childIDs)
-		s.w.cfg.hooks.checkpointed(CheckpointInfo{ShardID: s.shardID, Position: checkpoint.ShardEnd, Duration: time.Since(start), Err: err})
+		s.w.cfg.hooks.checkpointed(CheckpointInfo{
+			StreamName: s.w.streamName, WorkerID: s.w.cfg.workerID, ShardID: s.shardID,
+			Position: checkpoint.ShardEnd, Duration: time.Since(start), Err: err,
+		})
 		return err
 	})
 	if err != nil {
@@ -503,6 +540,7 @@ func (s *shardRun) shutdown(pctx context.Context) LeaseEvent {
 	if sr, ok := s.proc.(ShutdownRequester); ok {
 		if err := protect(func() error { return sr.ShutdownRequested(pctx, s.cp) }); err != nil {
 			s.log.Warn("ShutdownRequested failed", zap.Error(err))
+			s.processorFailed(MethodShutdownRequested, 1, err, 0, false)
 		}
 	}
 	_ = s.autoCheckpoint(pctx, true)
@@ -520,7 +558,9 @@ func (s *shardRun) lost(pctx context.Context, err error) LeaseEvent {
 		// shutdown timeout and by the shutdown deadline.
 		ctx, cancel := context.WithTimeout(s.drain, s.w.cfg.shutdownTimeout)
 		defer cancel()
-		_ = protect(func() error { ll.LeaseLost(ctx); return nil })
+		if err := protect(func() error { ll.LeaseLost(ctx); return nil }); err != nil {
+			s.processorFailed(MethodLeaseLost, 1, err, 0, false)
+		}
 	}
 	return LeaseEvent{Kind: LeaseLost, Cause: err}
 }
@@ -534,6 +574,8 @@ var _ checkpointing.Writer = (*shardWriter)(nil)
 type shardWriter struct {
 	h        *leasing.Held
 	hooks    *hooks
+	stream   string
+	workerID string
 	shardID  string
 	children *atomic.Pointer[[]string]
 }
@@ -546,6 +588,9 @@ func (w *shardWriter) WriteCheckpoint(ctx context.Context, cp, pending checkpoin
 	} else {
 		err = w.h.WriteCheckpoint(ctx, cp, pending, state)
 	}
-	w.hooks.checkpointed(CheckpointInfo{ShardID: w.shardID, Position: cp, Duration: time.Since(start), Err: err})
+	w.hooks.checkpointed(CheckpointInfo{
+		StreamName: w.stream, WorkerID: w.workerID, ShardID: w.shardID,
+		Position: cp, Duration: time.Since(start), Err: err,
+	})
 	return err
 }

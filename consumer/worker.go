@@ -148,6 +148,7 @@ func New(api KinesisAPI, store lease.Store, stream string, f Factory, opts ...Op
 		cfg.workerID = defaultWorkerID()
 	}
 	log := cfg.logger.With(zap.String("stream", name), zap.String("worker_id", cfg.workerID))
+	cfg.hooks.guard = &hookGuard{log: log}
 	// Both coordinators' options are checked now; Run creates the one the
 	// table calls for.
 	for _, fleet := range []bool{false, true} {
@@ -470,7 +471,10 @@ func (w *Worker) retry(ctx context.Context, res resource, op string, f func() er
 // lease is left to expire.
 func (w *Worker) consume(drain context.Context, h *leasing.Held) {
 	s := newShardRun(w, h)
-	w.cfg.hooks.leaseChanged(LeaseEvent{ShardID: s.shardID, Kind: LeaseAcquired, Since: h.AcquiredAt()})
+	w.cfg.hooks.leaseChanged(LeaseEvent{
+		StreamName: w.streamName, WorkerID: w.cfg.workerID, ShardID: s.shardID,
+		Kind: LeaseAcquired, Since: h.AcquiredAt(),
+	})
 	ev := s.run(drain)
 	if errors.Is(context.Cause(drain), ErrShutdownTimeout) {
 		s.log.Warn("processing returned after the shutdown deadline; the lease is left to expire")
@@ -478,11 +482,12 @@ func (w *Worker) consume(drain context.Context, h *leasing.Held) {
 	if err := h.Done(drain); err != nil {
 		s.log.Warn("giving up the lease failed; it will expire", zap.Error(err))
 	}
-	ev.ShardID = s.shardID
+	ev.StreamName, ev.WorkerID, ev.ShardID = w.streamName, w.cfg.workerID, s.shardID
 	if c, ok := s.proc.(Closer); ok {
 		ctx, cancel := context.WithTimeout(drain, w.cfg.shutdownTimeout)
 		if err := protect(func() error { c.Close(ctx, ev); return nil }); err != nil {
 			s.log.Error("Close panicked", zap.Error(err))
+			s.processorFailed(MethodClose, 1, err, 0, false)
 		}
 		cancel()
 	}
