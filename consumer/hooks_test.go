@@ -253,6 +253,9 @@ func TestAPanickingHookDoesNotStopProcessingAndIsLoggedOncePerMethod(t *testing.
 		if batches < 8 {
 			t.Errorf("the recorder after the panicking hook saw %d batches, want at least 8", batches)
 		}
+		if got := w.Health().HookPanics; got < int64(batches) {
+			t.Errorf("Health().HookPanics = %d, want at least the %d batches", got, batches)
+		}
 		logged := map[string]int{}
 		for _, e := range logs.FilterMessageSnippet("metric hook panicked").All() {
 			logged[e.ContextMap()["hook"].(string)]++

@@ -46,6 +46,8 @@ type shardRun struct {
 	// drain is Run's drain context, ended at the shutdown deadline (see
 	// Worker.Run).
 	drain context.Context
+	// st is the shard's state for Worker.Health.
+	st *shardStatus
 }
 
 func newShardRun(w *Worker, h *leasing.Held) *shardRun {
@@ -54,15 +56,17 @@ func newShardRun(w *Worker, h *leasing.Held) *shardRun {
 	if l.ShardID != "" {
 		id = l.ShardID
 	}
-	s := &shardRun{w: w, h: h, l: l, shardID: id, stop: h.Context()}
+	s := &shardRun{w: w, h: h, l: l, shardID: id, stop: h.Context(), st: w.status.add(id)}
 	s.log = w.log.With(zap.String("shard_id", id))
 	s.pol = w.cfg.dispatchPolicy(nil)
 	s.pol.stop = s.stop
 	s.pol.onRetry = func(attempts int, err error, delay time.Duration) {
+		s.st.failed(err)
 		s.log.Warn("batch failed; delivering it again", zap.Int("attempts", attempts), zap.Duration("backoff", delay), zap.Error(err))
 		s.processorFailed(MethodProcessRecords, attempts, err, delay, true)
 	}
 	s.pol.onGiveUp = func(attempts int, err error) {
+		s.st.failed(err)
 		s.processorFailed(MethodProcessRecords, attempts, err, 0, false)
 	}
 	return s
@@ -101,12 +105,18 @@ func (s *shardRun) run(drain context.Context) LeaseEvent {
 		return LeaseEvent{Kind: LeaseReleased, Cause: errors.New("shard already finished")}
 	}
 	if err := s.waitForParents(); err != nil {
+		s.st.set(ShardStopping)
 		return s.stopped(err)
 	}
+	s.st.set(ShardInitializing)
 	if err := s.start(pctx); err != nil {
+		s.st.set(ShardStopping)
 		return s.stopped(err)
 	}
-	return s.loop(pctx)
+	s.st.set(ShardProcessing)
+	ev := s.loop(pctx)
+	s.st.set(ShardStopping)
+	return ev
 }
 
 // stopped turns the reason processing ended before the first batch into a
@@ -203,6 +213,7 @@ func (s *shardRun) start(pctx context.Context) error {
 		delay := s.pol.backoff.Delay(attempt)
 		s.log.Warn("Initialize failed; trying again", zap.Int("attempts", attempt+1), zap.Duration("backoff", delay), zap.Error(err))
 		s.processorFailed(MethodInitialize, attempt+1, err, delay, true)
+		s.st.failed(err)
 		if err := wait(s.stop, delay); err != nil {
 			return err
 		}
@@ -262,9 +273,10 @@ func (s *shardRun) newReader() (retrieval.Reader, error) {
 			}
 		},
 	}
-	if len(s.w.cfg.hooks.fetch) > 0 {
-		h := &s.w.cfg.hooks
-		cfg.Hooks.Call = func(c retrieval.CallInfo) {
+	h := &s.w.cfg.hooks
+	cfg.Hooks.Call = func(c retrieval.CallInfo) {
+		s.st.fetched(c.Op, c.Err, c.MillisBehindLatest)
+		if len(h.fetch) > 0 {
 			h.fetched(FetchInfo{
 				StreamName: s.w.streamName, WorkerID: s.w.cfg.workerID, ShardID: s.shardID,
 				Op: c.Op, Duration: c.Duration, Records: c.Records, Bytes: c.Bytes,
@@ -380,6 +392,7 @@ func (s *shardRun) process(pctx context.Context, rb retrieval.Batch) (ev LeaseEv
 		}
 		return s.lost(pctx, err), true
 	}
+	s.st.processed(time.Now())
 	if out.skipped != nil {
 		s.log.Error("batch skipped by the error handler", zap.String("first", out.skipped.First.String()),
 			zap.String("last", out.skipped.Last.String()), zap.Int("records", out.skipped.Records),

@@ -60,6 +60,9 @@ func (w *Worker) syncPass(ctx context.Context) (holes bool, err error) {
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), errSyncPassTimeout) {
 		holes, err = true, errSyncPassTimeout
 	}
+	if err == nil {
+		w.lastSync.Store(time.Now().UnixNano())
+	}
 	if ctx.Err() == nil && len(w.cfg.hooks.sync) > 0 {
 		info.Duration, info.Holes, info.Err = time.Since(start), holes, err
 		w.cfg.hooks.shardSynced(info)
