@@ -7,10 +7,38 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// attrKey identifies one attribute set: a shard ("" when shard attributes
-// are dropped), and for calls an operation and an error type.
+// Attribute keys. They are the label names of kcl's Prometheus plugin, so
+// that queries and dashboards carry over whichever way the metrics reach a
+// backend.
+const (
+	// StreamKey is the stream, as given to consumer.New. On every
+	// measurement.
+	StreamKey = attribute.Key("stream")
+	// WorkerKey is the Worker's id. On every measurement.
+	WorkerKey = attribute.Key("worker")
+	// ShardKey is the shard id, on the per-shard instruments unless
+	// WithoutShardAttributes is given.
+	ShardKey = attribute.Key("shard")
+	// OpKey is the Kinesis operation, one of consumer's Op constants.
+	OpKey = attribute.Key("op")
+	// KindKey is the class of a failed Kinesis call, a consumer.ErrorKind's
+	// String: throttled, expired_iterator, transient, ...
+	KindKey = attribute.Key("kind")
+	// MethodKey is the processor method, one of consumer's Method
+	// constants.
+	MethodKey = attribute.Key("method")
+	// ReasonKey is why a lease was lost (expired, taken) or released
+	// (stopping, handoff, shard_stopped, error): consumer.LeaseEvent.Reason.
+	ReasonKey = attribute.Key("reason")
+	// TableKey and OperationKey name the lease table and the DynamoDB
+	// operation of WithLeaseStore's instruments.
+	TableKey     = attribute.Key("table")
+	OperationKey = attribute.Key("operation")
+)
+
+// attrKey identifies one attribute set. Fields left "" are not set.
 type attrKey struct {
-	shard, op, errType string
+	stream, worker, shard, op, kind, method, reason string
 }
 
 // attrs holds one attribute set as the option slices the instruments take,
@@ -21,33 +49,18 @@ type attrs struct {
 	record  []metric.RecordOption
 }
 
-func newAttrs(set attribute.Set) *attrs {
-	o := metric.WithAttributeSet(set)
-	return &attrs{measure: o, add: []metric.AddOption{o}, record: []metric.RecordOption{o}}
-}
-
-// attrCache builds attribute sets on first use and keeps them. Its size is
-// bounded by the shards the worker has held times the operations and error
-// types seen, the same bound as the series the exporter keeps.
+// attrCache builds attribute sets on first use and keeps them. It holds a
+// set per shard a worker has held (the same bound as the series an
+// exporter keeps for cumulative counters) and a few per worker for the
+// operations, kinds, methods and reasons seen.
 type attrCache struct {
-	base      attribute.Set
+	extra     []attribute.KeyValue // WithAttributes
 	withShard bool
 	sets      sync.Map // attrKey → *attrs
 }
 
-func (c *attrCache) init(base attribute.Set, withShard bool) {
-	c.base, c.withShard = base, withShard
-}
-
-// shard returns the attributes of per-shard measurements.
-func (c *attrCache) shard(shard string) *attrs { return c.get(attrKey{shard: shard}) }
-
-// call returns the attributes of a call's measurement: the shard's, the
-// operation, and the error type when errType is not "".
-func (c *attrCache) call(shard, op, errType string) *attrs {
-	return c.get(attrKey{shard: shard, op: op, errType: errType})
-}
-
+// get returns the attribute set of k: stream, worker, WithAttributes', and
+// those of k's other fields that are set (the shard unless WithoutShardAttributes).
 func (c *attrCache) get(k attrKey) *attrs {
 	if !c.withShard {
 		k.shard = ""
@@ -55,16 +68,24 @@ func (c *attrCache) get(k attrKey) *attrs {
 	if a, ok := c.sets.Load(k); ok {
 		return a.(*attrs)
 	}
-	kvs := c.base.ToSlice()
-	if k.shard != "" {
-		kvs = append(kvs, ShardKey.String(k.shard))
+	kvs := append([]attribute.KeyValue{StreamKey.String(k.stream), WorkerKey.String(k.worker)}, c.extra...)
+	for _, kv := range []struct {
+		key attribute.Key
+		v   string
+	}{{ShardKey, k.shard}, {OpKey, k.op}, {KindKey, k.kind}, {MethodKey, k.method}, {ReasonKey, k.reason}} {
+		if kv.v != "" {
+			kvs = append(kvs, kv.key.String(kv.v))
+		}
 	}
-	if k.op != "" {
-		kvs = append(kvs, OperationKey.String(k.op))
-	}
-	if k.errType != "" {
-		kvs = append(kvs, ErrorTypeKey.String(k.errType))
-	}
-	a, _ := c.sets.LoadOrStore(k, newAttrs(attribute.NewSet(kvs...)))
+	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	a, _ := c.sets.LoadOrStore(k, &attrs{measure: o, add: []metric.AddOption{o}, record: []metric.RecordOption{o}})
 	return a.(*attrs)
+}
+
+func (c *attrCache) worker(stream, worker string) *attrs {
+	return c.get(attrKey{stream: stream, worker: worker})
+}
+
+func (c *attrCache) shard(stream, worker, shard string) *attrs {
+	return c.get(attrKey{stream: stream, worker: worker, shard: shard})
 }

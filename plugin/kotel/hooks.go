@@ -2,104 +2,112 @@ package kotel
 
 import (
 	"context"
-	"errors"
-
-	"github.com/aws/smithy-go"
 
 	"github.com/kclgo/kcl/consumer"
-	"github.com/kclgo/kcl/lease"
 )
 
 // The hooks carry no context: measurements are recorded under
 // context.Background(), so they carry no exemplars from a trace.
 var bg = context.Background()
 
-// BatchProcessed records a batch the processor finished with: records and
-// bytes processed (or skipped), its size, duration and retries.
+// BatchProcessed implements consumer.BatchHook: records, bytes and KPL
+// aggregates processed (or the batch skipped), its size and duration.
 func (m *Metrics) BatchProcessed(b consumer.BatchInfo) {
-	a := m.attrs.shard(b.ShardID)
+	s := m.attrs.shard(b.StreamName, b.WorkerID, b.ShardID)
 	if b.Skipped != nil {
-		m.batchesSkipped.Add(bg, 1, a.add...)
-		m.recordsSkipped.Add(bg, int64(b.Records), a.add...)
+		m.batchesSkipped.Add(bg, 1, s.add...)
 	} else {
-		m.recordsProcessed.Add(bg, int64(b.Records), a.add...)
-		m.dataProcessed.Add(bg, int64(b.Bytes), a.add...)
+		m.recordsProcessed.Add(bg, int64(b.Records), s.add...)
+		m.bytesProcessed.Add(bg, int64(b.Bytes), s.add...)
+		m.kplAggregates.Add(bg, int64(b.Aggregates), s.add...)
 	}
-	m.batchSize.Record(bg, int64(b.Records), a.record...)
-	m.batchDuration.Record(bg, b.Latency.Seconds(), a.record...)
-	if b.Attempts > 1 {
-		m.batchRetries.Add(bg, int64(b.Attempts-1), a.add...)
-	}
-	m.state.setLag(b.ShardID, b.MillisBehindLatest.Seconds())
+	w := m.attrs.worker(b.StreamName, b.WorkerID)
+	m.batchRecords.Record(bg, int64(b.Records), w.record...)
+	m.processing.Record(bg, b.Latency.Seconds(), w.record...)
 }
 
-// Fetched records a Kinesis read call. A successful read that returned no
-// records is not delivered to the processor, so it sets the shard's lag:
-// without it an idle shard would keep reporting the lag of its last batch.
+// Fetched implements consumer.FetchHook: calls, errors by kind, latency,
+// subscription renewals, and the shard's MillisBehindLatest from a
+// successful GetRecords or subscription event.
 func (m *Metrics) Fetched(f consumer.FetchInfo) {
-	errType := ""
+	op := m.attrs.get(attrKey{stream: f.StreamName, worker: f.WorkerID, op: f.Op})
+	m.kinesisCalls.Add(bg, 1, op.add...)
+	m.kinesisDuration.Record(bg, f.Duration.Seconds(), op.record...)
 	if f.Err != nil {
-		errType = errorType(f.Err)
-	}
-	m.kinesisDuration.Record(bg, f.Duration.Seconds(), m.attrs.call(f.ShardID, f.Op, errType).record...)
-	if f.Throttled {
-		m.kinesisThrottles.Add(bg, 1, m.attrs.call(f.ShardID, f.Op, "").add...)
-	}
-	if emptyRead(f) {
-		m.state.setLag(f.ShardID, f.MillisBehindLatest.Seconds())
-	}
-}
-
-// emptyRead reports a successful read of no records: a GetRecords call or
-// an enhanced fan-out event, which report MillisBehindLatest, unlike the
-// other calls (GetShardIterator, SubscribeToShard, ListShards).
-func emptyRead(f consumer.FetchInfo) bool {
-	return f.Err == nil && f.Records == 0 && (f.Op == "GetRecords" || f.Op == "SubscribeToShardEvent")
-}
-
-// LeaseChanged counts the lease's event and keeps the set of leases held.
-func (m *Metrics) LeaseChanged(e consumer.LeaseEvent) {
-	a := m.attrs.shard(e.ShardID)
-	switch e.Kind {
-	case consumer.LeaseAcquired:
-		m.state.acquired(e.ShardID)
-		m.leasesAcquired.Add(bg, 1, a.add...)
+		kind := f.Kind
+		if kind == 0 {
+			kind = consumer.ErrorOther
+		}
+		m.kinesisErrors.Add(bg, 1, m.attrs.get(attrKey{stream: f.StreamName, worker: f.WorkerID, op: f.Op, kind: kind.String()}).add...)
 		return
+	}
+	if f.Renewal {
+		m.renewals.Add(bg, 1, m.attrs.worker(f.StreamName, f.WorkerID).add...)
+	}
+	if f.Op == consumer.OpGetRecords || f.Op == consumer.OpSubscribeToShardEvent {
+		m.state.behind(workerKey{f.StreamName, f.WorkerID}, f.ShardID, f.MillisBehindLatest.Seconds())
+	}
+}
+
+// LeaseChanged implements consumer.LeaseHook: lease events by reason, and
+// the leases each worker holds.
+func (m *Metrics) LeaseChanged(e consumer.LeaseEvent) {
+	k := workerKey{e.StreamName, e.WorkerID}
+	if e.Kind == consumer.LeaseAcquired {
+		m.state.acquired(k, e.ShardID)
+		m.leasesAcquired.Add(bg, 1, m.attrs.worker(e.StreamName, e.WorkerID).add...)
+		return
+	}
+	m.state.ended(k, e.ShardID)
+	reason := m.attrs.get(attrKey{stream: e.StreamName, worker: e.WorkerID, reason: e.Reason()})
+	switch e.Kind {
 	case consumer.LeaseLost:
-		m.leasesLost.Add(bg, 1, a.add...)
+		m.leasesLost.Add(bg, 1, reason.add...)
 	case consumer.LeaseReleased:
-		m.leasesReleased.Add(bg, 1, a.add...)
+		m.leasesReleased.Add(bg, 1, reason.add...)
 	case consumer.LeaseShardEnded:
-		m.shardsEnded.Add(bg, 1, a.add...)
+		m.shardsEnded.Add(bg, 1, m.attrs.worker(e.StreamName, e.WorkerID).add...)
 	}
-	m.state.dropped(e.ShardID)
 }
 
-// Checkpointed records a checkpoint write.
+// Checkpointed implements consumer.CheckpointHook.
 func (m *Metrics) Checkpointed(c consumer.CheckpointInfo) {
-	errType := ""
+	w := m.attrs.worker(c.StreamName, c.WorkerID)
+	m.checkpoints.Add(bg, 1, w.add...)
 	if c.Err != nil {
-		errType = errorType(c.Err)
+		m.checkpointFailures.Add(bg, 1, w.add...)
 	}
-	m.checkpointDur.Record(bg, c.Duration.Seconds(), m.attrs.call(c.ShardID, "", errType).record...)
+	m.checkpointDuration.Record(bg, c.Duration.Seconds(), w.record...)
 }
 
-// errorType names err for error.type with a bounded set of values: lease
-// conditions by name, AWS errors by their code, anything else "_OTHER".
-func errorType(err error) string {
-	switch {
-	case errors.Is(err, lease.ErrLeaseLost):
-		return "lease_lost"
-	case errors.Is(err, lease.ErrThrottled):
-		return "throttled"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
+// ProcessorFailed implements consumer.ProcessorErrorHook.
+func (m *Metrics) ProcessorFailed(p consumer.ProcessorErrorInfo) {
+	a := m.attrs.get(attrKey{stream: p.StreamName, worker: p.WorkerID, method: p.Method})
+	m.procErrors.Add(bg, 1, a.add...)
+	if p.Panicked {
+		m.procPanics.Add(bg, 1, a.add...)
 	}
-	var api smithy.APIError
-	if errors.As(err, &api) && api.ErrorCode() != "" {
-		return api.ErrorCode()
+	if p.Retry {
+		m.procRetries.Add(bg, 1, a.add...)
 	}
-	return "_OTHER"
+}
+
+// ShardSynced implements consumer.ShardSyncHook.
+func (m *Metrics) ShardSynced(s consumer.ShardSyncInfo) {
+	w := m.attrs.worker(s.StreamName, s.WorkerID)
+	m.shardSyncs.Add(bg, 1, w.add...)
+	if s.Err != nil {
+		m.shardSyncFailures.Add(bg, 1, w.add...)
+	}
+	m.shardSyncDuration.Record(bg, s.Duration.Seconds(), w.record...)
+}
+
+// AggregateFailed implements consumer.AggregateHook.
+func (m *Metrics) AggregateFailed(a consumer.AggregateInfo) {
+	w := m.attrs.worker(a.StreamName, a.WorkerID)
+	if a.Dropped {
+		m.kplDropped.Add(bg, 1, w.add...)
+	} else {
+		m.kplMalformed.Add(bg, 1, w.add...)
+	}
 }

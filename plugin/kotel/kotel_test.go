@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/smithy-go"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/kclgo/kcl/consumer"
 	"github.com/kclgo/kcl/lease"
+	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/plugin/kotel"
 )
 
@@ -28,7 +28,7 @@ func newMetrics(t testing.TB, opts ...kotel.Option) (*kotel.Metrics, *collector)
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	m, err := kotel.New(mp, "orders", opts...)
+	m, err := kotel.New(mp, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +75,10 @@ func (s snapshot) points(name string) []point {
 	case metricdata.Sum[int64]:
 		for _, p := range d.DataPoints {
 			out = append(out, point{attrs: p.Attributes, value: float64(p.Value)})
+		}
+	case metricdata.Sum[float64]:
+		for _, p := range d.DataPoints {
+			out = append(out, point{attrs: p.Attributes, value: p.Value})
 		}
 	case metricdata.Gauge[int64]:
 		for _, p := range d.DataPoints {
@@ -135,171 +139,212 @@ func (s snapshot) count(name string, kv ...attribute.KeyValue) uint64 {
 
 func shard(id string) attribute.KeyValue { return kotel.ShardKey.String(id) }
 
-func TestBatchesAreCountedPerShard(t *testing.T) {
-	m, c := newMetrics(t, kotel.WithWorkerID("w1"))
-	m.LeaseChanged(consumer.LeaseEvent{ShardID: "s1", Kind: consumer.LeaseAcquired})
-	m.LeaseChanged(consumer.LeaseEvent{ShardID: "s2", Kind: consumer.LeaseAcquired})
-	m.BatchProcessed(consumer.BatchInfo{ShardID: "s1", Records: 10, Bytes: 1000, MillisBehindLatest: 3 * time.Second, Latency: 20 * time.Millisecond, Attempts: 1})
-	m.BatchProcessed(consumer.BatchInfo{ShardID: "s1", Records: 5, Bytes: 500, MillisBehindLatest: 2 * time.Second, Latency: 10 * time.Millisecond, Attempts: 3})
-	m.BatchProcessed(consumer.BatchInfo{ShardID: "s2", Records: 7, Bytes: 70, MillisBehindLatest: 9 * time.Second, Latency: time.Millisecond, Attempts: 4,
-		Skipped: &consumer.SkippedBatch{Records: 7, Attempts: 4}})
+var (
+	orders = kotel.StreamKey.String("orders")
+	w1     = kotel.WorkerKey.String("w1")
+)
+
+// events tags hook values with stream orders and worker w1.
+func batch(b consumer.BatchInfo) consumer.BatchInfo {
+	b.StreamName, b.WorkerID = "orders", "w1"
+	return b
+}
+
+func fetch(f consumer.FetchInfo) consumer.FetchInfo {
+	f.StreamName, f.WorkerID = "orders", "w1"
+	return f
+}
+
+func leaseEvent(shardID string, kind consumer.LeaseEventKind, cause error) consumer.LeaseEvent {
+	return consumer.LeaseEvent{StreamName: "orders", WorkerID: "w1", ShardID: shardID, Kind: kind, Cause: cause}
+}
+
+func TestBatchesAndLeasesAreCountedPerShard(t *testing.T) {
+	m, c := newMetrics(t)
+	m.LeaseChanged(leaseEvent("s1", consumer.LeaseAcquired, nil))
+	m.LeaseChanged(leaseEvent("s2", consumer.LeaseAcquired, nil))
+	m.BatchProcessed(batch(consumer.BatchInfo{ShardID: "s1", Records: 10, Bytes: 1000, Aggregates: 2, Latency: 20 * time.Millisecond, Attempts: 1}))
+	m.BatchProcessed(batch(consumer.BatchInfo{ShardID: "s1", Records: 5, Bytes: 500, Latency: 10 * time.Millisecond, Attempts: 3}))
+	m.BatchProcessed(batch(consumer.BatchInfo{ShardID: "s2", Records: 7, Bytes: 70, Latency: time.Millisecond, Attempts: 4,
+		Skipped: &consumer.SkippedBatch{Records: 7, Attempts: 4}}))
+	m.Fetched(fetch(consumer.FetchInfo{ShardID: "s1", Op: consumer.OpGetRecords, Records: 15, MillisBehindLatest: 2 * time.Second}))
+	m.Fetched(fetch(consumer.FetchInfo{ShardID: "s2", Op: consumer.OpGetRecords, MillisBehindLatest: 9 * time.Second}))
+	// Another worker of the same stream, served by the same Metrics.
+	m.LeaseChanged(consumer.LeaseEvent{StreamName: "orders", WorkerID: "w2", ShardID: "s3", Kind: consumer.LeaseAcquired})
+	m.BatchProcessed(consumer.BatchInfo{StreamName: "orders", WorkerID: "w2", ShardID: "s3", Records: 100, Attempts: 1})
 
 	s := c.collect()
 	for _, tc := range []struct {
 		name  string
-		shard string
+		attrs []attribute.KeyValue
 		want  float64
 	}{
-		{"kcl.records.processed", "s1", 15},
-		{"kcl.records.processed", "s2", 0},
-		{"kcl.data.processed", "s1", 1500},
-		{"kcl.batch.retries", "s1", 2},
-		{"kcl.batch.retries", "s2", 3},
-		{"kcl.batches.skipped", "s2", 1},
-		{"kcl.records.skipped", "s2", 7},
-		{"kcl.leases.acquired", "s1", 1},
-		{"kcl.leases.acquired", "s2", 1},
-		{"kcl.shard.lag", "s1", 2},
-		{"kcl.shard.lag", "s2", 9},
+		{"kcl.records.processed", []attribute.KeyValue{w1, shard("s1")}, 15},
+		{"kcl.records.processed", []attribute.KeyValue{w1, shard("s2")}, 0},
+		{"kcl.records.processed", []attribute.KeyValue{kotel.WorkerKey.String("w2"), shard("s3")}, 100},
+		{"kcl.bytes.processed", []attribute.KeyValue{w1, shard("s1")}, 1500},
+		{"kcl.kpl.aggregates", []attribute.KeyValue{w1, shard("s1")}, 2},
+		{"kcl.batches.skipped", []attribute.KeyValue{w1, shard("s2")}, 1},
+		{"kcl.leases.acquired", []attribute.KeyValue{w1}, 2},
+		{"kcl.leases.held", []attribute.KeyValue{w1}, 2},
+		{"kcl.leases.held", []attribute.KeyValue{kotel.WorkerKey.String("w2")}, 1},
+		{"kcl.behind_latest", []attribute.KeyValue{w1, shard("s1")}, 2},
+		{"kcl.behind_latest", []attribute.KeyValue{w1, shard("s2")}, 9},
+		{"kcl.max_behind_latest", []attribute.KeyValue{w1}, 9},
 	} {
-		if got := s.value(tc.name, shard(tc.shard)); got != tc.want {
-			t.Errorf("%s{shard=%s} = %v, want %v", tc.name, tc.shard, got, tc.want)
+		if got := s.value(tc.name, tc.attrs...); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.attrs, got, tc.want)
 		}
 	}
-	if got := s.count("kcl.batch.size", shard("s1")); got != 2 {
-		t.Errorf("kcl.batch.size count for s1 = %d, want 2", got)
+	if got := s.count("kcl.batch.records", w1); got != 3 {
+		t.Errorf("kcl.batch.records count for w1 = %d, want 3", got)
 	}
-	if got := s.value("kcl.batch.size"); got != 22 {
-		t.Errorf("kcl.batch.size sum = %v, want 22", got)
+	if got := s.value("kcl.batch.records", w1); got != 22 {
+		t.Errorf("kcl.batch.records sum for w1 = %v, want 22", got)
 	}
-	if got, want := s.value("kcl.batch.duration", shard("s1")), 0.030; got < want-1e-9 || got > want+1e-9 {
-		t.Errorf("kcl.batch.duration sum for s1 = %v, want %v", got, want)
-	}
-	if got := s.value("kcl.leases.held"); got != 2 {
-		t.Errorf("kcl.leases.held = %v, want 2", got)
-	}
-	if got := s.value("kcl.shard.lag.max"); got != 9 {
-		t.Errorf("kcl.shard.lag.max = %v, want 9", got)
+	if got, want := s.value("kcl.processing.duration", w1), 0.031; got < want-1e-9 || got > want+1e-9 {
+		t.Errorf("kcl.processing.duration sum for w1 = %v, want %v", got, want)
 	}
 	for name := range s.metrics {
 		for _, p := range s.points(name) {
 			if v, _ := p.attrs.Value(kotel.StreamKey); v.AsString() != "orders" {
-				t.Errorf("%s %v: kcl.stream.name = %q, want orders", name, p.attrs.ToSlice(), v.AsString())
+				t.Errorf("%s %v: stream = %q, want orders", name, p.attrs.ToSlice(), v.AsString())
 			}
-			if v, _ := p.attrs.Value(kotel.WorkerKey); v.AsString() != "w1" {
-				t.Errorf("%s %v: kcl.worker.id = %q, want w1", name, p.attrs.ToSlice(), v.AsString())
+			if !p.attrs.HasValue(kotel.WorkerKey) {
+				t.Errorf("%s %v: no worker", name, p.attrs.ToSlice())
+			}
+			perShard := name == "kcl.records.processed" || name == "kcl.bytes.processed" || name == "kcl.kpl.aggregates" ||
+				name == "kcl.batches.skipped" || name == "kcl.behind_latest"
+			if p.attrs.HasValue(kotel.ShardKey) != perShard {
+				t.Errorf("%s %v: shard attribute present = %v, want %v", name, p.attrs.ToSlice(), !perShard, perShard)
 			}
 		}
 	}
 
-	// The lease of s2 goes: its lag is no longer reported, the maximum
-	// is s1's, one lease is held.
-	m.LeaseChanged(consumer.LeaseEvent{ShardID: "s2", Kind: consumer.LeaseLost, Cause: lease.ErrLeaseLost})
-	m.BatchProcessed(consumer.BatchInfo{ShardID: "s2", Records: 1, MillisBehindLatest: time.Hour}) // late: does not bring s2 back
+	// The lease of s2 is lost: its MillisBehindLatest goes, the maximum is
+	// s1's, one lease is held.
+	m.LeaseChanged(leaseEvent("s2", consumer.LeaseLost, consumer.ErrLeaseExpired))
+	m.Fetched(fetch(consumer.FetchInfo{ShardID: "s2", Op: consumer.OpGetRecords, MillisBehindLatest: time.Hour})) // late: does not bring s2 back
 	s = c.collect()
-	if got := s.value("kcl.leases.held"); got != 1 {
+	if got := s.value("kcl.leases.held", w1); got != 1 {
 		t.Errorf("after a loss, kcl.leases.held = %v, want 1", got)
 	}
-	if got := s.match("kcl.shard.lag", shard("s2")); len(got) != 0 {
-		t.Errorf("after a loss, kcl.shard.lag for s2 is still reported: %v", got)
+	if got := s.match("kcl.behind_latest", shard("s2")); len(got) != 0 {
+		t.Errorf("after a loss, kcl.behind_latest for s2 is still reported: %v", got)
 	}
-	if got := s.value("kcl.shard.lag.max"); got != 2 {
-		t.Errorf("after a loss, kcl.shard.lag.max = %v, want 2", got)
+	if got := s.value("kcl.max_behind_latest", w1); got != 2 {
+		t.Errorf("after a loss, kcl.max_behind_latest = %v, want 2", got)
 	}
-	if got := s.value("kcl.leases.lost", shard("s2")); got != 1 {
-		t.Errorf("kcl.leases.lost for s2 = %v, want 1", got)
+	if got := s.value("kcl.leases.lost", w1, kotel.ReasonKey.String("expired")); got != 1 {
+		t.Errorf("kcl.leases.lost{reason=expired} = %v, want 1", got)
 	}
 
-	m.LeaseChanged(consumer.LeaseEvent{ShardID: "s1", Kind: consumer.LeaseShardEnded})
-	m.LeaseChanged(consumer.LeaseEvent{ShardID: "s3", Kind: consumer.LeaseAcquired})
-	m.LeaseChanged(consumer.LeaseEvent{ShardID: "s3", Kind: consumer.LeaseReleased})
+	m.LeaseChanged(leaseEvent("s1", consumer.LeaseShardEnded, nil))
+	m.LeaseChanged(leaseEvent("s4", consumer.LeaseAcquired, nil))
+	m.LeaseChanged(leaseEvent("s4", consumer.LeaseReleased, consumer.ErrStopping))
 	s = c.collect()
-	if got := s.value("kcl.leases.held"); got != 0 {
-		t.Errorf("with no lease, kcl.leases.held = %v, want 0", got)
+	if got := s.match("kcl.leases.held", w1); len(got) != 1 || got[0].value != 0 {
+		t.Errorf("with no lease, kcl.leases.held = %v, want one series at 0", got)
 	}
-	if got := s.points("kcl.shard.lag.max"); len(got) != 0 {
-		t.Errorf("with no lease, kcl.shard.lag.max is reported: %v", got)
+	if got := s.match("kcl.max_behind_latest", w1); len(got) != 0 {
+		t.Errorf("with no lease, kcl.max_behind_latest is reported: %v", got)
 	}
-	if got := s.value("kcl.shards.ended", shard("s1")); got != 1 {
-		t.Errorf("kcl.shards.ended for s1 = %v, want 1", got)
+	if got := s.value("kcl.shards.ended", w1); got != 1 {
+		t.Errorf("kcl.shards.ended = %v, want 1", got)
 	}
-	if got := s.value("kcl.leases.released", shard("s3")); got != 1 {
-		t.Errorf("kcl.leases.released for s3 = %v, want 1", got)
+	if got := s.value("kcl.leases.released", w1, kotel.ReasonKey.String("stopping")); got != 1 {
+		t.Errorf("kcl.leases.released{reason=stopping} = %v, want 1", got)
 	}
 }
 
-func TestFetchedCallsAreCountedByOperationAndError(t *testing.T) {
+func TestFetchedCallsAreCountedByOperationAndKind(t *testing.T) {
 	m, c := newMetrics(t)
-	m.LeaseChanged(consumer.LeaseEvent{ShardID: "s1", Kind: consumer.LeaseAcquired})
-	expired := &smithy.GenericAPIError{Code: "ExpiredIteratorException", Message: "expired"}
-	throttled := &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException"}
+	m.LeaseChanged(leaseEvent("s1", consumer.LeaseAcquired, nil))
 	for _, f := range []consumer.FetchInfo{
-		{ShardID: "s1", Op: "GetShardIterator", Duration: 5 * time.Millisecond},
-		{ShardID: "s1", Op: "GetRecords", Duration: 10 * time.Millisecond, Records: 3, Bytes: 30, MillisBehindLatest: 4 * time.Second},
-		{ShardID: "s1", Op: "GetRecords", Duration: 10 * time.Millisecond, Err: fmt.Errorf("reading: %w", expired)},
-		{ShardID: "s1", Op: "GetRecords", Duration: 10 * time.Millisecond, Err: throttled, Throttled: true},
-		{ShardID: "s1", Op: "GetRecords", Duration: 10 * time.Millisecond, Err: errors.New("connection reset")},
+		{ShardID: "s1", Op: consumer.OpGetShardIterator, Duration: 5 * time.Millisecond},
+		{ShardID: "s1", Op: consumer.OpGetRecords, Duration: 10 * time.Millisecond, Records: 3, Bytes: 30, MillisBehindLatest: 4 * time.Second},
+		{ShardID: "s1", Op: consumer.OpGetRecords, Duration: 10 * time.Millisecond, Err: errors.New("expired"), Kind: consumer.ErrorExpiredIterator},
+		{ShardID: "s1", Op: consumer.OpGetRecords, Duration: 10 * time.Millisecond, Err: errors.New("slow down"), Kind: consumer.ErrorThrottled, Throttled: true},
+		{ShardID: "s1", Op: consumer.OpGetRecords, Duration: 10 * time.Millisecond, Err: errors.New("unclassified")},
+		{ShardID: "s1", Op: consumer.OpSubscribeToShard, Duration: 30 * time.Millisecond},
+		{ShardID: "s1", Op: consumer.OpSubscribeToShard, Duration: 30 * time.Millisecond, Renewal: true},
 	} {
-		m.Fetched(f)
+		m.Fetched(fetch(f))
 	}
 	s := c.collect()
-	getRecords := kotel.OperationKey.String("GetRecords")
-	if got := s.count("kcl.kinesis.operation.duration", getRecords); got != 4 {
-		t.Errorf("GetRecords calls = %d, want 4", got)
-	}
-	if got := s.count("kcl.kinesis.operation.duration", kotel.OperationKey.String("GetShardIterator")); got != 1 {
-		t.Errorf("GetShardIterator calls = %d, want 1", got)
-	}
-	for _, code := range []string{"ExpiredIteratorException", "ProvisionedThroughputExceededException", "_OTHER"} {
-		if got := s.count("kcl.kinesis.operation.duration", getRecords, kotel.ErrorTypeKey.String(code)); got != 1 {
-			t.Errorf("GetRecords calls with error.type %s = %d, want 1", code, got)
+	getRecords := kotel.OpKey.String(consumer.OpGetRecords)
+	for _, tc := range []struct {
+		name  string
+		attrs []attribute.KeyValue
+		want  float64
+	}{
+		{"kcl.kinesis.calls", []attribute.KeyValue{getRecords}, 4},
+		{"kcl.kinesis.calls", []attribute.KeyValue{kotel.OpKey.String(consumer.OpGetShardIterator)}, 1},
+		{"kcl.kinesis.calls", []attribute.KeyValue{kotel.OpKey.String(consumer.OpSubscribeToShard)}, 2},
+		{"kcl.kinesis.errors", []attribute.KeyValue{getRecords}, 3},
+		{"kcl.kinesis.errors", []attribute.KeyValue{getRecords, kotel.KindKey.String("expired_iterator")}, 1},
+		{"kcl.kinesis.errors", []attribute.KeyValue{getRecords, kotel.KindKey.String("throttled")}, 1},
+		{"kcl.kinesis.errors", []attribute.KeyValue{getRecords, kotel.KindKey.String("other")}, 1},
+		{"kcl.subscription.renewals", []attribute.KeyValue{w1}, 1},
+		{"kcl.behind_latest", []attribute.KeyValue{shard("s1")}, 4},
+	} {
+		if got := s.value(tc.name, tc.attrs...); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.attrs, got, tc.want)
 		}
 	}
-	ok := 0
-	for _, p := range s.match("kcl.kinesis.operation.duration", getRecords) {
-		if !p.attrs.HasValue(kotel.ErrorTypeKey) {
-			ok += int(p.count)
-		}
+	if got := s.count("kcl.kinesis.call.duration", getRecords); got != 4 {
+		t.Errorf("kcl.kinesis.call.duration count for GetRecords = %d, want 4", got)
 	}
-	if ok != 1 {
-		t.Errorf("successful GetRecords calls (no error.type) = %d, want 1", ok)
-	}
-	if got := s.value("kcl.kinesis.throttles", getRecords, shard("s1")); got != 1 {
-		t.Errorf("kcl.kinesis.throttles = %v, want 1", got)
-	}
-	// Reads with records do not set the lag (their batch does); an empty
-	// one does.
-	if got := s.value("kcl.shard.lag", shard("s1")); got != 0 {
-		t.Errorf("kcl.shard.lag after a read with records = %v, want 0 (set by the batch)", got)
-	}
-	m.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "GetRecords", MillisBehindLatest: 1500 * time.Millisecond})
-	if got := c.collect().value("kcl.shard.lag", shard("s1")); got != 1.5 {
-		t.Errorf("kcl.shard.lag after an empty read = %v, want 1.5", got)
-	}
-	m.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "SubscribeToShardEvent", MillisBehindLatest: 500 * time.Millisecond})
-	if got := c.collect().value("kcl.shard.lag", shard("s1")); got != 0.5 {
-		t.Errorf("kcl.shard.lag after an empty enhanced fan-out event = %v, want 0.5", got)
-	}
-	// Calls that carry no MillisBehindLatest leave it.
-	m.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "SubscribeToShard"})
-	m.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "GetShardIterator"})
-	m.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "ListShards"})
-	if got := c.collect().value("kcl.shard.lag", shard("s1")); got != 0.5 {
-		t.Errorf("kcl.shard.lag after calls without MillisBehindLatest = %v, want 0.5 (unchanged)", got)
+	// Subscription events report MillisBehindLatest; calls that carry none
+	// leave it.
+	m.Fetched(fetch(consumer.FetchInfo{ShardID: "s1", Op: consumer.OpSubscribeToShardEvent, MillisBehindLatest: 500 * time.Millisecond}))
+	m.Fetched(fetch(consumer.FetchInfo{ShardID: "s1", Op: consumer.OpSubscribeToShard}))
+	m.Fetched(fetch(consumer.FetchInfo{ShardID: "s1", Op: consumer.OpGetShardIterator}))
+	m.Fetched(fetch(consumer.FetchInfo{ShardID: "s1", Op: consumer.OpListShards}))
+	if got := c.collect().value("kcl.behind_latest", shard("s1")); got != 0.5 {
+		t.Errorf("kcl.behind_latest after a subscription event and calls without MillisBehindLatest = %v, want 0.5", got)
 	}
 }
 
-func TestCheckpointWritesAreTimedWithTheirErrors(t *testing.T) {
+func TestCheckpointsProcessorErrorsSyncsAndAggregatesAreCounted(t *testing.T) {
 	m, c := newMetrics(t)
-	m.Checkpointed(consumer.CheckpointInfo{ShardID: "s1", Duration: 4 * time.Millisecond})
-	m.Checkpointed(consumer.CheckpointInfo{ShardID: "s1", Duration: 6 * time.Millisecond})
-	m.Checkpointed(consumer.CheckpointInfo{ShardID: "s1", Duration: time.Millisecond, Err: fmt.Errorf("checkpoint: %w", lease.ErrLeaseLost)})
+	m.Checkpointed(consumer.CheckpointInfo{StreamName: "orders", WorkerID: "w1", ShardID: "s1", Duration: 4 * time.Millisecond})
+	m.Checkpointed(consumer.CheckpointInfo{StreamName: "orders", WorkerID: "w1", ShardID: "s1", Duration: 6 * time.Millisecond, Err: lease.ErrLeaseLost})
+	m.ProcessorFailed(consumer.ProcessorErrorInfo{StreamName: "orders", WorkerID: "w1", Method: consumer.MethodProcessRecords, Retry: true})
+	m.ProcessorFailed(consumer.ProcessorErrorInfo{StreamName: "orders", WorkerID: "w1", Method: consumer.MethodProcessRecords, Panicked: true, Retry: true})
+	m.ProcessorFailed(consumer.ProcessorErrorInfo{StreamName: "orders", WorkerID: "w1", Method: consumer.MethodInitialize})
+	m.ShardSynced(consumer.ShardSyncInfo{StreamName: "orders", WorkerID: "w1", Duration: 50 * time.Millisecond, Shards: 4})
+	m.ShardSynced(consumer.ShardSyncInfo{StreamName: "orders", WorkerID: "w1", Duration: 50 * time.Millisecond, Err: errors.New("throttled")})
+	m.AggregateFailed(consumer.AggregateInfo{StreamName: "orders", WorkerID: "w1", ShardID: "s1"})
+	m.AggregateFailed(consumer.AggregateInfo{StreamName: "orders", WorkerID: "w1", ShardID: "s1", Dropped: true})
+	m.AggregateFailed(consumer.AggregateInfo{StreamName: "orders", WorkerID: "w1", ShardID: "s1", Dropped: true})
 	s := c.collect()
-	if got := s.count("kcl.checkpoint.duration", shard("s1")); got != 3 {
-		t.Errorf("checkpoint writes = %d, want 3", got)
+	processRecords := kotel.MethodKey.String(consumer.MethodProcessRecords)
+	for _, tc := range []struct {
+		name  string
+		attrs []attribute.KeyValue
+		want  float64
+	}{
+		{"kcl.checkpoints", []attribute.KeyValue{w1}, 2},
+		{"kcl.checkpoint.failures", []attribute.KeyValue{w1}, 1},
+		{"kcl.processor.errors", []attribute.KeyValue{processRecords}, 2},
+		{"kcl.processor.errors", []attribute.KeyValue{kotel.MethodKey.String(consumer.MethodInitialize)}, 1},
+		{"kcl.processor.panics", []attribute.KeyValue{processRecords}, 1},
+		{"kcl.processor.retries", []attribute.KeyValue{processRecords}, 2},
+		{"kcl.shard_syncs", []attribute.KeyValue{w1}, 2},
+		{"kcl.shard_sync.failures", []attribute.KeyValue{w1}, 1},
+		{"kcl.kpl.malformed", []attribute.KeyValue{w1}, 1},
+		{"kcl.kpl.dropped", []attribute.KeyValue{w1}, 2},
+	} {
+		if got := s.value(tc.name, tc.attrs...); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.attrs, got, tc.want)
+		}
 	}
-	if got := s.count("kcl.checkpoint.duration", kotel.ErrorTypeKey.String("lease_lost")); got != 1 {
-		t.Errorf("checkpoint writes with error.type lease_lost = %d, want 1", got)
+	if got := s.count("kcl.checkpoint.duration", w1); got != 2 {
+		t.Errorf("kcl.checkpoint.duration count = %d, want 2", got)
+	}
+	if got := s.count("kcl.shard_sync.duration", w1); got != 2 {
+		t.Errorf("kcl.shard_sync.duration count = %d, want 2", got)
 	}
 }
 
@@ -307,14 +352,13 @@ func TestWithoutShardAttributesDropsTheShard(t *testing.T) {
 	m, c := newMetrics(t, kotel.WithoutShardAttributes(), kotel.WithAttributes(attribute.String("app", "billing")))
 	for i := range 50 {
 		id := fmt.Sprintf("shard-%d", i)
-		m.LeaseChanged(consumer.LeaseEvent{ShardID: id, Kind: consumer.LeaseAcquired})
-		m.BatchProcessed(consumer.BatchInfo{ShardID: id, Records: 2, Bytes: 20, MillisBehindLatest: time.Duration(i) * time.Second, Attempts: 1})
-		m.Fetched(consumer.FetchInfo{ShardID: id, Op: "GetRecords", Records: 2})
-		m.Checkpointed(consumer.CheckpointInfo{ShardID: id})
+		m.LeaseChanged(leaseEvent(id, consumer.LeaseAcquired, nil))
+		m.BatchProcessed(batch(consumer.BatchInfo{ShardID: id, Records: 2, Bytes: 20, Attempts: 1}))
+		m.Fetched(fetch(consumer.FetchInfo{ShardID: id, Op: consumer.OpGetRecords, Records: 2, MillisBehindLatest: time.Duration(i) * time.Second}))
 	}
 	s := c.collect()
-	if _, ok := s.metrics["kcl.shard.lag"]; ok {
-		t.Error("kcl.shard.lag is reported without shard attributes")
+	if _, ok := s.metrics["kcl.behind_latest"]; ok {
+		t.Error("kcl.behind_latest is reported without shard attributes")
 	}
 	for name := range s.metrics {
 		pts := s.points(name)
@@ -336,14 +380,44 @@ func TestWithoutShardAttributesDropsTheShard(t *testing.T) {
 	if got := s.value("kcl.leases.held"); got != 50 {
 		t.Errorf("kcl.leases.held = %v, want 50", got)
 	}
-	if got := s.value("kcl.shard.lag.max"); got != 49 {
-		t.Errorf("kcl.shard.lag.max = %v, want 49", got)
+	if got := s.value("kcl.max_behind_latest"); got != 49 {
+		t.Errorf("kcl.max_behind_latest = %v, want 49", got)
+	}
+}
+
+// fakeStore is a LeaseStore with fixed counts.
+type fakeStore struct{ stats dynamolease.Stats }
+
+func (s fakeStore) Table() string            { return "leases" }
+func (s fakeStore) Stats() dynamolease.Stats { return s.stats }
+
+func TestLeaseStoreCallsAndCapacityAreReported(t *testing.T) {
+	var st dynamolease.Stats
+	st.Calls.UpdateItem, st.Calls.Query = 12, 3
+	st.Capacity.UpdateItem, st.Capacity.Query = 12, 1.5
+	_, c := newMetrics(t, kotel.WithLeaseStore(fakeStore{st}))
+	s := c.collect()
+	table := kotel.TableKey.String("leases")
+	for _, tc := range []struct {
+		name, op string
+		want     float64
+	}{
+		{"kcl.dynamodb.calls", "UpdateItem", 12},
+		{"kcl.dynamodb.calls", "Query", 3},
+		{"kcl.dynamodb.calls", "Scan", 0},
+		{"kcl.dynamodb.consumed_capacity", "UpdateItem", 12},
+		{"kcl.dynamodb.consumed_capacity", "Query", 1.5},
+	} {
+		pts := s.match(tc.name, table, kotel.OperationKey.String(tc.op))
+		if len(pts) != 1 || pts[0].value != tc.want {
+			t.Errorf("%s{operation=%s} = %v, want one point at %v", tc.name, tc.op, pts, tc.want)
+		}
 	}
 }
 
 func TestCloseStopsTheGauges(t *testing.T) {
 	m, c := newMetrics(t)
-	m.LeaseChanged(consumer.LeaseEvent{ShardID: "s1", Kind: consumer.LeaseAcquired})
+	m.LeaseChanged(leaseEvent("s1", consumer.LeaseAcquired, nil))
 	if got := c.collect().value("kcl.leases.held"); got != 1 {
 		t.Fatalf("kcl.leases.held = %v, want 1", got)
 	}
@@ -355,31 +429,20 @@ func TestCloseStopsTheGauges(t *testing.T) {
 	}
 }
 
-func TestNewRejectsMissingArguments(t *testing.T) {
-	mp := sdkmetric.NewMeterProvider()
-	for _, tc := range []struct {
-		name string
-		err  func() error
-	}{
-		{"a nil MeterProvider", func() error { _, err := kotel.New(nil, "s"); return err }},
-		{"an empty stream", func() error { _, err := kotel.New(mp, ""); return err }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.err() == nil {
-				t.Error("New returned no error")
-			}
-		})
+func TestNewRejectsANilMeterProvider(t *testing.T) {
+	if _, err := kotel.New(nil); err == nil {
+		t.Error("New(nil) returned no error")
 	}
 }
 
-// TestHooksAllocateNothing holds the hooks to no allocation per call once a
-// shard's attributes are built, with the SDK behind them.
+// TestHooksAllocateNothing holds the hooks to no allocation per call once
+// their attribute sets are built, with the SDK behind them.
 func TestHooksAllocateNothing(t *testing.T) {
-	m, _ := newMetrics(t, kotel.WithWorkerID("w1"))
-	m.LeaseChanged(consumer.LeaseEvent{ShardID: "s1", Kind: consumer.LeaseAcquired})
-	b := consumer.BatchInfo{ShardID: "s1", Records: 100, Bytes: 10000, MillisBehindLatest: time.Second, Latency: time.Millisecond, Attempts: 1}
-	f := consumer.FetchInfo{ShardID: "s1", Op: "GetRecords", Records: 100, Duration: time.Millisecond}
-	cp := consumer.CheckpointInfo{ShardID: "s1", Duration: time.Millisecond}
+	m, _ := newMetrics(t)
+	m.LeaseChanged(leaseEvent("s1", consumer.LeaseAcquired, nil))
+	b := batch(consumer.BatchInfo{ShardID: "s1", Records: 100, Bytes: 10000, Latency: time.Millisecond, Attempts: 1})
+	f := fetch(consumer.FetchInfo{ShardID: "s1", Op: consumer.OpGetRecords, Records: 100, Duration: time.Millisecond, MillisBehindLatest: time.Second})
+	cp := consumer.CheckpointInfo{StreamName: "orders", WorkerID: "w1", ShardID: "s1", Duration: time.Millisecond}
 	m.BatchProcessed(b)
 	m.Fetched(f)
 	m.Checkpointed(cp)
@@ -388,18 +451,22 @@ func TestHooksAllocateNothing(t *testing.T) {
 	}
 }
 
-func BenchmarkBatchProcessed(b *testing.B) {
+// BenchmarkBatch is the plugin's cost per batch (one BatchProcessed and
+// one GetRecords Fetched), over 64 shards.
+func BenchmarkBatch(b *testing.B) {
 	m, _ := newMetrics(b)
 	shards := make([]string, 64)
 	for i := range shards {
 		shards[i] = fmt.Sprintf("shardId-%012d", i)
-		m.LeaseChanged(consumer.LeaseEvent{ShardID: shards[i], Kind: consumer.LeaseAcquired})
+		m.LeaseChanged(leaseEvent(shards[i], consumer.LeaseAcquired, nil))
 	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			m.BatchProcessed(consumer.BatchInfo{ShardID: shards[i%len(shards)], Records: 100, Bytes: 10000, Latency: time.Millisecond, Attempts: 1})
+			id := shards[i%len(shards)]
+			m.BatchProcessed(batch(consumer.BatchInfo{ShardID: id, Records: 100, Bytes: 10000, Latency: time.Millisecond, Attempts: 1}))
+			m.Fetched(fetch(consumer.FetchInfo{ShardID: id, Op: consumer.OpGetRecords, Records: 100, Duration: time.Millisecond}))
 			i++
 		}
 	})

@@ -35,7 +35,7 @@ func TestWorkerRunOnEmulators(t *testing.T) {
 	want := putRecords(t, kc, stream, records)
 
 	const workerID = "kotel-worker"
-	m, c := newMetrics(t, kotel.WithWorkerID(workerID))
+	m, c := newMetrics(t, kotel.WithLeaseStore(store))
 	defer m.Close()
 	var seen processed
 	w, err := consumer.New(kc, store, stream, seen.factory(),
@@ -82,36 +82,34 @@ func TestWorkerRunOnEmulators(t *testing.T) {
 	if got := int(s.value("kcl.records.processed")); got != want.records || got != seen.total() {
 		t.Errorf("kcl.records.processed = %d, want %d (put) = %d (processed)", got, want.records, seen.total())
 	}
-	if got := int(s.value("kcl.data.processed")); got != want.bytes || got != bytes {
-		t.Errorf("kcl.data.processed = %d, want %d (put) = %d (processed)", got, want.bytes, bytes)
+	if got := int(s.value("kcl.bytes.processed")); got != want.bytes || got != bytes {
+		t.Errorf("kcl.bytes.processed = %d, want %d (put) = %d (processed)", got, want.bytes, bytes)
 	}
 	for id, n := range perShard {
 		if got := int(s.value("kcl.records.processed", shard(id))); got != n {
 			t.Errorf("kcl.records.processed{shard=%s} = %d, want %d", id, got, n)
 		}
-		if got := s.match("kcl.shard.lag", shard(id)); len(got) != 1 {
-			t.Errorf("kcl.shard.lag{shard=%s}: %d series, want 1", id, len(got))
+		if got := s.match("kcl.behind_latest", shard(id)); len(got) != 1 {
+			t.Errorf("kcl.behind_latest{shard=%s}: %d series, want 1", id, len(got))
 		}
 	}
-	if got := s.count("kcl.batch.size"); got == 0 || got != s.count("kcl.batch.duration") {
-		t.Errorf("kcl.batch.size count %d, kcl.batch.duration count %d: want the same, above 0", got, s.count("kcl.batch.duration"))
+	if got := s.value("kcl.shard_syncs"); got < 1 {
+		t.Errorf("kcl.shard_syncs = %v, want at least the first", got)
 	}
-	if got := s.value("kcl.batch.size"); int(got) != want.records {
-		t.Errorf("kcl.batch.size sum = %v, want %d", got, want.records)
+	if got := s.value("kcl.dynamodb.calls"); got == 0 || s.value("kcl.dynamodb.consumed_capacity") == 0 {
+		t.Errorf("kcl.dynamodb.calls = %v, consumed capacity %v: want both above 0", got, s.value("kcl.dynamodb.consumed_capacity"))
 	}
-	getRecords := kotel.OperationKey.String("GetRecords")
-	for id := range perShard {
-		if got := s.count("kcl.kinesis.operation.duration", getRecords, shard(id)); got == 0 {
-			t.Errorf("no GetRecords call counted for shard %s", id)
+	for name := range s.metrics {
+		if name == "kcl.dynamodb.calls" || name == "kcl.dynamodb.consumed_capacity" {
+			continue
 		}
-	}
-	// With a checkpoint after each batch, every batch was checkpointed.
-	if got, batches := s.count("kcl.checkpoint.duration"), s.count("kcl.batch.size"); got < batches {
-		t.Errorf("checkpoint writes = %d, want at least the %d batches", got, batches)
-	}
-	for _, p := range s.points("kcl.checkpoint.duration") {
-		if p.attrs.HasValue(kotel.ErrorTypeKey) {
-			t.Errorf("failed checkpoint writes: %v", p.attrs.ToSlice())
+		for _, p := range s.points(name) {
+			if v, _ := p.attrs.Value(kotel.StreamKey); v.AsString() != stream {
+				t.Errorf("%s %v: stream %q, want %q", name, p.attrs.ToSlice(), v.AsString(), stream)
+			}
+			if v, _ := p.attrs.Value(kotel.WorkerKey); v.AsString() != workerID {
+				t.Errorf("%s %v: worker %q, want %q", name, p.attrs.ToSlice(), v.AsString(), workerID)
+			}
 		}
 	}
 
@@ -121,14 +119,33 @@ func TestWorkerRunOnEmulators(t *testing.T) {
 	if got := s.value("kcl.leases.held"); got != 0 || owned(t, store, workerID) != 0 {
 		t.Errorf("after the stop, kcl.leases.held = %v and the table gives the worker %d leases, want 0 and 0", got, owned(t, store, workerID))
 	}
-	if got := int(s.value("kcl.leases.released")); got != shards {
-		t.Errorf("kcl.leases.released = %d, want %d", got, shards)
+	if got := int(s.value("kcl.leases.released", kotel.ReasonKey.String("stopping"))); got != shards {
+		t.Errorf("kcl.leases.released{reason=stopping} = %d, want %d", got, shards)
 	}
 	if got := s.value("kcl.leases.lost"); got != 0 {
 		t.Errorf("kcl.leases.lost = %v, want 0", got)
 	}
 	if got := s.value("kcl.records.processed"); int(got) != seen.total() {
 		t.Errorf("after the stop, kcl.records.processed = %v, want %d", got, seen.total())
+	}
+	// Once stopped, every call and batch has been counted and timed.
+	batches := s.count("kcl.batch.records")
+	if batches == 0 || batches != s.count("kcl.processing.duration") {
+		t.Errorf("kcl.batch.records count %d, kcl.processing.duration count %d: want the same, above 0", batches, s.count("kcl.processing.duration"))
+	}
+	if got := s.value("kcl.batch.records"); int(got) != want.records {
+		t.Errorf("kcl.batch.records sum = %v, want %d", got, want.records)
+	}
+	getRecords := kotel.OpKey.String("GetRecords")
+	if got := s.value("kcl.kinesis.calls", getRecords); got < float64(shards) || uint64(got) != s.count("kcl.kinesis.call.duration", getRecords) {
+		t.Errorf("kcl.kinesis.calls{op=GetRecords} = %v (%d timed), want at least one per shard, each timed", got, s.count("kcl.kinesis.call.duration", getRecords))
+	}
+	if got := s.value("kcl.kinesis.errors"); got != 0 {
+		t.Errorf("kcl.kinesis.errors = %v, want 0", got)
+	}
+	// With a checkpoint after each batch, every batch was checkpointed.
+	if got := s.value("kcl.checkpoints"); uint64(got) < batches || s.value("kcl.checkpoint.failures") != 0 {
+		t.Errorf("checkpoint writes = %v (%v failed), want at least the %d batches, none failed", got, s.value("kcl.checkpoint.failures"), batches)
 	}
 	if t.Failed() {
 		for name := range s.metrics {
