@@ -89,15 +89,17 @@ type callAgg struct {
 
 // shardAgg aggregates one shard's hooks over an interval.
 type shardAgg struct {
-	records, bytes           int64
-	skippedBatches, skipped  int64
-	retries                  int64
-	lag                      dist // MillisBehindLatest of batches and empty reads
-	processTime              dist // RecordProcessor.processRecords.Time
-	calls                    map[string]*callAgg
-	expiredIterators         int64
-	checkpoints, checkpointE int64
-	checkpointTime           dist
+	records, bytes, aggregates int64
+	skippedBatches, skipped    int64
+	retries                    int64
+	lag                        dist // MillisBehindLatest of batches and empty reads
+	processTime                dist // RecordProcessor.processRecords.Time
+	procErrors, procPanics     int64
+	calls                      map[string]*callAgg
+	expiredIterators, renewals int64
+	checkpoints, checkpointE   int64
+	checkpointTime             dist
+	kplMalformed, kplDropped   int64
 }
 
 func (a *shardAgg) call(op string) *callAgg {
@@ -116,6 +118,12 @@ func (a *shardAgg) call(op string) *callAgg {
 func (a *shardAgg) merge(o *shardAgg) {
 	a.records += o.records
 	a.bytes += o.bytes
+	a.aggregates += o.aggregates
+	a.procErrors += o.procErrors
+	a.procPanics += o.procPanics
+	a.renewals += o.renewals
+	a.kplMalformed += o.kplMalformed
+	a.kplDropped += o.kplDropped
 	a.skippedBatches += o.skippedBatches
 	a.skipped += o.skipped
 	a.retries += o.retries
@@ -134,7 +142,18 @@ func (a *shardAgg) merge(o *shardAgg) {
 	a.checkpointTime.merge(&o.checkpointTime)
 }
 
-// leaseAgg counts lease events over an interval.
+func (a *shardAgg) empty() bool {
+	return a.records == 0 && a.skippedBatches == 0 && a.lag.n == 0 && a.processTime.n == 0 && a.procErrors == 0 &&
+		len(a.calls) == 0 && a.checkpoints == 0 && a.kplMalformed == 0 && a.kplDropped == 0
+}
+
+// leaseAgg counts a worker's lease events over an interval.
 type leaseAgg struct {
 	acquired, lost, released, ended int64
+}
+
+// syncAgg aggregates shard sync passes over an interval.
+type syncAgg struct {
+	success, errors int64
+	time            dist
 }

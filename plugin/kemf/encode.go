@@ -21,6 +21,8 @@ const (
 	dimOperation = "Operation"
 	dimShardID   = "ShardId"
 	dimWorkerID  = "WorkerIdentifier"
+	dimStream    = "StreamName" // WithStreamDimension
+	dimTable     = "TableName"  // WithLeaseStore
 )
 
 // Operations: the values of the Operation dimension, as in the Java KCL.
@@ -29,6 +31,8 @@ const (
 	opApplicationTracker = "ApplicationTracker" // MillisBehindLatest over every shard
 	opRenewAllLeases     = "RenewAllLeases"     // leases held and lost
 	opTakeLeases         = "TakeLeases"         // leases taken
+	opShardSyncTask      = "ShardSyncTask"      // shard sync passes
+	opLeaseTable         = "LeaseTable"         // kcl only: DynamoDB calls and capacity (WithLeaseStore)
 )
 
 // fetchPrefix is the metric name prefix of a Kinesis operation: KCL's for
@@ -75,6 +79,12 @@ func (l *line) countNonZero(name string, v int64) {
 	if v != 0 {
 		l.count(name, unitCount, v)
 	}
+}
+
+// value adds a metric with one value.
+func (l *line) value(name, unit string, v float64) {
+	l.members[name] = v
+	l.metrics = append(l.metrics, metricDef{name, unit})
 }
 
 // dist adds a distribution, if it has values.

@@ -1,6 +1,7 @@
 package kemf
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kclgo/kcl/consumer"
+	"github.com/kclgo/kcl/lease/dynamolease"
 )
 
 // Exporter aggregates a Worker's hooks and writes them as CloudWatch
@@ -29,16 +31,56 @@ type Exporter struct {
 	dimNames  []string          // their names, in the order given
 
 	mu     sync.RWMutex
-	shards map[string]*shardState // every shard held or reported since the last flush
+	shards map[shardKey]*shardState // every shard held or reported since the last flush
 
+	// leaseMu guards the worker-level state below.
 	leaseMu sync.Mutex
-	held    map[string]struct{}
-	leases  leaseAgg
+	held    map[heldKey]struct{}
+	leases  map[workerKey]*leaseAgg      // every worker seen: its CurrentLeases is reported at 0 too
+	syncs   map[string]*syncAgg          // by stream key
+	streams map[string]bool              // every stream key seen, for ApplicationTracker
+	last    map[string]dynamolease.Stats // WithLeaseStore's, by table, at the previous flush
 
 	queue    chan [][]byte // flushes waiting for the writer, one line per element
 	flushNow chan struct{}
 	started  atomic.Bool
 	stats    stats
+}
+
+// The keys of the aggregates: a field is "" when its dimension is off.
+type (
+	// shardKey identifies a ProcessTask line: the stream (with
+	// WithStreamDimension) and the shard.
+	shardKey struct{ stream, shard string }
+	// workerKey identifies a worker's lease lines: the stream (with
+	// WithStreamDimension) and the worker (with WithWorkerDimension).
+	workerKey struct{ stream, worker string }
+	// heldKey is a lease held, whatever the dimensions.
+	heldKey struct{ stream, worker, shard string }
+)
+
+func (e *Exporter) shardKey(stream, shard string) shardKey {
+	if !e.opts.streamDim {
+		stream = ""
+	}
+	return shardKey{stream, shard}
+}
+
+func (e *Exporter) workerKey(stream, worker string) workerKey {
+	if !e.opts.streamDim {
+		stream = ""
+	}
+	if !e.opts.workerDim {
+		worker = ""
+	}
+	return workerKey{stream, worker}
+}
+
+func (e *Exporter) streamKey(stream string) string {
+	if !e.opts.streamDim {
+		return ""
+	}
+	return stream
 }
 
 // shardState is one shard's aggregate, swapped out at each flush.
@@ -50,10 +92,13 @@ type shardState struct {
 
 // Compile-time checks that Exporter is every hook.
 var (
-	_ consumer.BatchHook      = (*Exporter)(nil)
-	_ consumer.FetchHook      = (*Exporter)(nil)
-	_ consumer.LeaseHook      = (*Exporter)(nil)
-	_ consumer.CheckpointHook = (*Exporter)(nil)
+	_ consumer.BatchHook          = (*Exporter)(nil)
+	_ consumer.FetchHook          = (*Exporter)(nil)
+	_ consumer.LeaseHook          = (*Exporter)(nil)
+	_ consumer.CheckpointHook     = (*Exporter)(nil)
+	_ consumer.ProcessorErrorHook = (*Exporter)(nil)
+	_ consumer.ShardSyncHook      = (*Exporter)(nil)
+	_ consumer.AggregateHook      = (*Exporter)(nil)
 )
 
 // New returns an Exporter writing EMF lines to w, in the CloudWatch
@@ -77,8 +122,12 @@ func New(w io.Writer, namespace string, opts ...Option) (*Exporter, error) {
 		namespace: namespace,
 		opts:      o,
 		dimValues: map[string]string{},
-		shards:    map[string]*shardState{},
-		held:      map[string]struct{}{},
+		shards:    map[shardKey]*shardState{},
+		held:      map[heldKey]struct{}{},
+		leases:    map[workerKey]*leaseAgg{},
+		syncs:     map[string]*syncAgg{},
+		streams:   map[string]bool{},
+		last:      map[string]dynamolease.Stats{},
 		queue:     make(chan [][]byte, o.buffer),
 		flushNow:  make(chan struct{}, 1),
 	}
@@ -210,7 +259,7 @@ func (e *Exporter) write(l []byte) {
 }
 
 // shard returns the state of a shard, creating it.
-func (e *Exporter) shard(id string) *shardState {
+func (e *Exporter) shard(id shardKey) *shardState {
 	e.mu.RLock()
 	s := e.shards[id]
 	e.mu.RUnlock()
@@ -226,8 +275,9 @@ func (e *Exporter) shard(id string) *shardState {
 	return s
 }
 
-// update applies f to the shard's aggregate under its lock.
-func (e *Exporter) update(id string, f func(*shardAgg)) {
+// update applies f to the aggregate of a stream's shard under its lock.
+func (e *Exporter) update(stream, shard string, f func(*shardAgg)) {
+	id := e.shardKey(stream, shard)
 	for {
 		s := e.shard(id)
 		s.mu.Lock()
@@ -244,63 +294,95 @@ func (e *Exporter) update(id string, f func(*shardAgg)) {
 // encodes them.
 func (e *Exporter) collect(now time.Time) [][]byte {
 	e.stats.flushes.Add(1)
+
+	// The worker-level state: lease events and syncs are taken, the
+	// leases held counted by worker line.
 	e.leaseMu.Lock()
-	leases, held := e.leases, len(e.held)
-	heldIDs := maps.Clone(e.held)
-	e.leases = leaseAgg{}
+	leases := make(map[workerKey]leaseAgg, len(e.leases))
+	current := make(map[workerKey]int64, len(e.leases))
+	for k, a := range e.leases {
+		leases[k] = *a
+		*a = leaseAgg{}
+	}
+	heldShards := make(map[shardKey]bool, len(e.held))
+	for h := range e.held {
+		current[e.workerKey(h.stream, h.worker)]++
+		heldShards[e.shardKey(h.stream, h.shard)] = true
+	}
+	syncs := make(map[string]syncAgg, len(e.syncs))
+	for k, a := range e.syncs {
+		syncs[k] = *a
+		*a = syncAgg{}
+	}
+	streams := slices.Sorted(maps.Keys(e.streams))
 	e.leaseMu.Unlock()
 
-	// Take every shard's aggregate; forget shards neither held nor
-	// reported in the interval.
+	// Every shard's aggregate; shards neither held nor reported in the
+	// interval are forgotten.
 	e.mu.Lock()
-	ids := slices.Sorted(maps.Keys(e.shards))
-	aggs := make([]*shardAgg, 0, len(ids))
-	for _, id := range ids {
-		s := e.shards[id]
+	keys := slices.SortedFunc(maps.Keys(e.shards), func(a, b shardKey) int {
+		return cmp.Or(cmp.Compare(a.stream, b.stream), cmp.Compare(a.shard, b.shard))
+	})
+	aggs := make([]*shardAgg, len(keys))
+	for i, k := range keys {
+		s := e.shards[k]
 		s.mu.Lock()
-		a := s.agg
+		aggs[i] = s.agg
 		s.agg = &shardAgg{}
-		_, isHeld := heldIDs[id]
-		if !isHeld && a.empty() {
+		if !heldShards[k] && aggs[i].empty() {
 			s.removed = true
-			delete(e.shards, id)
+			delete(e.shards, k)
 		}
 		s.mu.Unlock()
-		aggs = append(aggs, a)
 	}
 	e.mu.Unlock()
 
 	var lines []*line
-	all := &shardAgg{}
-	for i, id := range ids {
+	byStream := map[string]*shardAgg{}
+	for _, st := range streams {
+		byStream[st] = &shardAgg{}
+	}
+	for i, k := range keys {
+		all := byStream[k.stream]
+		if all == nil {
+			all = &shardAgg{}
+			byStream[k.stream] = all
+		}
 		all.merge(aggs[i])
+		if !e.opts.noShard && (heldShards[k] || !aggs[i].empty()) {
+			lines = append(lines, e.processTask(k, aggs[i]))
+		}
+	}
+	for _, st := range slices.Sorted(maps.Keys(byStream)) {
+		all := byStream[st]
 		if e.opts.noShard {
-			continue
+			lines = append(lines, e.processTask(shardKey{stream: st}, all))
 		}
-		if _, isHeld := heldIDs[id]; isHeld || !aggs[i].empty() {
-			lines = append(lines, e.processTask(id, aggs[i]))
+		tracker := e.newLine(opApplicationTracker, st, "", "")
+		tracker.dist(MillisBehindLatest, unitMilliseconds, &all.lag)
+		lines = append(lines, tracker)
+		if a, ok := syncs[st]; ok && (a.success > 0 || a.errors > 0) {
+			l := e.newLine(opShardSyncTask, st, "", "")
+			l.count(SyncSuccess, unitCount, a.success)
+			l.dist(SyncTime, unitMilliseconds, &a.time)
+			l.countNonZero(SyncErrors, a.errors)
+			lines = append(lines, l)
 		}
 	}
-	if e.opts.noShard && (held > 0 || !all.empty()) {
-		lines = append(lines, e.processTask("", all))
+	for _, k := range slices.SortedFunc(maps.Keys(leases), func(a, b workerKey) int {
+		return cmp.Or(cmp.Compare(a.stream, b.stream), cmp.Compare(a.worker, b.worker))
+	}) {
+		a := leases[k]
+		renew := e.newLine(opRenewAllLeases, k.stream, "", k.worker)
+		renew.count(CurrentLeases, unitCount, current[k])
+		renew.count(LostLeases, unitCount, a.lost)
+		renew.countNonZero(ReleasedLeases, a.released)
+		renew.countNonZero(ShardsEnded, a.ended)
+		take := e.newLine(opTakeLeases, k.stream, "", k.worker)
+		take.count(TakenLeases, unitCount, a.acquired)
+		lines = append(lines, renew, take)
 	}
-
-	tracker := newLine(e.dimSets([]string{dimOperation}), e.values(opApplicationTracker, "", ""))
-	tracker.dist(MillisBehindLatest, unitMilliseconds, &all.lag)
-	lines = append(lines, tracker)
-
-	workerDims := []string{dimOperation}
-	if e.opts.workerID != "" {
-		workerDims = append(workerDims, dimWorkerID)
-	}
-	renew := newLine(e.dimSets(workerDims), e.values(opRenewAllLeases, "", e.opts.workerID))
-	renew.count(CurrentLeases, unitCount, int64(held))
-	renew.count(LostLeases, unitCount, leases.lost)
-	renew.countNonZero(ReleasedLeases, leases.released)
-	renew.countNonZero(ShardsEnded, leases.ended)
-	take := newLine(e.dimSets(workerDims), e.values(opTakeLeases, "", e.opts.workerID))
-	take.count(TakenLeases, unitCount, leases.acquired)
-	lines = append(lines, renew, take)
+	lines = append(lines, e.leaseTables()...)
 
 	out := make([][]byte, 0, len(lines))
 	for _, l := range lines {
@@ -316,21 +398,62 @@ func (e *Exporter) collect(now time.Time) [][]byte {
 	return out
 }
 
-// processTask is the line of one shard's metrics (shard "" for all of
-// them, without the ShardId dimension).
-func (e *Exporter) processTask(shard string, a *shardAgg) *line {
-	dims := []string{dimOperation}
-	if shard != "" {
-		dims = append(dims, dimShardID)
+// leaseTables returns the lines of WithLeaseStore's stores: each
+// operation's calls and consumed capacity since the previous flush.
+func (e *Exporter) leaseTables() []*line {
+	var lines []*line
+	for _, s := range e.opts.stores {
+		table, st := s.Table(), s.Stats()
+		prev := e.last[table]
+		e.last[table] = st
+		l := newLine(e.dimSets([]string{dimOperation, dimTable}), e.values(opLeaseTable, "", "", ""))
+		l.members[dimTable] = table
+		c, p := st.Calls, prev.Calls
+		for _, v := range []struct {
+			op    string
+			delta int64
+		}{
+			{"GetItem", c.GetItem - p.GetItem}, {"PutItem", c.PutItem - p.PutItem}, {"UpdateItem", c.UpdateItem - p.UpdateItem},
+			{"DeleteItem", c.DeleteItem - p.DeleteItem}, {"Scan", c.Scan - p.Scan}, {"Query", c.Query - p.Query},
+			{"BatchGetItem", c.BatchGetItem - p.BatchGetItem}, {"DescribeTable", c.DescribeTable - p.DescribeTable},
+			{"CreateTable", c.CreateTable - p.CreateTable},
+		} {
+			l.countNonZero(v.op+SuffixCalls, v.delta)
+		}
+		u, q := st.Capacity, prev.Capacity
+		for _, v := range []struct {
+			op    string
+			delta float64
+		}{
+			{"GetItem", u.GetItem - q.GetItem}, {"PutItem", u.PutItem - q.PutItem}, {"UpdateItem", u.UpdateItem - q.UpdateItem},
+			{"DeleteItem", u.DeleteItem - q.DeleteItem}, {"Scan", u.Scan - q.Scan}, {"Query", u.Query - q.Query},
+			{"BatchGetItem", u.BatchGetItem - q.BatchGetItem},
+		} {
+			if v.delta != 0 {
+				l.value(v.op+SuffixConsumedCapacity, unitCount, v.delta)
+			}
+		}
+		lines = append(lines, l)
 	}
-	l := newLine(e.dimSets(dims), e.values(opProcessTask, shard, ""))
+	return lines
+}
+
+// processTask is the line of one shard's metrics (k.shard "" for those
+// of every shard, without the ShardId dimension).
+func (e *Exporter) processTask(k shardKey, a *shardAgg) *line {
+	l := e.newLine(opProcessTask, k.stream, k.shard, "")
 	l.count(RecordsProcessed, unitCount, a.records)
 	l.count(DataBytesProcessed, unitBytes, a.bytes)
 	l.dist(MillisBehindLatest, unitMilliseconds, &a.lag)
 	l.dist(ProcessRecordsTime, unitMilliseconds, &a.processTime)
+	l.countNonZero(KPLAggregates, a.aggregates)
+	l.countNonZero(KPLMalformed, a.kplMalformed)
+	l.countNonZero(KPLDropped, a.kplDropped)
 	l.countNonZero(BatchesSkipped, a.skippedBatches)
 	l.countNonZero(RecordsSkipped, a.skipped)
 	l.countNonZero(BatchRetries, a.retries)
+	l.countNonZero(ProcessorErrors, a.procErrors)
+	l.countNonZero(ProcessorPanics, a.procPanics)
 	for _, op := range slices.Sorted(maps.Keys(a.calls)) {
 		c, p := a.calls[op], fetchPrefix(op)
 		l.count(p+SuffixSuccess, unitCount, c.success)
@@ -339,6 +462,7 @@ func (e *Exporter) processTask(shard string, a *shardAgg) *line {
 		l.countNonZero(p+SuffixErrors, c.errors)
 	}
 	l.countNonZero(ExpiredIterator, a.expiredIterators)
+	l.countNonZero(SubscriptionRenewals, a.renewals)
 	if a.checkpoints > 0 {
 		l.count(UpdateLease+SuffixSuccess, unitCount, a.checkpoints-a.checkpointE)
 		l.dist(UpdateLease+SuffixTime, unitMilliseconds, &a.checkpointTime)
@@ -347,17 +471,37 @@ func (e *Exporter) processTask(shard string, a *shardAgg) *line {
 	return l
 }
 
+// newLine starts a line of operation op with the dimensions that are set:
+// ShardId when shard is not "", WorkerIdentifier when worker is not "",
+// StreamName when stream is not "", then WithDimension's.
+func (e *Exporter) newLine(op, stream, shard, worker string) *line {
+	dims := []string{dimOperation}
+	if shard != "" {
+		dims = append(dims, dimShardID)
+	}
+	if worker != "" {
+		dims = append(dims, dimWorkerID)
+	}
+	if stream != "" {
+		dims = append(dims, dimStream)
+	}
+	return newLine(e.dimSets(dims), e.values(op, stream, shard, worker))
+}
+
 // dimSets returns the dimension set of kcl's dimensions dims followed by
 // WithDimension's.
 func (e *Exporter) dimSets(dims []string) [][]string {
 	return [][]string{append(dims, e.dimNames...)}
 }
 
-// values returns the dimension values of a line: the operation, the shard
-// and worker when not "", and WithDimension's.
-func (e *Exporter) values(op, shard, worker string) map[string]string {
+// values returns the dimension values of a line: the operation, the
+// stream, shard and worker when not "", and WithDimension's.
+func (e *Exporter) values(op, stream, shard, worker string) map[string]string {
 	v := maps.Clone(e.dimValues)
 	v[dimOperation] = op
+	if stream != "" {
+		v[dimStream] = stream
+	}
 	if shard != "" {
 		v[dimShardID] = shard
 	}
@@ -365,9 +509,4 @@ func (e *Exporter) values(op, shard, worker string) map[string]string {
 		v[dimWorkerID] = worker
 	}
 	return v
-}
-
-func (a *shardAgg) empty() bool {
-	return a.records == 0 && a.skippedBatches == 0 && a.lag.n == 0 && a.processTime.n == 0 &&
-		len(a.calls) == 0 && a.checkpoints == 0
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/smithy-go"
-
 	"github.com/kclgo/kcl/consumer"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/plugin/kemf"
@@ -40,30 +38,43 @@ func run(t testing.TB, e *kemf.Exporter) (stop func()) {
 	return stop
 }
 
-// feed calls the hooks as a worker holding shards s1 and s2 would.
+// feed calls the hooks as worker w1 of stream orders holding shards s1 and
+// s2 would.
 func feed(e *kemf.Exporter) {
-	e.LeaseChanged(consumer.LeaseEvent{ShardID: "s1", Kind: consumer.LeaseAcquired})
-	e.LeaseChanged(consumer.LeaseEvent{ShardID: "s2", Kind: consumer.LeaseAcquired})
-	e.LeaseChanged(consumer.LeaseEvent{ShardID: "s3", Kind: consumer.LeaseAcquired})
-	e.LeaseChanged(consumer.LeaseEvent{ShardID: "s3", Kind: consumer.LeaseLost, Cause: lease.ErrLeaseLost})
-	e.BatchProcessed(consumer.BatchInfo{ShardID: "s1", Records: 10, Bytes: 1000, MillisBehindLatest: 3 * time.Second, Latency: 20 * time.Millisecond, Attempts: 1})
-	e.BatchProcessed(consumer.BatchInfo{ShardID: "s1", Records: 5, Bytes: 500, MillisBehindLatest: 2 * time.Second, Latency: 10 * time.Millisecond, Attempts: 3})
-	e.BatchProcessed(consumer.BatchInfo{ShardID: "s2", Records: 7, Bytes: 70, MillisBehindLatest: 9 * time.Second, Latency: time.Millisecond, Attempts: 2,
+	const stream, worker = "orders", "w1"
+	leaseEv := func(shard string, kind consumer.LeaseEventKind, cause error) {
+		e.LeaseChanged(consumer.LeaseEvent{StreamName: stream, WorkerID: worker, ShardID: shard, Kind: kind, Cause: cause})
+	}
+	batch := func(b consumer.BatchInfo) { b.StreamName, b.WorkerID = stream, worker; e.BatchProcessed(b) }
+	fetch := func(f consumer.FetchInfo) { f.StreamName, f.WorkerID = stream, worker; e.Fetched(f) }
+	leaseEv("s1", consumer.LeaseAcquired, nil)
+	leaseEv("s2", consumer.LeaseAcquired, nil)
+	leaseEv("s3", consumer.LeaseAcquired, nil)
+	leaseEv("s3", consumer.LeaseLost, lease.ErrLeaseLost)
+	batch(consumer.BatchInfo{ShardID: "s1", Records: 10, Bytes: 1000, Aggregates: 3, MillisBehindLatest: 3 * time.Second, Latency: 20 * time.Millisecond, Attempts: 1})
+	batch(consumer.BatchInfo{ShardID: "s1", Records: 5, Bytes: 500, MillisBehindLatest: 2 * time.Second, Latency: 10 * time.Millisecond, Attempts: 3})
+	batch(consumer.BatchInfo{ShardID: "s2", Records: 7, Bytes: 70, MillisBehindLatest: 9 * time.Second, Latency: time.Millisecond, Attempts: 2,
 		Skipped: &consumer.SkippedBatch{Records: 7, Attempts: 2}})
-	expired := &smithy.GenericAPIError{Code: "ExpiredIteratorException"}
-	e.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "GetShardIterator", Duration: 4 * time.Millisecond})
-	e.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "GetRecords", Duration: 10 * time.Millisecond, Records: 15})
-	e.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "GetRecords", Duration: 30 * time.Millisecond, Err: fmt.Errorf("get: %w", expired)})
-	e.Fetched(consumer.FetchInfo{ShardID: "s1", Op: "GetRecords", Duration: 20 * time.Millisecond, Throttled: true, Err: errors.New("throttled")})
-	e.Fetched(consumer.FetchInfo{ShardID: "s2", Op: "GetRecords", Duration: 10 * time.Millisecond, MillisBehindLatest: 500 * time.Millisecond}) // empty: a lag sample
-	e.Fetched(consumer.FetchInfo{ShardID: "s2", Op: "SubscribeToShard", Duration: 50 * time.Millisecond})
-	e.Checkpointed(consumer.CheckpointInfo{ShardID: "s1", Duration: 6 * time.Millisecond})
-	e.Checkpointed(consumer.CheckpointInfo{ShardID: "s1", Duration: 8 * time.Millisecond, Err: lease.ErrLeaseLost})
+	fetch(consumer.FetchInfo{ShardID: "s1", Op: consumer.OpGetShardIterator, Duration: 4 * time.Millisecond})
+	fetch(consumer.FetchInfo{ShardID: "s1", Op: consumer.OpGetRecords, Duration: 10 * time.Millisecond, Records: 15})
+	fetch(consumer.FetchInfo{ShardID: "s1", Op: consumer.OpGetRecords, Duration: 30 * time.Millisecond, Err: errors.New("expired"), Kind: consumer.ErrorExpiredIterator})
+	fetch(consumer.FetchInfo{ShardID: "s1", Op: consumer.OpGetRecords, Duration: 20 * time.Millisecond, Throttled: true, Err: errors.New("throttled"), Kind: consumer.ErrorThrottled})
+	fetch(consumer.FetchInfo{ShardID: "s2", Op: consumer.OpGetRecords, Duration: 10 * time.Millisecond, MillisBehindLatest: 500 * time.Millisecond}) // empty: a lag sample
+	fetch(consumer.FetchInfo{ShardID: "s2", Op: consumer.OpSubscribeToShard, Duration: 50 * time.Millisecond})
+	fetch(consumer.FetchInfo{ShardID: "s2", Op: consumer.OpSubscribeToShard, Duration: 50 * time.Millisecond, Renewal: true})
+	e.Checkpointed(consumer.CheckpointInfo{StreamName: stream, WorkerID: worker, ShardID: "s1", Duration: 6 * time.Millisecond})
+	e.Checkpointed(consumer.CheckpointInfo{StreamName: stream, WorkerID: worker, ShardID: "s1", Duration: 8 * time.Millisecond, Err: lease.ErrLeaseLost})
+	e.ProcessorFailed(consumer.ProcessorErrorInfo{StreamName: stream, WorkerID: worker, ShardID: "s1", Method: consumer.MethodProcessRecords, Retry: true})
+	e.ProcessorFailed(consumer.ProcessorErrorInfo{StreamName: stream, WorkerID: worker, ShardID: "s1", Method: consumer.MethodProcessRecords, Panicked: true, Retry: true})
+	e.AggregateFailed(consumer.AggregateInfo{StreamName: stream, WorkerID: worker, ShardID: "s2"})
+	e.AggregateFailed(consumer.AggregateInfo{StreamName: stream, WorkerID: worker, ShardID: "s2", Dropped: true})
+	e.ShardSynced(consumer.ShardSyncInfo{StreamName: stream, WorkerID: worker, Duration: 40 * time.Millisecond, Shards: 3})
+	e.ShardSynced(consumer.ShardSyncInfo{StreamName: stream, WorkerID: worker, Duration: 60 * time.Millisecond, Err: errors.New("throttled")})
 }
 
 func TestLinesFollowTheSpecificationWithKCLNames(t *testing.T) {
 	var out syncBuffer
-	e, err := kemf.New(&out, "orders-app", kemf.WithWorkerIdentifier("w1"), kemf.WithDimension("StreamName", "orders"))
+	e, err := kemf.New(&out, "orders-app", kemf.WithWorkerDimension(), kemf.WithStreamDimension(), kemf.WithDimension("Service", "billing"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +87,10 @@ func TestLinesFollowTheSpecificationWithKCLNames(t *testing.T) {
 		if l.namespace != "orders-app" {
 			t.Errorf("namespace %q, want orders-app", l.namespace)
 		}
-		if l.dims["StreamName"] != "orders" {
+		if l.dims["Service"] != "billing" {
+			t.Errorf("a line without Service=billing: %v", l.dims)
+		}
+		if l.dims["Operation"] != "LeaseTable" && l.dims["StreamName"] != "orders" {
 			t.Errorf("a line without StreamName=orders: %v", l.dims)
 		}
 	}
@@ -85,7 +99,7 @@ func TestLinesFollowTheSpecificationWithKCLNames(t *testing.T) {
 	if len(s1) != 1 || len(s2) != 1 {
 		t.Fatalf("%d lines for s1 and %d for s2, want 1 each", len(s1), len(s2))
 	}
-	if want := [][]string{{"Operation", "ShardId", "StreamName"}}; !slices.EqualFunc(s1[0].dimSets, want, slices.Equal) {
+	if want := [][]string{{"Operation", "ShardId", "StreamName", "Service"}}; !slices.EqualFunc(s1[0].dimSets, want, slices.Equal) {
 		t.Errorf("ProcessTask dimension sets %v, want %v", s1[0].dimSets, want)
 	}
 	for _, tc := range []struct {
@@ -99,6 +113,9 @@ func TestLinesFollowTheSpecificationWithKCLNames(t *testing.T) {
 		{s1, "MillisBehindLatest", "Milliseconds", []float64{3000, 2000}},
 		{s1, "RecordProcessor.processRecords.Time", "Milliseconds", []float64{20, 10}},
 		{s1, "BatchRetries", "Count", []float64{2}},
+		{s1, "KPLAggregates", "Count", []float64{3}},
+		{s1, "ProcessorErrors", "Count", []float64{2}},
+		{s1, "ProcessorPanics", "Count", []float64{1}},
 		{s1, "KinesisDataFetcher.getRecords.Success", "Count", []float64{1}},
 		{s1, "KinesisDataFetcher.getRecords.Time", "Milliseconds", []float64{10, 30, 20}},
 		{s1, "KinesisDataFetcher.getRecords.Throttled", "Count", []float64{1}},
@@ -113,7 +130,10 @@ func TestLinesFollowTheSpecificationWithKCLNames(t *testing.T) {
 		{s2, "BatchesSkipped", "Count", []float64{1}},
 		{s2, "RecordsSkipped", "Count", []float64{7}},
 		{s2, "MillisBehindLatest", "Milliseconds", []float64{9000, 500}},
-		{s2, "SubscribeToShard.Success", "Count", []float64{1}},
+		{s2, "SubscribeToShard.Success", "Count", []float64{2}},
+		{s2, "SubscriptionRenewals", "Count", []float64{1}},
+		{s2, "KPLMalformed", "Count", []float64{1}},
+		{s2, "KPLDropped", "Count", []float64{1}},
 	} {
 		l := tc.lines[0]
 		if got := l.metrics[tc.metric]; !slices.Equal(got, tc.want) {
@@ -144,7 +164,7 @@ func TestLinesFollowTheSpecificationWithKCLNames(t *testing.T) {
 	if len(renew) != 1 || len(take) != 1 {
 		t.Fatalf("%d RenewAllLeases and %d TakeLeases lines for worker w1, want 1 each", len(renew), len(take))
 	}
-	if want := [][]string{{"Operation", "WorkerIdentifier", "StreamName"}}; !slices.EqualFunc(renew[0].dimSets, want, slices.Equal) {
+	if want := [][]string{{"Operation", "WorkerIdentifier", "StreamName", "Service"}}; !slices.EqualFunc(renew[0].dimSets, want, slices.Equal) {
 		t.Errorf("RenewAllLeases dimension sets %v, want %v", renew[0].dimSets, want)
 	}
 	for metric, want := range map[string]float64{"CurrentLeases": 2, "LostLeases": 1} {
@@ -154,6 +174,10 @@ func TestLinesFollowTheSpecificationWithKCLNames(t *testing.T) {
 	}
 	if got := total(take, "TakenLeases"); got != 3 {
 		t.Errorf("TakeLeases TakenLeases = %v, want 3", got)
+	}
+	sync := find(lines, "Operation", "ShardSyncTask")
+	if len(sync) != 1 || total(sync, "Success") != 1 || total(sync, "Errors") != 1 || len(sync[0].metrics["Time"]) != 2 {
+		t.Errorf("ShardSyncTask lines %v, want one with Success 1, Errors 1 and two times", sync)
 	}
 	if st := e.Stats(); st.Lines != int64(len(lines)) || st.Flushes != 1 || st.DroppedFlushes != 0 || st.WriteErrors != 0 {
 		t.Errorf("Stats %+v, want %d lines in 1 flush, nothing dropped or failed", st, len(lines))
@@ -175,7 +199,10 @@ func TestWithoutShardDimensionAggregatesTheShards(t *testing.T) {
 			t.Errorf("a line has a ShardId: %v", l.dims)
 		}
 		if _, ok := l.dims["WorkerIdentifier"]; ok {
-			t.Errorf("a line has a WorkerIdentifier without WithWorkerIdentifier: %v", l.dims)
+			t.Errorf("a line has a WorkerIdentifier without WithWorkerDimension: %v", l.dims)
+		}
+		if _, ok := l.dims["StreamName"]; ok {
+			t.Errorf("a line has a StreamName without WithStreamDimension: %v", l.dims)
 		}
 	}
 	pt := find(lines, "Operation", "ProcessTask")
@@ -185,7 +212,7 @@ func TestWithoutShardDimensionAggregatesTheShards(t *testing.T) {
 	if want := [][]string{{"Operation"}}; !slices.EqualFunc(pt[0].dimSets, want, slices.Equal) {
 		t.Errorf("dimension sets %v, want %v", pt[0].dimSets, want)
 	}
-	for metric, want := range map[string]float64{"RecordsProcessed": 15, "DataBytesProcessed": 1500, "RecordsSkipped": 7, "KinesisDataFetcher.getRecords.Success": 2, "SubscribeToShard.Success": 1} {
+	for metric, want := range map[string]float64{"RecordsProcessed": 15, "DataBytesProcessed": 1500, "RecordsSkipped": 7, "KinesisDataFetcher.getRecords.Success": 2, "SubscribeToShard.Success": 2} {
 		if got := total(pt, metric); got != want {
 			t.Errorf("%s = %v, want %v", metric, got, want)
 		}
@@ -202,7 +229,7 @@ func TestManyValuesAreSampledKeepingTheExtremes(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := run(t, e)
-	e.LeaseChanged(consumer.LeaseEvent{ShardID: "s1", Kind: consumer.LeaseAcquired})
+	e.LeaseChanged(consumer.LeaseEvent{StreamName: "orders", WorkerID: "w1", ShardID: "s1", Kind: consumer.LeaseAcquired})
 	const n = 5000
 	for i := range n {
 		lag := time.Duration(1000+i%3000) * time.Millisecond
@@ -237,7 +264,7 @@ func TestFlushesEveryIntervalAndOnRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := run(t, e)
-	e.LeaseChanged(consumer.LeaseEvent{ShardID: "s1", Kind: consumer.LeaseAcquired})
+	e.LeaseChanged(consumer.LeaseEvent{StreamName: "orders", WorkerID: "w1", ShardID: "s1", Kind: consumer.LeaseAcquired})
 	e.BatchProcessed(consumer.BatchInfo{ShardID: "s1", Records: 3, Attempts: 1})
 	e.Flush()
 	testenv.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return e.Stats().Flushes >= 1 && e.Stats().Lines >= 4 },
@@ -285,7 +312,7 @@ func TestBlockedWriterNeverStallsTheHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := run(t, e)
-	e.LeaseChanged(consumer.LeaseEvent{ShardID: "s1", Kind: consumer.LeaseAcquired})
+	e.LeaseChanged(consumer.LeaseEvent{StreamName: "orders", WorkerID: "w1", ShardID: "s1", Kind: consumer.LeaseAcquired})
 	testenv.Eventually(t, 5*time.Second, time.Millisecond, func() bool {
 		e.Flush()
 		return e.Stats().DroppedFlushes >= 5
@@ -391,6 +418,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{"an empty buffer", io.Discard, "app", []kemf.Option{kemf.WithBuffer(0)}, "WithBuffer"},
 		{"a negative drain timeout", io.Discard, "app", []kemf.Option{kemf.WithDrainTimeout(-1)}, "WithDrainTimeout"},
 		{"a dimension named as kcl's", io.Discard, "app", []kemf.Option{kemf.WithDimension("ShardId", "x")}, "WithDimension"},
+		{"a dimension named StreamName", io.Discard, "app", []kemf.Option{kemf.WithDimension("StreamName", "x")}, "WithDimension"},
 		{"a dimension named as a metric", io.Discard, "app", []kemf.Option{kemf.WithDimension("RecordsProcessed", "x")}, "WithDimension"},
 		{"a dimension without a value", io.Discard, "app", []kemf.Option{kemf.WithDimension("Stream", "")}, "WithDimension"},
 		{"a dimension given twice", io.Discard, "app", []kemf.Option{kemf.WithDimension("Stream", "a"), kemf.WithDimension("Stream", "b")}, "twice"},

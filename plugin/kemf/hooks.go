@@ -1,22 +1,19 @@
 package kemf
 
 import (
-	"errors"
-
-	"github.com/aws/smithy-go"
-
 	"github.com/kclgo/kcl/consumer"
 )
 
-// BatchProcessed aggregates a batch the processor finished with.
+// BatchProcessed implements consumer.BatchHook.
 func (e *Exporter) BatchProcessed(b consumer.BatchInfo) {
-	e.update(b.ShardID, func(a *shardAgg) {
+	e.update(b.StreamName, b.ShardID, func(a *shardAgg) {
 		if b.Skipped != nil {
 			a.skippedBatches++
 			a.skipped += int64(b.Records)
 		} else {
 			a.records += int64(b.Records)
 			a.bytes += int64(b.Bytes)
+			a.aggregates += int64(b.Aggregates)
 		}
 		if b.Attempts > 1 {
 			a.retries += int64(b.Attempts - 1)
@@ -26,58 +23,108 @@ func (e *Exporter) BatchProcessed(b consumer.BatchInfo) {
 	})
 }
 
-// Fetched aggregates a Kinesis call. A successful read of no records is
-// not delivered to the processor, so its MillisBehindLatest is counted
+// Fetched implements consumer.FetchHook. A successful read of no records
+// is not delivered to the processor, so its MillisBehindLatest is counted
 // here, as KCL counts its empty process tasks'.
 func (e *Exporter) Fetched(f consumer.FetchInfo) {
-	e.update(f.ShardID, func(a *shardAgg) {
+	e.update(f.StreamName, f.ShardID, func(a *shardAgg) {
 		c := a.call(f.Op)
 		c.time.add(millis(f.Duration))
-		switch {
-		case f.Err == nil:
-			c.success++
-		case f.Throttled:
-			c.throttled++
+		if f.Err != nil {
 			c.errors++
-		default:
-			c.errors++
-			var api smithy.APIError
-			if errors.As(f.Err, &api) && api.ErrorCode() == "ExpiredIteratorException" {
+			if f.Throttled || f.Kind == consumer.ErrorThrottled {
+				c.throttled++
+			}
+			if f.Kind == consumer.ErrorExpiredIterator {
 				a.expiredIterators++
 			}
+			return
 		}
-		if f.Err == nil && f.Records == 0 && (f.Op == "GetRecords" || f.Op == "SubscribeToShardEvent") {
+		c.success++
+		if f.Renewal {
+			a.renewals++
+		}
+		if f.Records == 0 && (f.Op == consumer.OpGetRecords || f.Op == consumer.OpSubscribeToShardEvent) {
 			a.lag.add(millis(f.MillisBehindLatest))
 		}
 	})
 }
 
-// LeaseChanged counts the lease event and keeps the set of leases held.
+// LeaseChanged implements consumer.LeaseHook: it counts the event and
+// keeps the set of leases held.
 func (e *Exporter) LeaseChanged(ev consumer.LeaseEvent) {
 	e.leaseMu.Lock()
 	defer e.leaseMu.Unlock()
+	e.streams[e.streamKey(ev.StreamName)] = true
+	wk := e.workerKey(ev.StreamName, ev.WorkerID)
+	a := e.leases[wk]
+	if a == nil {
+		a = &leaseAgg{}
+		e.leases[wk] = a
+	}
+	held := heldKey{ev.StreamName, ev.WorkerID, ev.ShardID}
 	switch ev.Kind {
 	case consumer.LeaseAcquired:
-		e.held[ev.ShardID] = struct{}{}
-		e.leases.acquired++
+		e.held[held] = struct{}{}
+		a.acquired++
 		return
 	case consumer.LeaseLost:
-		e.leases.lost++
+		a.lost++
 	case consumer.LeaseReleased:
-		e.leases.released++
+		a.released++
 	case consumer.LeaseShardEnded:
-		e.leases.ended++
+		a.ended++
 	}
-	delete(e.held, ev.ShardID)
+	delete(e.held, held)
 }
 
-// Checkpointed aggregates a checkpoint write.
+// Checkpointed implements consumer.CheckpointHook.
 func (e *Exporter) Checkpointed(c consumer.CheckpointInfo) {
-	e.update(c.ShardID, func(a *shardAgg) {
+	e.update(c.StreamName, c.ShardID, func(a *shardAgg) {
 		a.checkpoints++
 		if c.Err != nil {
 			a.checkpointE++
 		}
 		a.checkpointTime.add(millis(c.Duration))
+	})
+}
+
+// ProcessorFailed implements consumer.ProcessorErrorHook.
+func (e *Exporter) ProcessorFailed(p consumer.ProcessorErrorInfo) {
+	e.update(p.StreamName, p.ShardID, func(a *shardAgg) {
+		a.procErrors++
+		if p.Panicked {
+			a.procPanics++
+		}
+	})
+}
+
+// ShardSynced implements consumer.ShardSyncHook.
+func (e *Exporter) ShardSynced(s consumer.ShardSyncInfo) {
+	e.leaseMu.Lock()
+	defer e.leaseMu.Unlock()
+	k := e.streamKey(s.StreamName)
+	e.streams[k] = true
+	a := e.syncs[k]
+	if a == nil {
+		a = &syncAgg{}
+		e.syncs[k] = a
+	}
+	if s.Err != nil {
+		a.errors++
+	} else {
+		a.success++
+	}
+	a.time.add(millis(s.Duration))
+}
+
+// AggregateFailed implements consumer.AggregateHook.
+func (e *Exporter) AggregateFailed(i consumer.AggregateInfo) {
+	e.update(i.StreamName, i.ShardID, func(a *shardAgg) {
+		if i.Dropped {
+			a.kplDropped++
+		} else {
+			a.kplMalformed++
+		}
 	})
 }

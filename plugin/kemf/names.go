@@ -28,6 +28,20 @@ const (
 	// BatchRetries counts deliveries of a batch again after the processor
 	// failed (Count; kcl only).
 	BatchRetries = "BatchRetries"
+	// ProcessorErrors counts failed processor calls of every method, and
+	// ProcessorPanics those that panicked (Count; kcl only).
+	ProcessorErrors = "ProcessorErrors"
+	ProcessorPanics = "ProcessorPanics"
+	// KPLAggregates counts the KPL aggregates the processed records came
+	// from; KPLMalformed those passed through as malformed, KPLDropped those
+	// dropped by the hash-range filter (Count; kcl only).
+	KPLAggregates = "KPLAggregates"
+	KPLMalformed  = "KPLMalformed"
+	KPLDropped    = "KPLDropped"
+	// SubscriptionRenewals counts SubscribeToShard calls that continued
+	// the shard after Kinesis ended the previous subscription (Count; kcl
+	// only).
+	SubscriptionRenewals = "SubscriptionRenewals"
 	// ExpiredIterator counts reads that failed with an expired shard
 	// iterator (Count; KCL: the same, Operation ProcessTask).
 	ExpiredIterator = "ExpiredIterator"
@@ -70,6 +84,21 @@ const (
 	// TakenLeases counts leases the worker took (Count; KCL: the same,
 	// Operation TakeLeases).
 	TakenLeases = "TakenLeases"
+
+	// Operation ShardSyncTask (dimension Operation): SyncSuccess counts
+	// the passes that succeeded and SyncErrors those that failed (Count),
+	// SyncTime is each pass's duration (Milliseconds). KCL: Success and
+	// Time, the same names.
+	SyncSuccess = "Success"
+	SyncTime    = "Time"
+	SyncErrors  = "Errors"
+
+	// Operation LeaseTable (dimensions Operation, TableName; with
+	// WithLeaseStore): the DynamoDB calls of each operation since the
+	// previous flush, as <operation>.Calls, and the capacity units they
+	// consumed, as <operation>.ConsumedCapacity (Count; kcl only).
+	SuffixCalls            = ".Calls"
+	SuffixConsumedCapacity = ".ConsumedCapacity"
 )
 
 // isMetricName reports whether a dimension named name could collide with a
@@ -77,11 +106,12 @@ const (
 func isMetricName(name string) bool {
 	switch name {
 	case RecordsProcessed, DataBytesProcessed, MillisBehindLatest, ProcessRecordsTime, BatchesSkipped,
-		RecordsSkipped, BatchRetries, ExpiredIterator, CurrentLeases, LostLeases, ReleasedLeases,
-		ShardsEnded, TakenLeases:
+		RecordsSkipped, BatchRetries, ProcessorErrors, ProcessorPanics, KPLAggregates, KPLMalformed, KPLDropped,
+		SubscriptionRenewals, ExpiredIterator, CurrentLeases, LostLeases, ReleasedLeases, ShardsEnded, TakenLeases,
+		SyncSuccess, SyncTime, SyncErrors:
 		return true
 	}
-	for _, s := range []string{SuffixSuccess, SuffixTime, SuffixThrottled, SuffixErrors} {
+	for _, s := range []string{SuffixSuccess, SuffixTime, SuffixThrottled, SuffixErrors, SuffixCalls, SuffixConsumedCapacity} {
 		if strings.HasSuffix(name, s) {
 			return true
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/kclgo/kcl/lease/dynamolease"
 )
 
 // Option configures an Exporter.
@@ -13,10 +15,20 @@ type options struct {
 	interval     time.Duration
 	buffer       int
 	drainTimeout time.Duration
-	workerID     string
+	workerDim    bool
+	streamDim    bool
 	noShard      bool
 	dims         []dimension
+	stores       []LeaseStore
 }
+
+// LeaseStore is what WithLeaseStore reads: *dynamolease.Store has it.
+type LeaseStore interface {
+	Table() string
+	Stats() dynamolease.Stats
+}
+
+var _ LeaseStore = (*dynamolease.Store)(nil)
 
 type dimension struct{ name, value string }
 
@@ -54,12 +66,30 @@ func WithDrainTimeout(d time.Duration) Option {
 	return func(o *options) { o.drainTimeout = d }
 }
 
-// WithWorkerIdentifier adds the WorkerIdentifier dimension, with value id,
-// to the worker's lease metrics (Operation RenewAllLeases and TakeLeases),
-// as the Java KCL does when its metricsEnabledDimensions include it. By
-// default, as in KCL's default configuration, they carry Operation only.
-func WithWorkerIdentifier(id string) Option {
-	return func(o *options) { o.workerID = id }
+// WithWorkerDimension adds the WorkerIdentifier dimension, the Worker's
+// id, to the worker's lease metrics (Operation RenewAllLeases and
+// TakeLeases), as the Java KCL does when its metricsEnabledDimensions
+// include it. By default, as in KCL's default configuration, they carry
+// Operation only and the workers' values add up in CloudWatch.
+func WithWorkerDimension() Option {
+	return func(o *options) { o.workerDim = true }
+}
+
+// WithStreamDimension adds the StreamName dimension, the stream as given
+// to consumer.New, to every metric: for an Exporter that serves Workers of
+// several streams, whose shard ids would otherwise mix. The Java KCL names
+// the streams of a multi-stream application with its StreamId dimension
+// instead.
+func WithStreamDimension() Option {
+	return func(o *options) { o.streamDim = true }
+}
+
+// WithLeaseStore reports the DynamoDB calls and the capacity the lease
+// store s consumed since the previous flush, by DynamoDB operation, read
+// from s.Stats at each flush (Operation LeaseTable, dimension TableName).
+// May be given several times.
+func WithLeaseStore(s LeaseStore) Option {
+	return func(o *options) { o.stores = append(o.stores, s) }
 }
 
 // WithoutShardDimension aggregates the per-shard metrics (Operation
@@ -72,15 +102,21 @@ func WithoutShardDimension() Option {
 }
 
 // WithDimension adds a dimension with a fixed value to every metric, such
-// as StreamName or Service. At most 27 may be given (EMF allows 30 per
+// as Service or Environment. At most 27 may be given (EMF allows 30 per
 // metric, and kcl sets up to three); names must not be one of kcl's
-// (Operation, ShardId, WorkerIdentifier) nor a metric's.
+// (Operation, ShardId, WorkerIdentifier, StreamName, TableName) nor a
+// metric's.
 func WithDimension(name, value string) Option {
 	return func(o *options) { o.dims = append(o.dims, dimension{name, value}) }
 }
 
-// maxDimensions is EMF's limit on the dimensions of one dimension set.
-const maxDimensions = 30
+// maxDimensions is EMF's limit on the dimensions of one dimension set;
+// kclDimensions is the most kcl sets on one metric (Operation, ShardId or
+// WorkerIdentifier or TableName, StreamName).
+const (
+	maxDimensions = 30
+	kclDimensions = 3
+)
 
 func (o *options) validate(namespace string) error {
 	if namespace == "" || len(namespace) > 255 {
@@ -98,11 +134,8 @@ func (o *options) validate(namespace string) error {
 	if o.drainTimeout < 0 {
 		return fmt.Errorf("kemf: WithDrainTimeout(%v): must not be negative", o.drainTimeout)
 	}
-	if len(o.workerID) > 1024 {
-		return fmt.Errorf("kemf: WithWorkerIdentifier: the value is longer than CloudWatch's 1024 characters")
-	}
-	if n := len(o.dims) + 3; n > maxDimensions {
-		return fmt.Errorf("kemf: WithDimension given %d times: at most %d dimensions fit beside kcl's", len(o.dims), maxDimensions-3)
+	if n := len(o.dims) + kclDimensions; n > maxDimensions {
+		return fmt.Errorf("kemf: WithDimension given %d times: at most %d dimensions fit beside kcl's", len(o.dims), maxDimensions-kclDimensions)
 	}
 	seen := map[string]bool{}
 	for _, d := range o.dims {
@@ -111,7 +144,8 @@ func (o *options) validate(namespace string) error {
 			return fmt.Errorf("kemf: WithDimension(%q, %q): the name must be 1 to 255 characters", d.name, d.value)
 		case d.value == "" || len(d.value) > 1024:
 			return fmt.Errorf("kemf: WithDimension(%q, %q): the value must be 1 to 1024 characters", d.name, d.value)
-		case d.name == "_aws" || d.name == dimOperation || d.name == dimShardID || d.name == dimWorkerID || isMetricName(d.name):
+		case d.name == "_aws" || d.name == dimOperation || d.name == dimShardID || d.name == dimWorkerID ||
+			d.name == dimStream || d.name == dimTable || isMetricName(d.name):
 			return fmt.Errorf("kemf: WithDimension(%q, %q): the name is kcl's", d.name, d.value)
 		case seen[d.name]:
 			return fmt.Errorf("kemf: WithDimension(%q, %q): given twice", d.name, d.value)

@@ -3,6 +3,8 @@ package kemf_test
 import (
 	"context"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +40,7 @@ func TestWorkerRunOnEmulators(t *testing.T) {
 
 	const workerID = "kemf-worker"
 	var out syncBuffer
-	e, err := kemf.New(&out, "kcl-test", kemf.WithWorkerIdentifier(workerID), kemf.WithDimension("StreamName", stream))
+	e, err := kemf.New(&out, "kcl-test", kemf.WithWorkerDimension(), kemf.WithStreamDimension(), kemf.WithLeaseStore(store))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +113,34 @@ func TestWorkerRunOnEmulators(t *testing.T) {
 		if got := total(find(lines, append([]string{"Operation", op}, worker...)...), metric); got != want {
 			t.Errorf("%s = %v, want %v", metric, got, want)
 		}
+	}
+	if got := find(lines, "StreamName", stream); len(got) == 0 {
+		t.Errorf("no line with StreamName %s", stream)
+	}
+	for _, l := range lines {
+		if l.dims["Operation"] != "LeaseTable" && l.dims["StreamName"] != stream {
+			t.Errorf("a line without StreamName %s: %v", stream, l.dims)
+		}
+	}
+	table := find(lines, "Operation", "LeaseTable", "TableName", store.Table())
+	calls, capacity := 0.0, 0.0
+	for _, l := range table {
+		for name, vs := range l.metrics {
+			switch {
+			case strings.HasSuffix(name, ".Calls"):
+				calls += vs[0]
+			case strings.HasSuffix(name, ".ConsumedCapacity"):
+				capacity += vs[0]
+			}
+		}
+	}
+	st := store.Stats()
+	wantCalls := st.Calls.GetItem + st.Calls.PutItem + st.Calls.UpdateItem + st.Calls.DeleteItem + st.Calls.Scan +
+		st.Calls.Query + st.Calls.BatchGetItem + st.Calls.DescribeTable + st.Calls.CreateTable
+	// The store made no call after the Worker stopped, before the last
+	// flush: the flushes' deltas add up to its totals.
+	if wantCap := st.ReadCapacityUnits + st.WriteCapacityUnits; calls == 0 || int64(calls) != wantCalls || math.Abs(capacity-wantCap) > 1e-6 {
+		t.Errorf("LeaseTable: %v calls and %v capacity units over the flushes, want the store's %d and %v", calls, capacity, wantCalls, wantCap)
 	}
 	if st := e.Stats(); st.DroppedFlushes != 0 || st.WriteErrors != 0 || st.Lines != int64(len(lines)) {
 		t.Errorf("Stats %+v, want %d lines, nothing dropped or failed", st, len(lines))
