@@ -139,12 +139,9 @@ func (s snapshot) count(name string, kv ...attribute.KeyValue) uint64 {
 
 func shard(id string) attribute.KeyValue { return kotel.ShardKey.String(id) }
 
-var (
-	orders = kotel.StreamKey.String("orders")
-	w1     = kotel.WorkerKey.String("w1")
-)
+var w1 = kotel.WorkerKey.String("w1")
 
-// events tags hook values with stream orders and worker w1.
+// batch and fetch tag hook values with stream orders and worker w1.
 func batch(b consumer.BatchInfo) consumer.BatchInfo {
 	b.StreamName, b.WorkerID = "orders", "w1"
 	return b
