@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -302,6 +303,24 @@ func TestValidatorRejectsWhatTheSpecificationForbids(t *testing.T) {
 		{"101 values", fmt.Sprintf(`{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"ns","Dimensions":[[]],"Metrics":[{"Name":"M"}]}]},"M":[%s1]}`, now, bytes.Repeat([]byte("1,"), 100))},
 		{"an extra directive member", fmt.Sprintf(`{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"ns","Dimensions":[[]],"Metrics":[{"Name":"M"}],"X":1}]},"M":1}`, now)},
 		{"text after the object", fmt.Sprintf(ok+` x`, now)},
+		{"31 dimensions", func() string {
+			var names, members []string
+			for i := range 31 {
+				names = append(names, fmt.Sprintf("%q", fmt.Sprint("D", i)))
+				members = append(members, fmt.Sprintf(`"D%d":"v"`, i))
+			}
+			return fmt.Sprintf(`{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"ns","Dimensions":[[%s]],"Metrics":[{"Name":"M"}]}]},%s,"M":1}`,
+				now, strings.Join(names, ","), strings.Join(members, ","))
+		}()},
+		{"101 metrics", func() string {
+			var defs, members []string
+			for i := range 101 {
+				defs = append(defs, fmt.Sprintf(`{"Name":"M%d","Unit":"Count"}`, i))
+				members = append(members, fmt.Sprintf(`"M%d":1`, i))
+			}
+			return fmt.Sprintf(`{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"ns","Dimensions":[[]],"Metrics":[%s]}]},%s}`,
+				now, strings.Join(defs, ","), strings.Join(members, ","))
+		}()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := validateEMF([]byte(tc.line)); err == nil {

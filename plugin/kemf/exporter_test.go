@@ -432,3 +432,34 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestOverAHundredMetricsAreSplitIntoDirectives feeds a shard calls of 30
+// operations, four metrics each: the line's metrics are split into
+// directives of at most 100, as EMF requires.
+func TestOverAHundredMetricsAreSplitIntoDirectives(t *testing.T) {
+	var out syncBuffer
+	e, err := kemf.New(&out, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, e)
+	for i := range 30 {
+		op := fmt.Sprintf("Op%d", i)
+		e.Fetched(consumer.FetchInfo{StreamName: "s", WorkerID: "w", ShardID: "s1", Op: op, Duration: time.Millisecond})
+		e.Fetched(consumer.FetchInfo{StreamName: "s", WorkerID: "w", ShardID: "s1", Op: op, Err: errors.New("x"), Throttled: true, Kind: consumer.ErrorThrottled})
+	}
+	stop()
+	lines := parseEMF(t, out.Bytes()) // fails on a directive of more than 100 metrics
+	s1 := find(lines, "ShardId", "s1")
+	if len(s1) != 1 {
+		t.Fatalf("%d lines for s1, want 1", len(s1))
+	}
+	if got := len(s1[0].metrics); got < 120 {
+		t.Errorf("%d metrics on the line, want the 120 of the 30 operations and more", got)
+	}
+	for i := range 30 {
+		if got := total(s1, fmt.Sprintf("Op%d.Throttled", i)); got != 1 {
+			t.Errorf("Op%d.Throttled = %v, want 1", i, got)
+		}
+	}
+}
