@@ -68,7 +68,7 @@ const (
 	SuffixErrors = ".Errors"
 
 	// Operation RenewAllLeases and TakeLeases, per worker (dimension
-	// Operation, and WorkerIdentifier with WithWorkerIdentifier).
+	// Operation, and WorkerIdentifier with WithWorkerDimension).
 
 	// CurrentLeases is the number of leases the worker holds at the flush
 	// (Count; KCL: the same, Operation RenewAllLeases).
