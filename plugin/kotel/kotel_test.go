@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -467,4 +468,69 @@ func BenchmarkBatch(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// blockingExporter is an SDK exporter whose Export blocks until release is
+// closed.
+type blockingExporter struct {
+	release chan struct{}
+	exports atomic.Int64
+}
+
+func (e *blockingExporter) Temporality(k sdkmetric.InstrumentKind) metricdata.Temporality {
+	return sdkmetric.DefaultTemporalitySelector(k)
+}
+
+func (e *blockingExporter) Aggregation(k sdkmetric.InstrumentKind) sdkmetric.Aggregation {
+	return sdkmetric.DefaultAggregationSelector(k)
+}
+
+func (e *blockingExporter) ForceFlush(context.Context) error { return nil }
+func (e *blockingExporter) Shutdown(context.Context) error   { return nil }
+
+func (e *blockingExporter) Export(ctx context.Context, _ *metricdata.ResourceMetrics) error {
+	e.exports.Add(1)
+	select {
+	case <-e.release:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// TestBlockedExporterNeverStallsTheHooks runs the hooks while the SDK's
+// periodic reader is stuck exporting: the hooks return at once, since they
+// only add to the SDK's in-memory aggregates.
+func TestBlockedExporterNeverStallsTheHooks(t *testing.T) {
+	exp := &blockingExporter{release: make(chan struct{})}
+	reader := sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(10*time.Millisecond), sdkmetric.WithTimeout(time.Hour))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() {
+		close(exp.release)
+		_ = mp.Shutdown(context.Background())
+	}()
+	m, err := kotel.New(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.LeaseChanged(leaseEvent("s1", consumer.LeaseAcquired, nil))
+	deadline := time.Now().Add(10 * time.Second)
+	for exp.exports.Load() == 0 && time.Now().Before(deadline) {
+		m.BatchProcessed(batch(consumer.BatchInfo{ShardID: "s1", Records: 1, Attempts: 1}))
+	}
+	if exp.exports.Load() == 0 {
+		t.Fatal("the periodic reader never exported")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 100_000 {
+			m.BatchProcessed(batch(consumer.BatchInfo{ShardID: fmt.Sprintf("s%d", i%64), Records: 1, Attempts: 1}))
+			m.Fetched(fetch(consumer.FetchInfo{ShardID: "s1", Op: consumer.OpGetRecords}))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("100,000 hook calls did not return within 10 s while the exporter is blocked")
+	}
 }
