@@ -123,5 +123,6 @@ func (w *Worker) newCoordinator(ctx context.Context) error {
 		return fmt.Errorf("consumer: lease coordinator: %w", err) // options were checked by New
 	}
 	w.coord = coord
+	w.coordPtr.Store(coord)
 	return nil
 }

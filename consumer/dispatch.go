@@ -25,6 +25,10 @@ type dispatchPolicy struct {
 	// retried, with the number of attempts so far, the error and the delay
 	// before the next one. The Worker logs it. It must not block.
 	onRetry func(attempts int, err error, delay time.Duration)
+	// onGiveUp, if set, is called after a failed attempt that will not be
+	// retried: the batch is skipped, the shard stopped, or the retries
+	// abandoned for a stop or a lost lease. It must not block.
+	onGiveUp func(attempts int, err error)
 	// stop, if set, is done when the Worker is to give the shard up
 	// gracefully (a stop or a handoff): a failed batch is then not retried
 	// (see errAbandoned).
@@ -91,10 +95,14 @@ func deliver(ctx context.Context, p Processor, b *Batch, pol dispatchPolicy) (ou
 		lastErr = err
 		*b = orig // undo any changes to the Batch's fields before redelivery
 		if ctx.Err() != nil {
+			pol.gaveUp(out.attempts, err)
 			return out, notProcessed(ctx, b, lastErr)
 		}
 		if pol.retryLimit > 0 && retries >= pol.retryLimit {
 			d, herr := decide(ctx, pol.handler, b, err)
+			if d != Retry {
+				pol.gaveUp(out.attempts, err)
+			}
 			switch d {
 			case Retry:
 				retries = 0
@@ -117,11 +125,12 @@ func deliver(ctx context.Context, p Processor, b *Batch, pol dispatchPolicy) (ou
 			}
 		}
 		delay := pol.backoff.Delay(out.attempts - 1)
+		if pol.stop != nil && pol.stop.Err() != nil {
+			pol.gaveUp(out.attempts, err)
+			return out, fmt.Errorf("%w: shard %s after %d attempts: %w", errAbandoned, b.ShardID, out.attempts, lastErr)
+		}
 		if pol.onRetry != nil {
 			pol.onRetry(out.attempts, err, delay)
-		}
-		if pol.stop != nil && pol.stop.Err() != nil {
-			return out, fmt.Errorf("%w: shard %s after %d attempts: %w", errAbandoned, b.ShardID, out.attempts, lastErr)
 		}
 		if err := waitOrStop(ctx, pol.stop, delay); err != nil {
 			if ctx.Err() == nil {
@@ -130,6 +139,13 @@ func deliver(ctx context.Context, p Processor, b *Batch, pol dispatchPolicy) (ou
 			return out, notProcessed(ctx, b, lastErr)
 		}
 		retries++
+	}
+}
+
+// gaveUp calls onGiveUp if it is set.
+func (pol *dispatchPolicy) gaveUp(attempts int, err error) {
+	if pol.onGiveUp != nil {
+		pol.onGiveUp(attempts, err)
 	}
 }
 

@@ -364,13 +364,34 @@ func leaseMap(s *memlease.Store) map[string]lease.Lease {
 	return m
 }
 
-// eventRecorder is a hook implementing all four hook interfaces.
+// eventRecorder is a hook implementing every hook interface.
 type eventRecorder struct {
 	mu          sync.Mutex
 	batches     []consumer.BatchInfo
 	fetches     []consumer.FetchInfo
 	leases      []consumer.LeaseEvent
 	checkpoints []consumer.CheckpointInfo
+	procErrs    []consumer.ProcessorErrorInfo
+	syncs       []consumer.ShardSyncInfo
+	aggregates  []consumer.AggregateInfo
+}
+
+func (h *eventRecorder) ProcessorFailed(i consumer.ProcessorErrorInfo) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.procErrs = append(h.procErrs, i)
+}
+
+func (h *eventRecorder) ShardSynced(i consumer.ShardSyncInfo) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.syncs = append(h.syncs, i)
+}
+
+func (h *eventRecorder) AggregateFailed(i consumer.AggregateInfo) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.aggregates = append(h.aggregates, i)
 }
 
 func (h *eventRecorder) BatchProcessed(i consumer.BatchInfo) {

@@ -46,6 +46,8 @@ type shardRun struct {
 	// drain is Run's drain context, ended at the shutdown deadline (see
 	// Worker.Run).
 	drain context.Context
+	// st is the shard's state for Worker.Health.
+	st *shardStatus
 }
 
 func newShardRun(w *Worker, h *leasing.Held) *shardRun {
@@ -54,14 +56,32 @@ func newShardRun(w *Worker, h *leasing.Held) *shardRun {
 	if l.ShardID != "" {
 		id = l.ShardID
 	}
-	s := &shardRun{w: w, h: h, l: l, shardID: id, stop: h.Context()}
+	s := &shardRun{w: w, h: h, l: l, shardID: id, stop: h.Context(), st: w.status.add(id)}
 	s.log = w.log.With(zap.String("shard_id", id))
 	s.pol = w.cfg.dispatchPolicy(nil)
 	s.pol.stop = s.stop
 	s.pol.onRetry = func(attempts int, err error, delay time.Duration) {
+		s.st.failed(err)
 		s.log.Warn("batch failed; delivering it again", zap.Int("attempts", attempts), zap.Duration("backoff", delay), zap.Error(err))
+		s.processorFailed(MethodProcessRecords, attempts, err, delay, true)
+	}
+	s.pol.onGiveUp = func(attempts int, err error) {
+		s.st.failed(err)
+		s.processorFailed(MethodProcessRecords, attempts, err, 0, false)
 	}
 	return s
+}
+
+// processorFailed reports a failed processor call to ProcessorErrorHooks.
+func (s *shardRun) processorFailed(method string, attempts int, err error, delay time.Duration, retry bool) {
+	if len(s.w.cfg.hooks.procErr) == 0 {
+		return
+	}
+	var pe *PanicError
+	s.w.cfg.hooks.processorFailed(ProcessorErrorInfo{
+		StreamName: s.w.streamName, WorkerID: s.w.cfg.workerID, ShardID: s.shardID,
+		Method: method, Attempts: attempts, Err: err, Panicked: errors.As(err, &pe), Retry: retry, Delay: delay,
+	})
 }
 
 // run processes the shard until it ends, the lease is lost or given up, and
@@ -85,12 +105,18 @@ func (s *shardRun) run(drain context.Context) LeaseEvent {
 		return LeaseEvent{Kind: LeaseReleased, Cause: errors.New("shard already finished")}
 	}
 	if err := s.waitForParents(); err != nil {
+		s.st.set(ShardStopping)
 		return s.stopped(err)
 	}
+	s.st.set(ShardInitializing)
 	if err := s.start(pctx); err != nil {
+		s.st.set(ShardStopping)
 		return s.stopped(err)
 	}
-	return s.loop(pctx)
+	s.st.set(ShardProcessing)
+	ev := s.loop(pctx)
+	s.st.set(ShardStopping)
+	return ev
 }
 
 // stopped turns the reason processing ended before the first batch into a
@@ -154,6 +180,7 @@ func (s *shardRun) start(pctx context.Context) error {
 	proc, err := newProcessor(s.w.factory, info)
 	if err != nil {
 		s.log.Error("the Factory failed; giving the lease up", zap.Error(err))
+		s.processorFailed(MethodNewProcessor, 1, err, 0, false)
 		return err
 	}
 	s.proc = proc
@@ -165,7 +192,7 @@ func (s *shardRun) start(pctx context.Context) error {
 		s.log.Warn("lease has no checkpoint; starting at TRIM_HORIZON")
 		last = checkpoint.TrimHorizon
 	}
-	wr := &shardWriter{h: s.h, hooks: &s.w.cfg.hooks, shardID: s.shardID, children: &s.children}
+	wr := &shardWriter{h: s.h, hooks: &s.w.cfg.hooks, stream: s.w.streamName, workerID: s.w.cfg.workerID, shardID: s.shardID, children: &s.children}
 	s.tr = checkpointing.New(wr, last, s.l.PendingCheckpoint, s.l.PendingCheckpointState)
 	s.cp = &Checkpointer{t: s.tr}
 	s.l.Checkpoint = last
@@ -185,6 +212,8 @@ func (s *shardRun) start(pctx context.Context) error {
 		}
 		delay := s.pol.backoff.Delay(attempt)
 		s.log.Warn("Initialize failed; trying again", zap.Int("attempts", attempt+1), zap.Duration("backoff", delay), zap.Error(err))
+		s.processorFailed(MethodInitialize, attempt+1, err, delay, true)
+		s.st.failed(err)
 		if err := wait(s.stop, delay); err != nil {
 			return err
 		}
@@ -236,14 +265,23 @@ func (s *shardRun) newReader() (retrieval.Reader, error) {
 		Mode:  s.w.readMode(),
 		OnError: func(e *deaggregate.RecordError) {
 			s.log.Warn("KPL aggregate passed through or dropped", zap.Error(e))
+			if len(s.w.cfg.hooks.aggregate) > 0 {
+				s.w.cfg.hooks.aggregateFailed(AggregateInfo{
+					StreamName: s.w.streamName, WorkerID: s.w.cfg.workerID, ShardID: s.shardID,
+					SequenceNumber: e.SequenceNumber, Dropped: errors.Is(e, deaggregate.ErrOutOfRange), Err: e.Err,
+				})
+			}
 		},
 	}
-	if len(s.w.cfg.hooks.fetch) > 0 {
-		h := &s.w.cfg.hooks
-		cfg.Hooks.Call = func(c retrieval.CallInfo) {
+	h := &s.w.cfg.hooks
+	cfg.Hooks.Call = func(c retrieval.CallInfo) {
+		s.st.fetched(c.Op, c.Err, c.MillisBehindLatest)
+		if len(h.fetch) > 0 {
 			h.fetched(FetchInfo{
-				ShardID: s.shardID, Op: c.Op, Duration: c.Duration, Records: c.Records, Bytes: c.Bytes,
+				StreamName: s.w.streamName, WorkerID: s.w.cfg.workerID, ShardID: s.shardID,
+				Op: c.Op, Duration: c.Duration, Records: c.Records, Bytes: c.Bytes,
 				MillisBehindLatest: c.MillisBehindLatest, Throttled: c.Kind == awserr.Throttled, Err: c.Err,
+				Kind: errorKind(c.Kind), Renewal: c.Renewal,
 			})
 		}
 	}
@@ -354,18 +392,26 @@ func (s *shardRun) process(pctx context.Context, rb retrieval.Batch) (ev LeaseEv
 		}
 		return s.lost(pctx, err), true
 	}
+	s.st.processed(time.Now())
 	if out.skipped != nil {
 		s.log.Error("batch skipped by the error handler", zap.String("first", out.skipped.First.String()),
 			zap.String("last", out.skipped.Last.String()), zap.Int("records", out.skipped.Records),
 			zap.Int("attempts", out.skipped.Attempts), zap.Error(out.skipped.Err))
 	}
 	if len(s.w.cfg.hooks.batch) > 0 {
-		bytes := 0
+		bytes, aggregates := 0, 0
+		last := ""
 		for i := range b.Records {
-			bytes += len(b.Records[i].Data)
+			r := &b.Records[i]
+			bytes += len(r.Data)
+			if r.Aggregated && r.SequenceNumber != last {
+				aggregates++
+				last = r.SequenceNumber
+			}
 		}
 		s.w.cfg.hooks.batchProcessed(BatchInfo{
-			ShardID: s.shardID, Records: len(b.Records), Bytes: bytes, MillisBehindLatest: b.MillisBehindLatest,
+			StreamName: s.w.streamName, WorkerID: s.w.cfg.workerID, ShardID: s.shardID,
+			Records: len(b.Records), Bytes: bytes, Aggregates: aggregates, MillisBehindLatest: b.MillisBehindLatest,
 			Latency: time.Since(start), Attempts: out.attempts, Skipped: out.skipped,
 		})
 	}
@@ -464,6 +510,7 @@ func (s *shardRun) shardEnd(pctx context.Context, childIDs []string) LeaseEvent 
 	if se, ok := s.proc.(ShardEnder); ok {
 		if err := protect(func() error { return se.ShardEnded(pctx, s.cp) }); err != nil {
 			s.log.Error("ShardEnded failed; not writing SHARD_END", zap.Error(err))
+			s.processorFailed(MethodShardEnded, 1, err, 0, false)
 			return LeaseEvent{Kind: LeaseReleased, Cause: err}
 		}
 	}
@@ -478,7 +525,10 @@ func (s *shardRun) shardEnd(pctx context.Context, childIDs []string) LeaseEvent 
 	err := s.w.retry(pctx, leaseTable, "lease table WriteShardEnd", func() error {
 		start := time.Now()
 		err := s.h.WriteShardEnd(pctx, childIDs)
-		s.w.cfg.hooks.checkpointed(CheckpointInfo{ShardID: s.shardID, Position: checkpoint.ShardEnd, Duration: time.Since(start), Err: err})
+		s.w.cfg.hooks.checkpointed(CheckpointInfo{
+			StreamName: s.w.streamName, WorkerID: s.w.cfg.workerID, ShardID: s.shardID,
+			Position: checkpoint.ShardEnd, Duration: time.Since(start), Err: err,
+		})
 		return err
 	})
 	if err != nil {
@@ -503,6 +553,7 @@ func (s *shardRun) shutdown(pctx context.Context) LeaseEvent {
 	if sr, ok := s.proc.(ShutdownRequester); ok {
 		if err := protect(func() error { return sr.ShutdownRequested(pctx, s.cp) }); err != nil {
 			s.log.Warn("ShutdownRequested failed", zap.Error(err))
+			s.processorFailed(MethodShutdownRequested, 1, err, 0, false)
 		}
 	}
 	_ = s.autoCheckpoint(pctx, true)
@@ -520,7 +571,9 @@ func (s *shardRun) lost(pctx context.Context, err error) LeaseEvent {
 		// shutdown timeout and by the shutdown deadline.
 		ctx, cancel := context.WithTimeout(s.drain, s.w.cfg.shutdownTimeout)
 		defer cancel()
-		_ = protect(func() error { ll.LeaseLost(ctx); return nil })
+		if err := protect(func() error { ll.LeaseLost(ctx); return nil }); err != nil {
+			s.processorFailed(MethodLeaseLost, 1, err, 0, false)
+		}
 	}
 	return LeaseEvent{Kind: LeaseLost, Cause: err}
 }
@@ -534,6 +587,8 @@ var _ checkpointing.Writer = (*shardWriter)(nil)
 type shardWriter struct {
 	h        *leasing.Held
 	hooks    *hooks
+	stream   string
+	workerID string
 	shardID  string
 	children *atomic.Pointer[[]string]
 }
@@ -546,6 +601,9 @@ func (w *shardWriter) WriteCheckpoint(ctx context.Context, cp, pending checkpoin
 	} else {
 		err = w.h.WriteCheckpoint(ctx, cp, pending, state)
 	}
-	w.hooks.checkpointed(CheckpointInfo{ShardID: w.shardID, Position: cp, Duration: time.Since(start), Err: err})
+	w.hooks.checkpointed(CheckpointInfo{
+		StreamName: w.stream, WorkerID: w.workerID, ShardID: w.shardID,
+		Position: cp, Duration: time.Since(start), Err: err,
+	})
 	return err
 }

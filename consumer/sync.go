@@ -49,12 +49,23 @@ var errSyncPassTimeout = errors.New("consumer: shard sync pass timed out")
 // leased, processed to its end and cleaned up: a slow pass (throttled
 // ListShards calls) would otherwise recreate it at TRIM_HORIZON, and the
 // shard would be processed a second time after its children.
+//
+// Every pass is reported to ShardSyncHooks, except one that ctx cut short.
 func (w *Worker) syncPass(ctx context.Context) (holes bool, err error) {
 	pctx, cancel := context.WithTimeoutCause(ctx, w.cfg.shardSync, errSyncPassTimeout)
 	defer cancel()
-	holes, err = w.syncShards(pctx)
+	info := ShardSyncInfo{StreamName: w.streamName, WorkerID: w.cfg.workerID}
+	start := time.Now()
+	holes, err = w.syncShards(pctx, &info)
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), errSyncPassTimeout) {
-		return true, errSyncPassTimeout
+		holes, err = true, errSyncPassTimeout
+	}
+	if err == nil {
+		w.lastSync.Store(time.Now().UnixNano())
+	}
+	if ctx.Err() == nil && len(w.cfg.hooks.sync) > 0 {
+		info.Duration, info.Holes, info.Err = time.Since(start), holes, err
+		w.cfg.hooks.shardSynced(info)
 	}
 	return holes, err
 }
@@ -110,9 +121,10 @@ func jitter(d time.Duration) time.Duration {
 
 // syncShards lists the shards and the leases, creates the leases
 // shardsync.NewLeases asks for, deletes those shardsync.Cleanup allows,
-// and audits hash-key coverage. It reports whether a hole remains. Failures
-// that retrying fixes are retried; others are returned.
-func (w *Worker) syncShards(ctx context.Context) (holes bool, err error) {
+// and audits hash-key coverage. It reports whether a hole remains, and
+// counts shards and leases in info. Failures that retrying fixes are
+// retried; others are returned.
+func (w *Worker) syncShards(ctx context.Context, info *ShardSyncInfo) (holes bool, err error) {
 	var existing []lease.Lease
 	read := time.Now() // when the table was read; see cleanable
 	err = w.retry(ctx, leaseTable, "lease table List", func() error {
@@ -139,6 +151,7 @@ func (w *Worker) syncShards(ctx context.Context) (holes bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	info.Shards = len(listed)
 	shards, err := shardsync.FromTypes(listed)
 	if err != nil {
 		// A malformed listing is Kinesis's problem, and may pass: keep the
@@ -173,6 +186,7 @@ func (w *Worker) syncShards(ctx context.Context) (holes bool, err error) {
 			return false, err
 		}
 	}
+	info.LeasesCreated, info.LeasesDeleted = created, deleted
 	if created > 0 || deleted > 0 {
 		w.log.Info("shard sync", zap.Int("shards", len(shards)), zap.Int("leases_created", created), zap.Int("leases_deleted", deleted))
 		if created > 0 && w.coord != nil {

@@ -96,6 +96,14 @@ type Worker struct {
 
 	failOnce sync.Once
 	fail     func(error) // set by Run: stops the Worker with a fatal error
+
+	// For Health: written by Run's goroutines, read by any goroutine.
+	state    atomic.Uint32 // a WorkerState
+	synced   atomic.Bool   // the first shard sync completed
+	lastSync atomic.Int64  // Unix nanoseconds at the end of the last successful sync pass
+	fatal    atomic.Pointer[error]
+	coordPtr atomic.Pointer[leasing.Coordinator] // w.coord, once Run set it
+	status   shardStatuses
 }
 
 // Backoff of the Worker's own retried calls (DescribeStreamSummary,
@@ -148,6 +156,7 @@ func New(api KinesisAPI, store lease.Store, stream string, f Factory, opts ...Op
 		cfg.workerID = defaultWorkerID()
 	}
 	log := cfg.logger.With(zap.String("stream", name), zap.String("worker_id", cfg.workerID))
+	cfg.hooks.guard = &hookGuard{log: log}
 	// Both coordinators' options are checked now; Run creates the one the
 	// table calls for.
 	for _, fleet := range []bool{false, true} {
@@ -167,12 +176,14 @@ func New(api KinesisAPI, store lease.Store, stream string, f Factory, opts ...Op
 			return nil, configErr("lease options", "%v", err)
 		}
 	}
-	return &Worker{
+	w := &Worker{
 		api: api, store: store, factory: f, cfg: cfg, log: log,
 		streamName: name, streamARN: arn, byARN: arn != "",
 		syncNow:       make(chan struct{}, 1),
 		finishedSince: make(map[string]time.Time),
-	}, nil
+	}
+	w.state.Store(uint32(WorkerCreated))
+	return w, nil
 }
 
 // parseStream accepts a stream name or a Kinesis stream ARN
@@ -243,6 +254,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
+	w.state.Store(uint32(WorkerStarting))
+	defer w.state.Store(uint32(WorkerStopped))
 	if err := w.describe(ctx); err != nil {
 		return startErr(ctx, err)
 	}
@@ -262,6 +275,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.firstSync(ctx); err != nil {
 		return startErr(ctx, err)
 	}
+	w.synced.Store(true)
 
 	// run ends taking leases, shard sync and fetching: it is cancelled with
 	// ctx, or with the cause of a fatal error (fail).
@@ -270,6 +284,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.fail = func(err error) {
 		w.failOnce.Do(func() {
 			w.log.Error("stopping: non-retryable error", zap.Error(err))
+			w.fatal.Store(&err)
 			stopRun(err)
 		})
 	}
@@ -308,8 +323,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.syncLoop(run)
 		return nil
 	})
+	w.state.CompareAndSwap(uint32(WorkerStarting), uint32(WorkerRunning))
 
 	<-run.Done()
+	w.state.Store(uint32(WorkerStopping))
 	began := time.Now()
 	w.log.Info("stopping", zap.Duration("shutdown_timeout", w.cfg.shutdownTimeout))
 	fired := make(chan struct{})
@@ -470,7 +487,11 @@ func (w *Worker) retry(ctx context.Context, res resource, op string, f func() er
 // lease is left to expire.
 func (w *Worker) consume(drain context.Context, h *leasing.Held) {
 	s := newShardRun(w, h)
-	w.cfg.hooks.leaseChanged(LeaseEvent{ShardID: s.shardID, Kind: LeaseAcquired, Since: h.AcquiredAt()})
+	defer w.status.remove(s.st)
+	w.cfg.hooks.leaseChanged(LeaseEvent{
+		StreamName: w.streamName, WorkerID: w.cfg.workerID, ShardID: s.shardID,
+		Kind: LeaseAcquired, Since: h.AcquiredAt(),
+	})
 	ev := s.run(drain)
 	if errors.Is(context.Cause(drain), ErrShutdownTimeout) {
 		s.log.Warn("processing returned after the shutdown deadline; the lease is left to expire")
@@ -478,11 +499,12 @@ func (w *Worker) consume(drain context.Context, h *leasing.Held) {
 	if err := h.Done(drain); err != nil {
 		s.log.Warn("giving up the lease failed; it will expire", zap.Error(err))
 	}
-	ev.ShardID = s.shardID
+	ev.StreamName, ev.WorkerID, ev.ShardID = w.streamName, w.cfg.workerID, s.shardID
 	if c, ok := s.proc.(Closer); ok {
 		ctx, cancel := context.WithTimeout(drain, w.cfg.shutdownTimeout)
 		if err := protect(func() error { c.Close(ctx, ev); return nil }); err != nil {
 			s.log.Error("Close panicked", zap.Error(err))
+			s.processorFailed(MethodClose, 1, err, 0, false)
 		}
 		cancel()
 	}

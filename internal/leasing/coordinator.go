@@ -36,6 +36,9 @@ type Coordinator struct {
 	started atomic.Bool
 	fl      *fleet      // kcl-fleet mode; nil for per-lease renewal
 	k3      *kcl3Member // a Java KCL 3.x fleet's leadership (per-lease mode on a KCL3Leadership store); nil otherwise
+	// contact is the start (Unix nanoseconds) of the last table scan or
+	// renewal that succeeded, in per-lease mode (see LastContact).
+	contact atomic.Int64
 
 	// mu guards the fields below; no I/O is done while holding it.
 	mu       sync.Mutex
@@ -212,7 +215,11 @@ const (
 // instead.
 func (c *Coordinator) takePass(ctx, base context.Context, obs Liveness, onAcquire func(*Held)) (contended bool) {
 	c.stats.passes.Add(1)
+	listed := time.Now()
 	leases, err := c.store.List(ctx)
+	if me := (*lease.MalformedError)(nil); err == nil || errors.As(err, &me) {
+		c.noteContact(listed)
+	}
 	if err != nil {
 		var me *lease.MalformedError
 		if !errors.As(err, &me) {
@@ -679,6 +686,31 @@ func (c *Coordinator) renewLoop(ctx context.Context) {
 			})
 		}
 		_ = g.Wait() // renew reports through the Held; it returns no error
+	}
+}
+
+// LastContact returns when the worker last proved itself to the lease
+// table: the send time of its last successful heartbeat in kcl-fleet mode,
+// else the start of its last successful table scan or renewal. Zero before
+// the first.
+func (c *Coordinator) LastContact() time.Time {
+	if hb := c.liveness(); hb != nil {
+		return hb.LastBeat()
+	}
+	if n := c.contact.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// noteContact records a successful table call started at t.
+func (c *Coordinator) noteContact(t time.Time) {
+	n := t.UnixNano()
+	for {
+		old := c.contact.Load()
+		if old >= n || c.contact.CompareAndSwap(old, n) {
+			return
+		}
 	}
 }
 

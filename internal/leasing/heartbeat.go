@@ -172,6 +172,7 @@ type Heartbeater struct {
 	expiry   *time.Timer
 	expired  bool
 	lastGen  uint64        // the gen the last successful heartbeat read when it was sent
+	lastBeat time.Time     // send time of the last successful heartbeat
 	proof    chan struct{} // closed (and replaced) at every successful heartbeat
 }
 
@@ -224,6 +225,14 @@ func (h *Heartbeater) Deadline() time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.deadline
+}
+
+// LastBeat returns the send time of the last heartbeat that succeeded,
+// zero before the first.
+func (h *Heartbeater) LastBeat() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastBeat
 }
 
 // SetState sets the state the next heartbeats write. A change is written at
@@ -331,6 +340,9 @@ func (h *Heartbeater) proved(sent time.Time, gen uint64) bool {
 		h.expiry.Reset(time.Until(d))
 	}
 	h.lastGen = max(h.lastGen, gen)
+	if sent.After(h.lastBeat) {
+		h.lastBeat = sent
+	}
 	close(h.proof)
 	h.proof = make(chan struct{})
 	select {

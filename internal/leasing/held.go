@@ -435,6 +435,7 @@ func (h *Held) renew(ctx context.Context) {
 		h.provedLocked(start)
 		h.mu.Unlock()
 		h.c.stats.renewals.Add(1)
+		h.c.noteContact(start)
 	case errors.Is(err, lease.ErrConflict):
 		// A handoff request (ours or a KCL 3.x leader's) leaves the counter
 		// as it is: this renewal then failed on its owner condition. The

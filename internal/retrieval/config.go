@@ -197,6 +197,9 @@ type CallInfo struct {
 	// classification (awserr.Throttled for a throttled call).
 	Err  error
 	Kind awserr.Kind
+	// Renewal is set on a SubscribeToShard call that continues from the
+	// continuation of an earlier subscription of this Run.
+	Renewal bool
 }
 
 // ErrInvalidConfig is wrapped by every *ConfigError.

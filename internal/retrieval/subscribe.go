@@ -139,7 +139,7 @@ func (r *subRun) subscribe(ctx context.Context) (*subscription, awserr.Kind, err
 	case err == nil && stream == nil:
 		err, kind = errNoEventStream, awserr.Other
 	}
-	r.s.hook(CallInfo{Op: "SubscribeToShard", Duration: time.Since(start), Err: err, Kind: kind})
+	r.s.hook(CallInfo{Op: "SubscribeToShard", Duration: time.Since(start), Err: err, Kind: kind, Renewal: r.continuation != ""})
 	if err != nil {
 		if stream != nil {
 			_ = stream.Close()

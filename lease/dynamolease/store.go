@@ -146,6 +146,14 @@ type Stats struct {
 	// Throttled counts calls that failed with a throttling error after the
 	// SDK's retries.
 	Throttled int64
+	// Capacity splits ReadCapacityUnits and WriteCapacityUnits by
+	// operation.
+	Capacity Capacity
+}
+
+// Capacity is the capacity units consumed per DynamoDB operation.
+type Capacity struct {
+	GetItem, PutItem, UpdateItem, DeleteItem, Scan, Query, BatchGetItem float64
 }
 
 // Calls counts calls per DynamoDB operation.
@@ -208,11 +216,28 @@ func (r *statsRecorder) record(op operation, cc *types.ConsumedCapacity, err err
 		c.BatchGetItem++
 	}
 	if cc != nil && cc.CapacityUnits != nil {
+		u, by := *cc.CapacityUnits, &r.s.Capacity
 		switch op {
 		case opGetItem, opScan, opQuery, opBatchGetItem:
-			r.s.ReadCapacityUnits += *cc.CapacityUnits
+			r.s.ReadCapacityUnits += u
 		case opPutItem, opUpdateItem, opDeleteItem:
-			r.s.WriteCapacityUnits += *cc.CapacityUnits
+			r.s.WriteCapacityUnits += u
+		}
+		switch op {
+		case opGetItem:
+			by.GetItem += u
+		case opPutItem:
+			by.PutItem += u
+		case opUpdateItem:
+			by.UpdateItem += u
+		case opDeleteItem:
+			by.DeleteItem += u
+		case opScan:
+			by.Scan += u
+		case opQuery:
+			by.Query += u
+		case opBatchGetItem:
+			by.BatchGetItem += u
 		}
 	}
 	switch {

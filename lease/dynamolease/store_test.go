@@ -472,7 +472,18 @@ func TestStatsMeasureCapacityPerOperation(t *testing.T) {
 	delta(fmt.Sprintf("List of %d", n), func() { _, err := s.List(ctx); must(err) })
 	delta("ListOwned", func() { _, err := s.ListOwned(ctx, "worker-a"); must(err) })
 	delta("Delete", func() { must(s.Delete(ctx, held)) })
-	t.Logf("totals: %+v", s.Stats())
+	st := s.Stats()
+	t.Logf("totals: %+v", st)
+	c := st.Capacity
+	if r := c.GetItem + c.Scan + c.Query + c.BatchGetItem; r != st.ReadCapacityUnits {
+		t.Errorf("read capacity by operation sums to %v, the total is %v", r, st.ReadCapacityUnits)
+	}
+	if w := c.PutItem + c.UpdateItem + c.DeleteItem; w != st.WriteCapacityUnits {
+		t.Errorf("write capacity by operation sums to %v, the total is %v", w, st.WriteCapacityUnits)
+	}
+	if c.PutItem < n || c.UpdateItem < 3 || c.GetItem < 1 || c.Scan <= 0 || c.DeleteItem < 1 {
+		t.Errorf("capacity by operation %+v: want the Creates under PutItem, Take/Renew/Checkpoint/Release under UpdateItem, and the Get, List and Delete", c)
+	}
 }
 
 func TestFleetConformance(t *testing.T) {
