@@ -3,8 +3,9 @@
 #
 # Checks, all run even when one fails; exits non-zero if any failed:
 #   gofmt -l        every .go file outside node_modules/, .run/ and testdata/ (lists unformatted files)
-#   go vet ./...    the main module, bench/ when bench/go.mod exists, and cmd/kcl (the binary's module)
-#   staticcheck     the main module and cmd/kcl, through `go run honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION`
+#   go vet ./...    the main module, bench/ when bench/go.mod exists, cmd/kcl (the binary's module)
+#                   and every plugin module (plugin/*/go.mod)
+#   staticcheck     the main module, cmd/kcl and the plugin modules, through `go run honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION`
 #
 # Settings: STATICCHECK_VERSION [v0.8.2]
 set -uo pipefail
@@ -41,6 +42,15 @@ if [[ -f cmd/kcl/go.mod ]] && [[ -n "$(find cmd/kcl -name '*.go' -print -quit)" 
 	(cd cmd/kcl && go vet ./...) || failed+=("cmd/kcl: go vet")
 	(cd cmd/kcl && go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...) || failed+=("cmd/kcl: staticcheck")
 fi
+
+# The plugin modules (plugin/*/go.mod) too.
+for mod in plugin/*/go.mod; do
+	[[ -f "$mod" ]] || continue
+	dir=$(dirname "$mod")
+	echo "==> ($dir) go vet ./... and staticcheck ./..."
+	(cd "$dir" && go vet ./...) || failed+=("$dir: go vet")
+	(cd "$dir" && go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...) || failed+=("$dir: staticcheck")
+done
 
 if ((${#failed[@]})); then
 	printf 'lint: FAILED: %s\n' "$(IFS=,; echo "${failed[*]}")" | sed 's/,/, /g'

@@ -12,6 +12,7 @@
 #   (cd cmd/kcl && go test -race ./...)     the kcl binary's module, with internal/e2e: `kcl multilang`
 #                                           against the emulators, its children an aws-kcl (npm) Node
 #                                           processor and a python3 one (both required: no skipping)
+#   (cd plugin/X && go test -race ./...)    each plugin module (plugin/*/go.mod), against the emulators
 #   (cd bench && go test -count=1 ./...)    when bench/go.mod exists
 # and always stops the emulators it used, on success, failure or interrupt.
 # Every step runs even when an earlier one failed; the exit status is non-zero if any failed.
@@ -100,6 +101,16 @@ if [[ -f cmd/kcl/go.mod ]] && [[ -n "$(find cmd/kcl -name '*.go' -print -quit)" 
 	(cd cmd/kcl && go test -race -count=1 "${extra[@]}" ./...) 2>&1 | tee -a "$KCL_RUN_DIR/go-test.log"
 	((PIPESTATUS[0] == 0)) || failed+=("cmd/kcl: go test")
 fi
+
+# The plugin modules (plugin/*/go.mod: Prometheus, ...) are modules of their own, so that
+# the library gains none of their dependencies; each is tested like cmd/kcl, against the emulators.
+for mod in plugin/*/go.mod; do
+	[[ -f "$mod" ]] || continue
+	dir=$(dirname "$mod")
+	echo "==> ($dir) go test -race -count=1 ./..."
+	(cd "$dir" && go test -race -count=1 "${extra[@]}" ./...) 2>&1 | tee -a "$KCL_RUN_DIR/go-test.log"
+	((PIPESTATUS[0] == 0)) || failed+=("$dir: go test")
+done
 
 if [[ -f bench/go.mod ]]; then
 	echo "==> (bench) go test -count=1 ./..."
