@@ -133,7 +133,14 @@ func run(ctx context.Context) error {
 	bin := c.workerBin
 	if bin == "" {
 		bin = filepath.Join(dir, "worker")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/kclgo/kcl/examples/worker")
+		// examples/worker is a module of its own (it uses plugin/kprom):
+		// build it in its directory, found from kcl's go.mod.
+		gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+		if err != nil {
+			return fmt.Errorf("go env GOMOD: %w", err)
+		}
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+		build.Dir = filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), "examples", "worker")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build examples/worker: %w", err)
