@@ -201,6 +201,7 @@ func run(ctx context.Context) error {
 
 	d.setPhase("drain")
 	drained := d.waitDrained(ctx, c.drain)
+	d.metrics.sample(ctx, d.fleet.metricsAddrs())
 	d.setPhase("stop")
 	d.stopAll()
 	stopView()
@@ -217,6 +218,8 @@ type demo struct {
 	chk   *checker.Checker
 	fleet *fleet
 	prod  *sequenced.Producer
+	// metrics samples the workers' /metrics for the per-shard summary.
+	metrics shardMetrics
 
 	mu       sync.Mutex
 	phase    string
@@ -501,6 +504,9 @@ func (d *demo) view(ctx context.Context) {
 			for _, e := range evs {
 				d.out.printf("  %5.1fs %s %s %s", e.at.Sub(d.start).Seconds(), e.w, e.kind, e.shard)
 			}
+		}
+		if i%20 == 0 {
+			d.metrics.sample(ctx, d.fleet.metricsAddrs())
 		}
 		if i%10 != 0 {
 			continue
