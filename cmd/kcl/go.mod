@@ -2,7 +2,10 @@ module github.com/kclgo/kcl/cmd/kcl
 
 go 1.26.0
 
-replace github.com/kclgo/kcl => ../..
+replace (
+	github.com/kclgo/kcl => ../..
+	github.com/kclgo/kcl/plugin/kprom => ../../plugin/kprom
+)
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.48.0
@@ -28,7 +31,14 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/signin v1.13.1 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sso v1.39.5 // indirect
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.5 // indirect
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/pandatix/go-abnf v0.5.5 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.74.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
@@ -37,5 +47,7 @@ require (
 
 require (
 	github.com/kclgo/kcl v0.0.0-00010101000000-000000000000
+	github.com/kclgo/kcl/plugin/kprom v0.0.0-00010101000000-000000000000
+	github.com/prometheus/client_golang v1.25.0
 	go.uber.org/multierr v1.10.0 // indirect
 )

@@ -6,7 +6,7 @@
 // Run it against the local emulators:
 //
 //	scripts/emulators.sh start && eval "$(scripts/emulators.sh env)"
-//	go run ./examples/worker -stream orders -table orders-app
+//	cd examples/worker && go run . -stream orders -table orders-app -metrics-addr 127.0.0.1:9090
 //
 // # Flags
 //
@@ -30,6 +30,11 @@
 //	-shutdown-timeout D        bound on the graceful stop (default 10s)
 //	-efo NAME                  read through enhanced fan-out as the stream consumer NAME
 //	                           (registered if missing) instead of polling; -idle is ignored
+//	-metrics-addr ADDR         serve /metrics (Prometheus, plugin/kprom), /healthz and /readyz
+//	                           (package health) on ADDR, such as 127.0.0.1:9090 (default: off)
+//
+// This program is a module of its own (go.mod beside it) because /metrics comes from
+// the Prometheus plugin, which is one: build it with `cd examples/worker && go build .`.
 //
 // Endpoints come from KCL_KINESIS_ENDPOINT and KCL_DYNAMODB_ENDPOINT (see
 // scripts/emulators.sh env); without them it talks to AWS in AWS_REGION with
@@ -63,6 +68,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -76,9 +82,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"go.uber.org/zap"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/consumer"
+	"github.com/kclgo/kcl/health"
 	"github.com/kclgo/kcl/lease/dynamolease"
+	"github.com/kclgo/kcl/plugin/kprom"
 	"github.com/kclgo/kcl/testkit/kinesismock"
 )
 
@@ -98,6 +110,7 @@ func run() int {
 		checkpointing   = flag.String("checkpoint", "batch", "batch (checkpoint after each batch) or manual (only SHARD_END)")
 		shutdownTimeout = flag.Duration("shutdown-timeout", 10*time.Second, "bound on the graceful stop")
 		efo             = flag.String("efo", "", "enhanced fan-out consumer name (default: polling)")
+		metricsAddr     = flag.String("metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (default: off)")
 	)
 	flag.Parse()
 
@@ -163,7 +176,9 @@ func run() int {
 	}
 
 	out := &output{w: bufio.NewWriterSize(os.Stdout, 64<<10)}
+	metrics := kprom.New(kprom.WithLeaseStore(store))
 	opts := []consumer.Option{
+		consumer.WithHooks(metrics),
 		consumer.WithLogger(log),
 		consumer.WithInitialPosition(pos),
 		consumer.WithCheckpointPolicy(policy),
@@ -191,12 +206,52 @@ func run() int {
 	}
 	out.id = w.ID()
 
+	if *metricsAddr != "" {
+		stopServing, err := serve(*metricsAddr, metrics, w, log)
+		if err != nil {
+			return fail(err)
+		}
+		defer stopServing()
+	}
+
 	log.Info("worker starting", zap.String("worker_id", w.ID()), zap.String("stream", *stream), zap.String("table", *table))
 	if err := w.Run(ctx); err != nil {
 		return fail(err)
 	}
 	log.Info("worker stopped", zap.String("worker_id", w.ID()))
 	return 0
+}
+
+// serve serves /metrics, /healthz and /readyz on addr until the returned
+// function is called. The registry holds the plugin and the Go runtime's
+// and the process's own collectors.
+func serve(addr string, metrics *kprom.Metrics, w *consumer.Worker, log *zap.Logger) (stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	probes := health.Handler(w)
+	mux.Handle("GET /healthz", probes)
+	mux.Handle("GET /readyz", probes)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-metrics-addr: %w", err)
+	}
+	log.Info("serving /metrics, /healthz and /readyz", zap.String("addr", ln.Addr().String()))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", zap.Error(err))
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
 }
 
 // output writes the JSON lines. It is the processor of every shard and the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,8 +110,9 @@ func TestAWorkerRunOnTheEmulatorsIsScrapedAsItRan(t *testing.T) {
 	// The BatchHook runs after ProcessRecords returns: wait until the
 	// scrape agrees, or time out and report what it says.
 	var f families
+	var text string
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		f, _ = scrapeURL(t, srv.URL+"/metrics")
+		f, text = scrapeURL(t, srv.URL+"/metrics")
 		counted, held := f.sum("kcl_records_processed_total", nil), f.sum("kcl_leases_held", nil)
 		if processed.Load() == want && counted == want && held == 4 {
 			break
@@ -161,6 +163,13 @@ func TestAWorkerRunOnTheEmulatorsIsScrapedAsItRan(t *testing.T) {
 	}
 	if got := f.sum("kcl_checkpoint_failures_total", nil) + f.sum("kcl_kinesis_errors_total", nil) + f.sum("kcl_processor_errors_total", nil); got != 0 {
 		t.Errorf("%v failures counted in a run without faults", got)
+	}
+	if testing.Verbose() { // the README's scrape excerpt
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, "kcl_") && !strings.Contains(line, "_bucket{") {
+				t.Log(line)
+			}
+		}
 	}
 	// The run ends caught up: every shard is at the tip.
 	if got := f.sum("kcl_max_behind_latest_seconds", nil); got != 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,7 @@ type member struct {
 	records int      // records reported, over all processes
 	owned   map[string]bool
 	starts  int
+	metrics string // the current process's -metrics-addr
 }
 
 // process is one run of the worker binary.
@@ -80,7 +82,11 @@ func (f *fleet) start(id string) error {
 		return err
 	}
 	defer logf.Close() // the child has its own copy
-	cmd := exec.Command(f.bin, append(slices.Clone(f.args), "-id", id)...)
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(f.bin, append(slices.Clone(f.args), "-id", id, "-metrics-addr", addr)...)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -98,6 +104,7 @@ func (f *fleet) start(id string) error {
 	}
 	m.proc = p
 	m.starts++
+	m.metrics = addr
 	f.mu.Unlock()
 
 	go func() {
@@ -200,6 +207,28 @@ func (f *fleet) acquiredAfter(since time.Time, id string, shards []string) map[s
 		}
 	}
 	return got
+}
+
+// freeAddr returns a loopback address with a port free a moment ago, for a
+// worker's -metrics-addr.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// metricsAddrs returns the -metrics-addr of each running worker, by id.
+func (f *fleet) metricsAddrs() map[string]string {
+	out := make(map[string]string)
+	for _, id := range f.running() {
+		f.mu.Lock()
+		out[id] = f.members[id].metrics
+		f.mu.Unlock()
+	}
+	return out
 }
 
 // running returns the ids whose current process has not exited.

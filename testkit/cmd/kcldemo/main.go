@@ -133,7 +133,14 @@ func run(ctx context.Context) error {
 	bin := c.workerBin
 	if bin == "" {
 		bin = filepath.Join(dir, "worker")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/kclgo/kcl/examples/worker")
+		// examples/worker is a module of its own (it uses plugin/kprom):
+		// build it in its directory, found from kcl's go.mod.
+		gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+		if err != nil {
+			return fmt.Errorf("go env GOMOD: %w", err)
+		}
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+		build.Dir = filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), "examples", "worker")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build examples/worker: %w", err)
@@ -194,6 +201,7 @@ func run(ctx context.Context) error {
 
 	d.setPhase("drain")
 	drained := d.waitDrained(ctx, c.drain)
+	d.metrics.sample(ctx, d.fleet.metricsAddrs())
 	d.setPhase("stop")
 	d.stopAll()
 	stopView()
@@ -210,6 +218,8 @@ type demo struct {
 	chk   *checker.Checker
 	fleet *fleet
 	prod  *sequenced.Producer
+	// metrics samples the workers' /metrics for the per-shard summary.
+	metrics shardMetrics
 
 	mu       sync.Mutex
 	phase    string
@@ -494,6 +504,9 @@ func (d *demo) view(ctx context.Context) {
 			for _, e := range evs {
 				d.out.printf("  %5.1fs %s %s %s", e.at.Sub(d.start).Seconds(), e.w, e.kind, e.shard)
 			}
+		}
+		if i%20 == 0 {
+			d.metrics.sample(ctx, d.fleet.metricsAddrs())
 		}
 		if i%10 != 0 {
 			continue

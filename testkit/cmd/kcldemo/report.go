@@ -64,6 +64,7 @@ func (d *demo) summary(ctx context.Context, store *dynamolease.Store, drained bo
 		fmt.Println("  " + f)
 	}
 	d.mu.Unlock()
+	d.metrics.print()
 
 	if err := printLeases(ctx, store); err != nil {
 		problems = append(problems, "read lease table: "+err.Error())

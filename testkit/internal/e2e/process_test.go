@@ -51,7 +51,16 @@ func workerBinary(t *testing.T) string {
 			return
 		}
 		path := filepath.Join(binDir, "worker")
-		out, err := exec.Command(goTool, "build", "-o", path, "github.com/kclgo/kcl/examples/worker").CombinedOutput()
+		// examples/worker is a module of its own (it uses plugin/kprom):
+		// build it in its directory, found from kcl's go.mod.
+		gomod, err := exec.Command(goTool, "env", "GOMOD").Output()
+		if err != nil {
+			build.err = fmt.Errorf("go env GOMOD: %w", err)
+			return
+		}
+		cmd := exec.Command(goTool, "build", "-o", path, ".")
+		cmd.Dir = filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), "examples", "worker")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			build.err = fmt.Errorf("go build examples/worker: %w\n%s", err, out)
 			return

@@ -80,6 +80,70 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 }
 
+// nestedModules lists the directories under examples/ that are modules of
+// their own (a go.mod beside the program: those that use a plugin module).
+// go list ./examples/... does not see them.
+func nestedModules(t *testing.T, root string) []string {
+	t.Helper()
+	mods, err := filepath.Glob(filepath.Join(root, "examples", "*", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, m := range mods {
+		rel, err := filepath.Rel(root, filepath.Dir(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, rel)
+	}
+	return dirs
+}
+
+// TestNestedExampleModulesBuildOutsideTheRepository copies each example
+// that is a module of its own out of the repository, with its replace
+// directives pointed at this checkout, and builds and vets it: it must
+// import only public packages of kcl and of the plugins.
+func TestNestedExampleModulesBuildOutsideTheRepository(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds every example module in a copy of its own")
+	}
+	root := repoRoot(t)
+	for _, rel := range nestedModules(t, root) {
+		t.Run(filepath.ToSlash(rel), func(t *testing.T) {
+			src := filepath.Join(root, rel)
+			dir := filepath.Join(t.TempDir(), filepath.Base(rel))
+			copyTree(t, src, dir)
+			b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(line, "module ") {
+					// Outside kcl's module path, as a user's program is:
+					// kcl's internal packages are then out of reach.
+					line = "module example.com/" + filepath.Base(rel)
+				}
+				if before, target, ok := strings.Cut(line, "=> "); ok && strings.HasPrefix(strings.TrimSpace(target), ".") {
+					line = before + "=> " + filepath.Join(src, strings.TrimSpace(target))
+				}
+				out = append(out, line)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(strings.Join(out, "\n")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"mod", "tidy"}, {"build", "./..."}, {"vet", "./..."}} {
+				cmd := exec.Command("go", args...)
+				cmd.Dir = dir
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("go %s in a copy of %s: %v\n%s", strings.Join(args, " "), rel, err, out)
+				}
+			}
+		})
+	}
+}
+
 func TestExamplesBuildAsStandaloneModules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds every example in a module of its own")

@@ -21,6 +21,7 @@ import (
 	"github.com/kclgo/kcl/cmd/kcl/internal/multilang/host"
 	"github.com/kclgo/kcl/cmd/kcl/internal/properties"
 	"github.com/kclgo/kcl/lease/dynamolease"
+	"github.com/kclgo/kcl/plugin/kprom"
 )
 
 // multilangFlags are the flags of kcl multilang.
@@ -107,14 +108,28 @@ func runMultilang(ctx context.Context, file string, log *zap.Logger, sigs <-chan
 	if err != nil {
 		return &configError{errs: []string{fmt.Sprintf("%s: tableName: %v", file, err)}}
 	}
+	var metrics *kprom.Metrics
+	var hooks []any
+	if cfg.MetricsAddress != "" {
+		metrics = kprom.New(kprom.WithLeaseStore(store))
+		hooks = append(hooks, metrics)
+	}
 	h, err := host.New(host.Config{
 		Properties: cfg,
 		Kinesis:    kinesis.NewFromConfig(confs.Kinesis),
 		Store:      store,
 		Logger:     log,
+		Hooks:      hooks,
 	})
 	if err != nil {
 		return &configError{errs: []string{err.Error()}}
+	}
+	if metrics != nil {
+		stop, err := serveMetrics(cfg.MetricsAddress, metrics, h, log)
+		if err != nil {
+			return &configError{errs: []string{fmt.Sprintf("%s: kclMetricsAddress: %v", file, err)}}
+		}
+		defer stop()
 	}
 	log.Info("making the lease table ready", zap.String("table", cfg.TableName))
 	err = serve(ctx, sigs, log, func(ctx context.Context) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -143,6 +144,10 @@ type Config struct {
 	// FleetFailoverTime is kclFleetFailoverTimeMillis, a key of kcl's own:
 	// the failover time of kcl fleet coordination (0: its default, 2 s).
 	FleetFailoverTime time.Duration
+	// MetricsAddress is kclMetricsAddress, a key of kcl's own: the
+	// host:port on which the host serves /metrics (Prometheus), /healthz
+	// and /readyz; "" (the default) serves nothing.
+	MetricsAddress string
 	// MaxRecords is maxRecords: records per GetRecords call (polling), ≤ 10000.
 	MaxRecords int
 	// IdleTimeBetweenReads is idleTimeBetweenReadsInMillis (polling).
@@ -377,9 +382,16 @@ func init() {
 		"initialPositionInStream":         setInitialPosition,
 		"initialPositionInStreamExtended": setInitialTimestamp,
 
-		"failoverTimeMillis":                millis(func(c *Config) *time.Duration { return &c.FailoverTime }, false),
-		"kclFleetFailoverTimeMillis":        millis(func(c *Config) *time.Duration { return &c.FleetFailoverTime }, false),
-		"kclCoordination":                   setCoordination,
+		"failoverTimeMillis":         millis(func(c *Config) *time.Duration { return &c.FailoverTime }, false),
+		"kclFleetFailoverTimeMillis": millis(func(c *Config) *time.Duration { return &c.FleetFailoverTime }, false),
+		"kclCoordination":            setCoordination,
+		"kclMetricsAddress": func(l *loader, e Entry) {
+			if _, port, err := net.SplitHostPort(e.Value); err != nil || port == "" {
+				l.fail(e, "not a host:port address, such as 0.0.0.0:9090 or 127.0.0.1:9090")
+				return
+			}
+			l.c.MetricsAddress = e.Value
+		},
 		"idleTimeBetweenReadsInMillis":      millis(func(c *Config) *time.Duration { return &c.IdleTimeBetweenReads }, true),
 		"shardSyncIntervalMillis":           millis(func(c *Config) *time.Duration { return &c.ShardSyncInterval }, false),
 		"parentShardPollIntervalMillis":     millis(func(c *Config) *time.Duration { return &c.ParentShardPollInterval }, false),

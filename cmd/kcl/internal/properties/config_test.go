@@ -155,6 +155,8 @@ func TestLoadKeys(t *testing.T) {
 		{"kclCoordination wins over clientVersionConfig", "clientVersionConfig=CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X\nkclCoordination=auto",
 			func(c *Config) any { return c.Coordination }, "auto"},
 		{"kclFleetFailoverTimeMillis", "kclFleetFailoverTimeMillis=3000", func(c *Config) any { return c.FleetFailoverTime }, 3 * time.Second},
+		{"kclMetricsAddress", "kclMetricsAddress=0.0.0.0:9090", func(c *Config) any { return c.MetricsAddress }, "0.0.0.0:9090"},
+		{"kclMetricsAddress with only a port", "kclMetricsAddress=:9090", func(c *Config) any { return c.MetricsAddress }, ":9090"},
 		{"clientVersionConfig COMPATIBLE_WITH_2X", "clientVersionConfig=CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X",
 			func(c *Config) any { return c.ClientVersion }, ClientVersionCompatibleWith2x},
 		{"numbers may have surrounding spaces", "maxRecords =  42  ", func(c *Config) any { return c.MaxRecords }, 42},
@@ -236,6 +238,8 @@ func TestLoadErrors(t *testing.T) {
 			"properties: missing required key applicationName",
 			"properties: missing required key streamName (or streamArn)",
 			"properties: missing required key AwsCredentialsProvider"}},
+		{"a kclMetricsAddress without a port", base + "kclMetricsAddress=localhost", []string{
+			`properties: line 5: kclMetricsAddress = "localhost": not a host:port address, such as 0.0.0.0:9090 or 127.0.0.1:9090`}},
 		{"an unknown credentials provider lists the known ones", base + "AwsCredentialsProvider=MagicProvider", []string{
 			`properties: line 5: AwsCredentialsProvider = "MagicProvider": unknown credentials provider "MagicProvider" (known: ` +
 				"DefaultCredentialsProvider, ProfileCredentialsProvider, EnvironmentVariableCredentialsProvider, " +

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -70,6 +71,8 @@ type Host struct {
 	killed   bool
 
 	started, failed, replayed, garbage atomic.Int64
+	// worker is Run's Worker, once created: Health reads it.
+	worker atomic.Pointer[consumer.Worker]
 }
 
 // New validates cfg and returns a Host; it starts nothing. A workerId
@@ -126,6 +129,7 @@ func (h *Host) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
+	h.worker.Store(w)
 	h.log.Info("multilang host starting", zap.String("worker_id", h.workerID), zap.String("stream", stream),
 		zap.String("table", h.props.TableName), zap.Strings("executable", h.props.Executable),
 		zap.Stringer("retrieval", h.props.RetrievalMode))
@@ -138,6 +142,15 @@ func (h *Host) Run(ctx context.Context) error {
 		return fmt.Errorf("host: %w", err)
 	}
 	return nil
+}
+
+// Health returns the health of the host's Worker (see consumer.Health):
+// before Run has created it, a Worker that has not started.
+func (h *Host) Health() consumer.Health {
+	if w := h.worker.Load(); w != nil {
+		return w.Health()
+	}
+	return consumer.Health{At: time.Now(), StreamName: h.props.StreamName, WorkerID: h.workerID, State: consumer.WorkerCreated}
 }
 
 // Kill kills every child process at once (SIGKILL) and refuses to start
