@@ -81,9 +81,9 @@ func WithCoordination(c Coordination) Option {
 // WithFleetFailoverTime sets the failover time of kcl fleet coordination:
 // a Worker whose heartbeat stood still this long is dead to the leader,
 // which then gives its leases to others, and it stops processing by its own
-// clock slightly earlier; heartbeats are written every quarter of it. It
-// must be the same on every Worker of the application. The default is 2
-// seconds. It does not apply in KCL-compatible coordination, whose failover
+// clock slightly earlier; heartbeats are written every fifth of it, and the
+// leader reads them every quarter. It must be the same on every Worker of
+// the application. The default is 2 seconds. It does not apply in KCL-compatible coordination, whose failover
 // time is the lease duration (WithLeaseDuration).
 func WithFleetFailoverTime(d time.Duration) Option {
 	return func(cfg *config) { cfg.fleetFailover = d }

@@ -723,11 +723,16 @@ func (c *Coordinator) loseLead(epoch int64) {
 
 // leaderView is what the leader knows of the fleet between rounds.
 type leaderView struct {
-	seen     map[string]*seenBeat // roster members
-	joinedAt time.Time            // when the roster last grew (the first round counts)
-	waiting  time.Time            // since when a plan waits for joins to settle
-	lastScan time.Time
-	dirty    bool // a write of the last round failed or was held back: scan again
+	// nextDeath is the earliest instant after the last round at which a
+	// worker counted alive would be declared dead if it never beats again:
+	// the leader runs a round then rather than at its next tick, which
+	// would add up to a round to a crashed worker's failover.
+	nextDeath time.Time
+	seen      map[string]*seenBeat // roster members
+	joinedAt  time.Time            // when the roster last grew (the first round counts)
+	waiting   time.Time            // since when a plan waits for joins to settle
+	lastScan  time.Time
+	dirty     bool // a write of the last round failed or was held back: scan again
 	// foreign tracks the leases owned by workers outside the roster (a
 	// per-lease worker: Java KCL, or kcl in KCL-compatible mode; or a kcl
 	// fleet worker pruned after its death): such an owner is alive while
@@ -753,15 +758,27 @@ func (c *Coordinator) lead(ctx context.Context, epoch int64, prior seenBeat) {
 		p := prior
 		v.seen[p.id] = &p
 	}
-	t := time.NewTicker(c.opts.heartbeat)
+	t := time.NewTicker(c.opts.round)
 	defer t.Stop()
 	for {
+		v.nextDeath = time.Time{}
 		c.leadRound(ctx, epoch, v)
+		var early *time.Timer
+		if d := time.Until(v.nextDeath); !v.nextDeath.IsZero() && d < c.opts.round {
+			// A worker's failover time ends before the next tick: judge
+			// it then (the round's read is sent at or after that instant).
+			early = time.NewTimer(max(d, 0) + time.Millisecond)
+		} else {
+			early = time.NewTimer(time.Hour)
+		}
 		select {
 		case <-ctx.Done():
+			early.Stop()
 			return
 		case <-t.C:
+		case <-early.C:
 		}
+		early.Stop()
 	}
 }
 
@@ -847,6 +864,9 @@ func (c *Coordinator) leadRound(ctx context.Context, epoch int64, v *leaderView)
 			c.log.Warn("leader: worker dead (heartbeat unchanged for the failover time)", zap.String("worker", s.id))
 		}
 		s.markDead(!alive)
+		if at := s.since.Add(c.opts.failover); alive && s.id != c.self && (v.nextDeath.IsZero() || at.Before(v.nextDeath)) {
+			v.nextDeath = at
+		}
 		workers = append(workers, FleetWorker{ID: s.id, Alive: alive, State: state, MaxLeases: c.opts.maxLeases})
 	}
 

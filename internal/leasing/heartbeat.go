@@ -47,7 +47,7 @@ type HeartbeatOption func(*heartbeatOptions)
 
 type heartbeatOptions struct {
 	failover    time.Duration
-	interval    time.Duration // 0: failover / 4
+	interval    time.Duration // 0: failover / 5
 	margin      time.Duration
 	marginSet   bool
 	leaseCount  func() int
@@ -64,7 +64,7 @@ func WithFailoverTime(d time.Duration) HeartbeatOption {
 
 // WithHeartbeatInterval sets H, how often the heartbeat is written. It must
 // be less than half of F minus the margin, so that one failed heartbeat is
-// retried before the worker's deadline. Default F / 4.
+// retried before the worker's deadline. Default F / 5.
 func WithHeartbeatInterval(d time.Duration) HeartbeatOption {
 	return func(o *heartbeatOptions) { o.interval = d }
 }
@@ -119,7 +119,7 @@ func (o *heartbeatOptions) validate() error {
 		return optErr("WithHeartbeatMargin", o.margin, "must be between 0 and a quarter of the failover time (%v)", o.failover)
 	}
 	if o.interval == 0 {
-		o.interval = o.failover / 4
+		o.interval = o.failover / 5
 	}
 	if o.interval <= 0 || o.interval >= (o.failover-o.margin)/2 {
 		return optErr("WithHeartbeatInterval", o.interval, "must be positive and less than half of the failover time (%v) minus the margin (%v), so that a failed heartbeat is retried before the worker's deadline",

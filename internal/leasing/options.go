@@ -73,7 +73,8 @@ type options struct {
 	// kcl-fleet mode (fleet.go): zero fleet means per-lease renewal.
 	fleet        bool
 	failover     time.Duration // F; 0: DefaultFailoverTime
-	heartbeat    time.Duration // H; 0: F / 4
+	heartbeat    time.Duration // H; 0: F / 5
+	round        time.Duration // the leader's round interval: F / 4
 	leaderScan   time.Duration // the leader's periodic table scan; 0: DefaultLeaderScanInterval
 	slowLockPoll time.Duration // how often a non-standby follower reads the leader lock; 0: DefaultSlowLockPoll
 
@@ -157,7 +158,8 @@ func WithRand(r *rand.Rand) Option { return func(o *options) { o.rand = r } }
 // interval instead of renewing each lease, an elected leader assigns the
 // leases, and followers read only their own leases. failover is F, the
 // time after which the leader declares a worker whose heartbeat stood still
-// dead (0: DefaultFailoverTime, 2 s); heartbeat is H (0: F / 4). In this mode
+// dead (0: DefaultFailoverTime, 2 s); heartbeat is H (0: F / 5). The leader
+// reads the heartbeats every F / 4. In this mode
 // the lease duration, renew and take intervals do not apply.
 func WithFleet(failover, heartbeat time.Duration) Option {
 	return func(o *options) { o.fleet, o.failover, o.heartbeat = true, failover, heartbeat }
@@ -259,8 +261,9 @@ func (o *options) validateFleet() error {
 		return optErr("WithFleet", o.failover, "the failover time must be at least 100 ms")
 	}
 	if o.heartbeat == 0 {
-		o.heartbeat = o.failover / 4
+		o.heartbeat = o.failover / 5
 	}
+	o.round = o.failover / 4
 	m := defaultExpiryMargin(o.failover)
 	if o.heartbeat <= 0 || o.heartbeat >= (o.failover-m)/2 {
 		return optErr("WithFleet", o.heartbeat, "the heartbeat interval must be positive and less than half of the failover time (%v) minus the margin (%v)", o.failover, m)

@@ -20,7 +20,7 @@ import (
 
 // This file is the kcl-fleet side of the lease simulation (TestSimulation
 // and TestSimulationScale): the workers run the Coordinator with
-// WithFleet(0, 0) — heartbeats every H = 500 ms, failover time F = 2 s, one
+// WithFleet(0, 0) — heartbeats every H = 400 ms, failover time F = 2 s, one
 // elected leader that assigns — through the same scenarios as the per-lease
 // mode, plus the crash of the leader.
 //
@@ -44,7 +44,7 @@ const defaultSimCrashes = 3
 
 // The kcl-fleet defaults the simulation runs with, and issue 12's targets.
 const (
-	fleetHeartbeat    = leasing.DefaultFailoverTime / 4
+	fleetHeartbeat    = leasing.DefaultFailoverTime / 5
 	fleetSteadyPeriod = 60 * time.Second
 	fleetCrashMedian  = 3 * time.Second        // crash → survivors process the shards, median
 	fleetCrashMax     = 4 * time.Second        // … and max

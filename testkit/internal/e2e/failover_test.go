@@ -43,7 +43,7 @@ const (
 	fleetJoinMax     = 5 * time.Second
 	// fleetHeartbeat is H, the interval of every worker's heartbeat and of
 	// the leader's rounds at the default failover time.
-	fleetHeartbeat = leasing.DefaultFailoverTime / 4
+	fleetHeartbeat = leasing.DefaultFailoverTime / 5
 	// fleetGracefulBound bounds a single graceful stop, above its target:
 	// the peer learns of the leases handed to it at its next heartbeat,
 	// up to H after the handover, then acquires them and fetches (DESIGN.md,
