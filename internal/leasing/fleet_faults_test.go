@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -407,4 +408,69 @@ func TestFleetWorkerCountedDeadGetsItsShareWhenItComesBack(t *testing.T) {
 		t.Logf("%s has its share %v after its heartbeat resumed", w.label, took)
 		c.check()
 	})
+}
+
+// The leader judges a silent worker at the instant its failover time ends.
+// With any read latency, the round F/R ticks after the leader first saw the
+// worker's last heartbeat is sent just before that instant, so waiting for
+// a tick would declare the death a whole round late. Four phases of the
+// crash against the leader's rounds.
+func TestFleetLeaderJudgesASilentWorkerWhenItsFailoverTimeEnds(t *testing.T) {
+	for run := range 4 {
+		t.Run(strconv.Itoa(run), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newChaos(t, uint64(run+1), 4)
+				defer c.report("")
+				defer c.shutdown()
+				ins := c.startLeader(1)
+				l, w := ins[0], ins[1]
+				waitFor(t, 10*time.Second, func() bool { return c.settled(4, ins...) })
+				time.Sleep(time.Duration(run) * fleetH / 4)
+				const lat = 10 * time.Millisecond
+				l.link.setPlan(func(op memlease.Op) route {
+					if op == memlease.OpHeartbeats {
+						return route{before: lat, after: lat}
+					}
+					return route{}
+				})
+				var keys []string
+				for _, sp := range c.spansOf(w) {
+					if sp.end.IsZero() {
+						keys = append(keys, sp.key)
+					}
+				}
+				prev := w.link.lastBeatSent()
+				waitFor(t, time.Second, func() bool { return w.link.lastBeatSent() != prev })
+				s := w.link.lastBeatSent()
+				c.kill(w)
+				taken := func() (time.Time, bool) {
+					var last time.Time
+					for _, k := range keys {
+						var at time.Time
+						for _, sp := range c.spansOf(l) {
+							if sp.key == k && sp.start.After(s) {
+								at = sp.start
+							}
+						}
+						if at.IsZero() {
+							return time.Time{}, false
+						}
+						if at.After(last) {
+							last = at
+						}
+					}
+					return last, true
+				}
+				waitFor(t, 10*time.Second, func() bool { _, ok := taken(); return ok })
+				at, _ := taken()
+				// The leader first reads the last heartbeat at most a round
+				// (plus the read's latency) after it was sent; the failover
+				// time counts from that read's return.
+				if limit := fleetF + fleetH + 3*lat; at.Sub(s) > limit {
+					t.Errorf("the leader took %s's leases %v after its last heartbeat; want at most %v", w.label, at.Sub(s), limit)
+				}
+				c.check()
+			})
+		})
+	}
 }
