@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kclgo/kcl/lease"
@@ -79,4 +80,41 @@ func isResourceInUse(err error) bool {
 func isTableNotFound(err error) bool {
 	var notFound *types.ResourceNotFoundException
 	return errors.As(err, &notFound) || errors.Is(err, ErrTableNotFound)
+}
+
+// consumedOutput is the DynamoDB outputs consumed reads capacity from.
+type consumedOutput interface {
+	*dynamodb.GetItemOutput | *dynamodb.PutItemOutput | *dynamodb.UpdateItemOutput | *dynamodb.DeleteItemOutput |
+		*dynamodb.ScanOutput | *dynamodb.QueryOutput
+}
+
+// consumed returns out's ConsumedCapacity, nil when the call failed.
+func consumed[O consumedOutput](out O, err error) *types.ConsumedCapacity {
+	if err != nil || out == nil {
+		return nil
+	}
+	switch o := any(out).(type) {
+	case *dynamodb.GetItemOutput:
+		return o.ConsumedCapacity
+	case *dynamodb.PutItemOutput:
+		return o.ConsumedCapacity
+	case *dynamodb.UpdateItemOutput:
+		return o.ConsumedCapacity
+	case *dynamodb.DeleteItemOutput:
+		return o.ConsumedCapacity
+	case *dynamodb.ScanOutput:
+		return o.ConsumedCapacity
+	case *dynamodb.QueryOutput:
+		return o.ConsumedCapacity
+	}
+	return nil
+}
+
+// noted classifies err (a failed condition as conflict, or lease.ErrConflict
+// when conflict is nil), records the call of kind op with the capacity it
+// consumed in the store's counters, and returns the classified error.
+func (s *Store) noted(op operation, cc *types.ConsumedCapacity, err, conflict error) error {
+	err = classify(err, conflict)
+	s.stats.record(op, cc, err)
+	return err
 }

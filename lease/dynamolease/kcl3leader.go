@@ -153,7 +153,7 @@ func (s *Store) KCL3Lock(ctx context.Context) (lease.KCL3Lock, error) {
 		ConsistentRead:         aws.Bool(true),
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 	})
-	if err = s.noted(opGetItem, consumed(out, err), err); err != nil {
+	if err = s.noted(opGetItem, consumed(out, err), err, nil); err != nil {
 		return p.KCL3Lock, fmt.Errorf("dynamolease: read the leader lock in %s: %w", p.lock.name, err)
 	}
 	if len(out.Item) == 0 {
@@ -202,7 +202,7 @@ func (s *Store) AcquireKCL3Lock(ctx context.Context, owner string, duration time
 	}
 	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
 	out, err := s.client.PutItem(ctx, in)
-	if err = s.noted(opPutItem, consumed(out, err), err); err != nil {
+	if err = s.noted(opPutItem, consumed(out, err), err, nil); err != nil {
 		return p.KCL3Lock, fmt.Errorf("dynamolease: acquire the leader lock in %s: %w", p.lock.name, err)
 	}
 	return withLock(p.KCL3Lock, l), nil
@@ -219,7 +219,7 @@ func (s *Store) RenewKCL3Lock(ctx context.Context, held lease.KCL3Lock) (lease.K
 	in := heartbeatLockInput(t, l, next)
 	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
 	out, err := s.client.UpdateItem(ctx, in)
-	if err = s.noted(opUpdateItem, consumed(out, err), err); err != nil {
+	if err = s.noted(opUpdateItem, consumed(out, err), err, nil); err != nil {
 		return held, fmt.Errorf("dynamolease: renew the leader lock in %s: %w", t.name, err)
 	}
 	held.Version = next
@@ -236,7 +236,7 @@ func (s *Store) ReleaseKCL3Lock(ctx context.Context, held lease.KCL3Lock) error 
 	in := releaseLockInput(t, l)
 	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
 	out, err := s.client.DeleteItem(ctx, in)
-	if err = s.noted(opDeleteItem, consumed(out, err), err); err != nil {
+	if err = s.noted(opDeleteItem, consumed(out, err), err, nil); err != nil {
 		return fmt.Errorf("dynamolease: release the leader lock in %s: %w", t.name, err)
 	}
 	return nil
@@ -276,7 +276,7 @@ func (s *Store) DeleteKCL3Worker(ctx context.Context, w lease.KCL3Worker) error 
 	in := deleteStaleWorkerMetricsInput(p.metrics, workerMetricStats{workerID: w.WorkerID, updated: w.Updated})
 	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
 	out, err := s.client.DeleteItem(ctx, in)
-	if err = s.noted(opDeleteItem, consumed(out, err), err); err != nil {
+	if err = s.noted(opDeleteItem, consumed(out, err), err, nil); err != nil {
 		return fmt.Errorf("dynamolease: delete the WorkerMetricStats row of %q: %w", w.WorkerID, err)
 	}
 	return nil
@@ -306,37 +306,6 @@ func (w workerMetricStats) valid() bool {
 	return true
 }
 
-// consumedOutput is the DynamoDB outputs consumed reads capacity from.
-type consumedOutput interface {
-	*dynamodb.GetItemOutput | *dynamodb.PutItemOutput | *dynamodb.UpdateItemOutput | *dynamodb.DeleteItemOutput
-}
-
-// consumed returns out's ConsumedCapacity, nil when the call failed.
-func consumed[O consumedOutput](out O, err error) *types.ConsumedCapacity {
-	if err != nil || out == nil {
-		return nil
-	}
-	switch o := any(out).(type) {
-	case *dynamodb.GetItemOutput:
-		return o.ConsumedCapacity
-	case *dynamodb.PutItemOutput:
-		return o.ConsumedCapacity
-	case *dynamodb.UpdateItemOutput:
-		return o.ConsumedCapacity
-	case *dynamodb.DeleteItemOutput:
-		return o.ConsumedCapacity
-	}
-	return nil
-}
-
-// noted classifies err, records the call of kind op in the store's counters
-// and returns the classified error.
-func (s *Store) noted(op operation, cc *types.ConsumedCapacity, err error) error {
-	err = classify(err, nil)
-	s.stats.record(op, cc, err)
-	return err
-}
-
 // recordedScan is the store's client as a scanAPI whose calls are counted
 // in the store's statistics.
 type recordedScan struct{ s *Store }
@@ -344,10 +313,6 @@ type recordedScan struct{ s *Store }
 func (r recordedScan) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
 	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
 	out, err := r.s.client.Scan(ctx, in, optFns...)
-	var cc *types.ConsumedCapacity
-	if err == nil {
-		cc = out.ConsumedCapacity
-	}
-	r.s.stats.record(opScan, cc, classify(err, nil))
+	_ = r.s.noted(opScan, consumed(out, err), err, nil)
 	return out, err
 }

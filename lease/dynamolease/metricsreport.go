@@ -82,12 +82,7 @@ func (s *Store) ReportWorkerMetrics(ctx context.Context, m lease.WorkerMetrics) 
 	in := reportWorkerMetricsInput(t, row)
 	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
 	out, err := s.client.UpdateItem(ctx, in)
-	err = classify(err, nil)
-	var cc *types.ConsumedCapacity
-	if out != nil {
-		cc = out.ConsumedCapacity
-	}
-	s.stats.record(opUpdateItem, cc, err)
+	err = s.noted(opUpdateItem, consumed(out, err), err, nil)
 	if err != nil {
 		return fmt.Errorf("dynamolease: report WorkerMetricStats of %q to %s: %w", m.WorkerID, t.name, err)
 	}
@@ -262,12 +257,7 @@ func (s *Store) getCoordinationItem(ctx context.Context, t kcl3Table, key string
 		Key:                    t.key(key),
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 	})
-	err = classify(err, nil)
-	var cc *types.ConsumedCapacity
-	if out != nil {
-		cc = out.ConsumedCapacity
-	}
-	s.stats.record(opGetItem, cc, err)
+	err = s.noted(opGetItem, consumed(out, err), err, nil)
 	switch {
 	case isTableNotFound(err):
 		return nil, false, nil

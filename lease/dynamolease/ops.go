@@ -48,12 +48,7 @@ func (s *Store) Create(ctx context.Context, l lease.Lease) error {
 		ExpressionAttributeNames: e.names,
 		ReturnConsumedCapacity:   types.ReturnConsumedCapacityTotal,
 	})
-	err = classify(err, lease.ErrAlreadyExists)
-	var cc *types.ConsumedCapacity
-	if out != nil {
-		cc = out.ConsumedCapacity
-	}
-	s.stats.record(opPutItem, cc, err)
+	err = s.noted(opPutItem, consumed(out, err), err, lease.ErrAlreadyExists)
 	if err != nil {
 		return fmt.Errorf("dynamolease: create %q: %w", l.Key, err)
 	}
@@ -92,12 +87,7 @@ func (s *Store) getItem(ctx context.Context, key string) (map[string]types.Attri
 		ConsistentRead:         aws.Bool(true),
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 	})
-	err = classify(err, nil)
-	var cc *types.ConsumedCapacity
-	if out != nil {
-		cc = out.ConsumedCapacity
-	}
-	s.stats.record(opGetItem, cc, err)
+	err = s.noted(opGetItem, consumed(out, err), err, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -129,12 +119,7 @@ func (s *Store) List(ctx context.Context) ([]lease.Lease, error) {
 	)
 	for {
 		out, err := s.client.Scan(ctx, in)
-		err = classify(err, nil)
-		var cc *types.ConsumedCapacity
-		if out != nil {
-			cc = out.ConsumedCapacity
-		}
-		s.stats.record(opScan, cc, err)
+		err = s.noted(opScan, consumed(out, err), err, nil)
 		if err != nil {
 			return nil, fmt.Errorf("dynamolease: list: %w", err)
 		}
@@ -196,12 +181,7 @@ func (s *Store) ListOwned(ctx context.Context, owner string) ([]string, error) {
 	var keys []string
 	for {
 		out, err := s.client.Query(ctx, in)
-		err = classify(err, nil)
-		var cc *types.ConsumedCapacity
-		if out != nil {
-			cc = out.ConsumedCapacity
-		}
-		s.stats.record(opQuery, cc, err)
+		err = s.noted(opQuery, consumed(out, err), err, nil)
 		if err != nil {
 			return nil, fmt.Errorf("dynamolease: list owned by %q: %w", owner, err)
 		}
@@ -421,12 +401,7 @@ func (s *Store) Delete(ctx context.Context, l lease.Lease) error {
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
 	})
-	err = classify(err, lease.ErrConflict)
-	var cc *types.ConsumedCapacity
-	if out != nil {
-		cc = out.ConsumedCapacity
-	}
-	s.stats.record(opDeleteItem, cc, err)
+	err = s.noted(opDeleteItem, consumed(out, err), err, lease.ErrConflict)
 	if ccf := conditionFailed(err); ccf != nil {
 		item, rerr := s.currentItem(ctx, l.Key, ccf)
 		switch {
@@ -491,12 +466,7 @@ func (s *Store) updateItem(ctx context.Context, key string, e *expr, conflict er
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		ReturnConsumedCapacity:              types.ReturnConsumedCapacityTotal,
 	}, countAttempts(&n))
-	err = classify(err, conflict)
-	var cc *types.ConsumedCapacity
-	if out != nil {
-		cc = out.ConsumedCapacity
-	}
-	s.stats.record(opUpdateItem, cc, err)
+	err = s.noted(opUpdateItem, consumed(out, err), err, conflict)
 	return out, n.Load(), err
 }
 

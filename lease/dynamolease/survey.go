@@ -114,12 +114,7 @@ func (s *Store) surveyLeaseTable(ctx context.Context) (fleet bool, java []string
 	}
 	for {
 		out, err := s.client.Scan(ctx, in)
-		err = classify(err, nil)
-		var cc *types.ConsumedCapacity
-		if out != nil {
-			cc = out.ConsumedCapacity
-		}
-		s.stats.record(opScan, cc, err)
+		err = s.noted(opScan, consumed(out, err), err, nil)
 		if err != nil {
 			return false, nil, err
 		}
