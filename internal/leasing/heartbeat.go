@@ -109,14 +109,8 @@ func WithHeartbeatLogger(l *zap.Logger) HeartbeatOption {
 }
 
 func (o *heartbeatOptions) validate() error {
-	if o.failover <= 0 {
-		return optErr("WithFailoverTime", o.failover, "must be positive")
-	}
-	if !o.marginSet {
-		o.margin = defaultExpiryMargin(o.failover)
-	}
-	if o.margin < 0 || o.margin > o.failover/4 {
-		return optErr("WithHeartbeatMargin", o.margin, "must be between 0 and a quarter of the failover time (%v)", o.failover)
+	if err := validateDeadline("WithFailoverTime", o.failover, "WithHeartbeatMargin", &o.margin, o.marginSet, "failover time"); err != nil {
+		return err
 	}
 	if o.interval == 0 {
 		o.interval = o.failover / 5

@@ -96,14 +96,8 @@ func WithLeaderLogger(l *zap.Logger) LeaderOption {
 }
 
 func (o *leaderOptions) validate() error {
-	if o.duration <= 0 {
-		return optErr("WithLockDuration", o.duration, "must be positive")
-	}
-	if !o.marginSet {
-		o.margin = defaultExpiryMargin(o.duration)
-	}
-	if o.margin < 0 || o.margin > o.duration/4 {
-		return optErr("WithLeaderMargin", o.margin, "must be between 0 and a quarter of the lock duration (%v)", o.duration)
+	if err := validateDeadline("WithLockDuration", o.duration, "WithLeaderMargin", &o.margin, o.marginSet, "lock duration"); err != nil {
+		return err
 	}
 	if o.poll == 0 {
 		o.poll = o.duration / 3

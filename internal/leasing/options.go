@@ -196,21 +196,32 @@ func optErr(option string, value any, reason string, args ...any) error {
 	return &OptionError{Option: fmt.Sprintf("%s(%v)", option, value), Reason: fmt.Sprintf(reason, args...)}
 }
 
+// validateDeadline checks a duration d, set by option dOpt, by which a
+// holder's deadline is counted, and its expiry margin m, set by mOpt: d
+// must be positive; m, defaulted from d unless set, between 0 and a quarter
+// of d (what names d in the message).
+func validateDeadline(dOpt string, d time.Duration, mOpt string, m *time.Duration, set bool, what string) error {
+	if d <= 0 {
+		return optErr(dOpt, d, "must be positive")
+	}
+	if !set {
+		*m = defaultExpiryMargin(d)
+	}
+	if *m < 0 || *m > d/4 {
+		return optErr(mOpt, *m, "must be between 0 and a quarter of the %s (%v)", what, d)
+	}
+	return nil
+}
+
 func (o *options) validate() error {
-	if o.leaseDuration <= 0 {
-		return optErr("WithLeaseDuration", o.leaseDuration, "must be positive")
+	if err := validateDeadline("WithLeaseDuration", o.leaseDuration, "WithExpiryMargin", &o.expiryMargin, o.expiryMarginSet, "lease duration"); err != nil {
+		return err
 	}
 	if o.renewInterval == 0 {
 		o.renewInterval = o.leaseDuration / 3
 	}
 	if o.renewInterval <= 0 || o.renewInterval >= o.leaseDuration/2 {
 		return optErr("WithRenewInterval", o.renewInterval, "must be positive and less than half the lease duration (%v)", o.leaseDuration)
-	}
-	if !o.expiryMarginSet {
-		o.expiryMargin = defaultExpiryMargin(o.leaseDuration)
-	}
-	if o.expiryMargin < 0 || o.expiryMargin > o.leaseDuration/4 {
-		return optErr("WithExpiryMargin", o.expiryMargin, "must be between 0 and a quarter of the lease duration (%v)", o.leaseDuration)
 	}
 	if o.renewInterval >= (o.leaseDuration-o.expiryMargin)/2 {
 		return optErr("WithRenewInterval", o.renewInterval, "must be less than half of the lease duration (%v) minus the expiry margin (%v), so that a failed renewal is retried before the holder's deadline",
