@@ -1,8 +1,9 @@
-// Package streamctl drives the control plane of a test stream on the Kinesis
-// emulator for the demo and the chaos harness: create, reshard (split,
-// merge, UpdateShardCount) and wait until the stream is ACTIVE again,
-// retrying the LimitExceeded and ResourceInUse that kinesis-mock's
-// concurrency limits produce.
+// Package streamctl drives the control plane of a Kinesis stream: create,
+// describe, reshard (split, merge, UpdateShardCount) and wait until the
+// stream is ACTIVE again, retrying the LimitExceeded and ResourceInUse that
+// a busy stream or account (and kinesis-mock's concurrency limits) produce.
+// The kcl command's streams commands, the demo and the chaos harness share
+// it.
 package streamctl
 
 import (
