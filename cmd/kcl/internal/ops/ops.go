@@ -12,6 +12,10 @@
 //	return ops.Usagef("--shards must be positive, not %d", n)   // exit 2
 //	return ops.Fail(err)                                        // exit 1, one line
 //	ok, err := env.Confirm("delete stream s?", yes)
+//	ctx, stop := ops.Context(cmd)   // cancelled on Ctrl-C
+//
+// JSON output uses lowerCamelCase field names ("openShards",
+// "retentionHours"), which are part of the command's contract.
 //
 // Flags (persistent, on the root): --profile, --region, --endpoint-url,
 // --output (-o) table|json. Configuration is the SDK's default chain, as for
@@ -33,13 +37,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -240,4 +248,10 @@ func (e *Env) Confirm(question string, yes bool) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// Context returns cmd's context, cancelled on the first SIGINT or SIGTERM,
+// so that a command stops its calls and waits cleanly on Ctrl-C.
+func Context(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 }
