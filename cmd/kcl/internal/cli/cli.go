@@ -29,6 +29,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kclgo/kcl/cmd/kcl/internal/ops"
+	"github.com/kclgo/kcl/cmd/kcl/internal/streams"
 )
 
 // Exit statuses of Main.
@@ -183,5 +184,6 @@ func newRoot(env *ops.Env) *cobra.Command {
 		},
 	})
 	root.AddCommand(newMultilang(g, stderr))
+	root.AddCommand(streams.New(env))
 	return root
 }
