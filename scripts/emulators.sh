@@ -26,6 +26,9 @@
 #   KCL_KINESIS_ENDPOINT      http://127.0.0.1:$KCL_KINESIS_PORT
 #   KCL_KINESIS_TLS_ENDPOINT  https://127.0.0.1:$KCL_KINESIS_TLS_PORT
 #   KCL_DYNAMODB_ENDPOINT     http://127.0.0.1:$KCL_DYNAMODB_PORT
+#   AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL_DYNAMODB  the same plain endpoints, for `kcl streams` and
+#                             any AWS SDK; AWS_REGION (us-east-1) and dummy AWS_ACCESS_KEY_ID and
+#                             AWS_SECRET_ACCESS_KEY when they are not set already
 #   KCL_KINESIS_CA_FILE       the self-signed certificate (SAN IP:127.0.0.1) served on the TLS
 #                             port; unset when openssl was missing and kinesis-mock serves the
 #                             package's own certificate (clients then skip verification).
@@ -439,6 +442,13 @@ cmd_env() {
 	printf 'export KCL_KINESIS_ENDPOINT=%q\n' "http://$HOST:$KINESIS_PORT"
 	printf 'export KCL_KINESIS_TLS_ENDPOINT=%q\n' "https://$HOST:$KINESIS_TLS_PORT"
 	printf 'export KCL_DYNAMODB_ENDPOINT=%q\n' "http://$HOST:$DYNAMODB_PORT"
+	# For the kcl command (and any AWS SDK or CLI): the SDKs' standard
+	# endpoint variables, a region and, unless some are set, dummy keys
+	# (the emulators check no signature).
+	printf 'export AWS_ENDPOINT_URL_KINESIS=%q\n' "http://$HOST:$KINESIS_PORT"
+	printf 'export AWS_ENDPOINT_URL_DYNAMODB=%q\n' "http://$HOST:$DYNAMODB_PORT"
+	printf 'export AWS_REGION="${AWS_REGION:-us-east-1}"\n'
+	printf 'export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"\n'
 	if [[ -f "$TLS_DIR/cert.pem" ]]; then
 		printf 'export KCL_KINESIS_CA_FILE=%q\n' "$TLS_DIR/cert.pem"
 	else

@@ -1,15 +1,15 @@
-// Package streamctl drives the control plane of a test stream on the Kinesis
-// emulator for the demo and the chaos harness: create, reshard (split,
-// merge, UpdateShardCount) and wait until the stream is ACTIVE again,
-// retrying the LimitExceeded and ResourceInUse that kinesis-mock's
-// concurrency limits produce.
+// Package streamctl drives the control plane of a Kinesis stream: create,
+// describe, reshard (split, merge, UpdateShardCount) and wait until the
+// stream is ACTIVE again, retrying the LimitExceeded and ResourceInUse that
+// a busy stream or account (and kinesis-mock's concurrency limits) produce.
+// The kcl command's streams commands, the demo and the chaos harness share
+// it.
 package streamctl
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"time"
 
@@ -28,12 +28,17 @@ type Stream struct {
 	// Timeout bounds each wait for the stream to settle; zero means
 	// DefaultTimeout.
 	Timeout time.Duration
+	// BusyTimeout bounds the retries of a control-plane call that fails
+	// with LimitExceeded or ResourceInUse; zero means DefaultTimeout. On
+	// AWS a LimitExceeded can last hours (UpdateShardCount's daily quota),
+	// so a command line sets it short and reports the error.
+	BusyTimeout time.Duration
 }
 
 // Create creates the stream with the given number of shards and waits
 // until it is ACTIVE.
 func (s *Stream) Create(ctx context.Context, shards int) error {
-	err := RetryBusy(ctx, func() error {
+	err := s.retryBusy(ctx, func() error {
 		_, err := s.Client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: &s.Name, ShardCount: aws.Int32(int32(shards))})
 		return err
 	})
@@ -59,14 +64,8 @@ func (s *Stream) Scale(ctx context.Context, n int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("update shard count to %d: %w", n, err)
 	}
-	err = RetryBusy(ctx, func() error {
-		_, err := s.Client.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{
-			StreamName: &s.Name, TargetShardCount: aws.Int32(int32(n)), ScalingType: types.ScalingTypeUniformScaling,
-		})
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("update shard count to %d: %w", n, err)
+	if err := s.updateShardCount(ctx, n); err != nil {
+		return 0, err
 	}
 	var open int
 	err = s.wait(ctx, fmt.Sprintf("ACTIVE with new shards after UpdateShardCount to %d", n), func(ctx context.Context, d *types.StreamDescriptionSummary) (bool, error) {
@@ -111,39 +110,17 @@ func (s *Stream) eachShard(ctx context.Context, f func(types.Shard)) error {
 }
 
 // Split splits the open shard at index i (by hash key order) in the middle
-// of its hash range, and returns it.
+// of its hash range with SplitShard, and returns it.
 func (s *Stream) Split(ctx context.Context, open []types.Shard, i int) (string, error) {
-	sh := open[i]
-	id := aws.ToString(sh.ShardId)
-	lo, ok1 := new(big.Int).SetString(aws.ToString(sh.HashKeyRange.StartingHashKey), 10)
-	hi, ok2 := new(big.Int).SetString(aws.ToString(sh.HashKeyRange.EndingHashKey), 10)
-	if !ok1 || !ok2 || new(big.Int).Sub(hi, lo).Cmp(big.NewInt(2)) < 0 {
-		return id, fmt.Errorf("split %s: hash range %v..%v cannot be split", id, aws.ToString(sh.HashKeyRange.StartingHashKey), aws.ToString(sh.HashKeyRange.EndingHashKey))
-	}
-	mid := new(big.Int).Add(lo, hi)
-	mid.Rsh(mid, 1)
-	err := RetryBusy(ctx, func() error {
-		_, err := s.Client.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: &s.Name, ShardToSplit: &id, NewStartingHashKey: aws.String(mid.String())})
-		return err
-	})
-	if err != nil {
-		return id, fmt.Errorf("split %s: %w", id, err)
-	}
-	return id, s.WaitActive(ctx, len(open)+1)
+	id := aws.ToString(open[i].ShardId)
+	return id, s.SplitShard(ctx, id, nil)
 }
 
 // Merge merges the open shards at indexes i and i+1 (adjacent by hash key
-// order) and returns them.
+// order) with MergeShards, and returns them.
 func (s *Stream) Merge(ctx context.Context, open []types.Shard, i int) (string, string, error) {
 	a, b := aws.ToString(open[i].ShardId), aws.ToString(open[i+1].ShardId)
-	err := RetryBusy(ctx, func() error {
-		_, err := s.Client.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: &s.Name, ShardToMerge: &a, AdjacentShardToMerge: &b})
-		return err
-	})
-	if err != nil {
-		return a, b, fmt.Errorf("merge %s and %s: %w", a, b, err)
-	}
-	return a, b, s.WaitActive(ctx, len(open)-1)
+	return a, b, s.MergeShards(ctx, a, b)
 }
 
 // OpenShards lists the open shards, ordered by starting hash key.
@@ -242,7 +219,20 @@ func (s *Stream) timeout() time.Duration {
 // ResourceInUse (another control-plane operation in progress), for at most
 // DefaultTimeout.
 func RetryBusy(ctx context.Context, f func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+	return retryBusyFor(ctx, DefaultTimeout, f)
+}
+
+// retryBusy is RetryBusy for at most the stream's BusyTimeout.
+func (s *Stream) retryBusy(ctx context.Context, f func() error) error {
+	d := s.BusyTimeout
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	return retryBusyFor(ctx, d, f)
+}
+
+func retryBusyFor(ctx context.Context, d time.Duration, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	for {
 		err := f()
