@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/kclgo/kcl/lease"
+	"github.com/kclgo/kcl/lease/dynamolease"
+)
+
+// Errors the commands branch on.
+var (
+	// ErrNoApp: no lease table has the application's name.
+	ErrNoApp = errors.New("no such application")
+	// ErrNotLeaseTable: the table exists but is not a KCL lease table.
+	ErrNotLeaseTable = errors.New("not a KCL lease table")
+)
+
+// Table is an application's lease table.
+type Table struct {
+	App   string
+	store *dynamolease.Store
+}
+
+// Open checks that the table named app exists and is a KCL lease table (its
+// hash key is leaseKey, a string), and returns it.
+func Open(ctx context.Context, client dynamolease.API, app string) (*Table, error) {
+	store, err := dynamolease.New(client, app)
+	if err != nil {
+		return nil, fmt.Errorf("application %q: %w", app, ErrNoApp)
+	}
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(app)})
+	var nf *types.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return nil, fmt.Errorf("application %q: %w: no lease table %q", app, ErrNoApp, app)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("application %q: %w", app, err)
+	}
+	if !isLeaseTable(out.Table) {
+		return nil, fmt.Errorf("table %q is %w (its key is not leaseKey)", app, ErrNotLeaseTable)
+	}
+	return &Table{App: app, store: store}, nil
+}
+
+func isLeaseTable(t *types.TableDescription) bool {
+	if t == nil || len(t.KeySchema) != 1 || aws.ToString(t.KeySchema[0].AttributeName) != "leaseKey" {
+		return false
+	}
+	for _, a := range t.AttributeDefinitions {
+		if aws.ToString(a.AttributeName) == "leaseKey" {
+			return a.AttributeType == types.ScalarAttributeTypeS
+		}
+	}
+	return false
+}
+
+// Leases reads every lease of the table. Rows that are not leases (KCL 3.x
+// coordination rows, kcl fleet rows) are skipped; items that cannot be read
+// as leases make it fail, naming them.
+func (t *Table) Leases(ctx context.Context) ([]lease.Lease, error) {
+	leases, err := t.store.List(ctx)
+	if err != nil {
+		var me *lease.MalformedError
+		if errors.As(err, &me) && len(leases) == 0 {
+			return nil, fmt.Errorf("table %q is %w: %w", t.App, ErrNotLeaseTable, err)
+		}
+		return nil, err
+	}
+	return leases, nil
+}
+
+// Store returns the table's lease store.
+func (t *Table) Store() *dynamolease.Store { return t.store }
+
+// KinesisAPI is the part of *kinesis.Client the view and reset use.
+type KinesisAPI interface {
+	ListShards(ctx context.Context, params *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	GetShardIterator(ctx context.Context, params *kinesis.GetShardIteratorInput, optFns ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
+	GetRecords(ctx context.Context, params *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+}
+
+var _ KinesisAPI = (*kinesis.Client)(nil)
+
+// Shards lists the stream's shards.
+func Shards(ctx context.Context, client KinesisAPI, stream string) ([]ktypes.Shard, error) {
+	in := &kinesis.ListShardsInput{StreamName: aws.String(stream)}
+	var shards []ktypes.Shard
+	for {
+		out, err := client.ListShards(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("stream %q: %w", stream, err)
+		}
+		shards = append(shards, out.Shards...)
+		if out.NextToken == nil {
+			return shards, nil
+		}
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	}
+}
+
+// ClosedShards returns the ids of the closed shards among shards.
+func ClosedShards(shards []ktypes.Shard) map[string]bool {
+	closed := make(map[string]bool)
+	for _, s := range shards {
+		if s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil {
+			closed[aws.ToString(s.ShardId)] = true
+		}
+	}
+	return closed
+}
+
+// Describe reads the table at now and, with a stream, each unfinished
+// lease's lag and the closed shards, and builds the view. obs accumulates
+// observations across calls (the --watch loop passes the same one).
+func Describe(ctx context.Context, t *Table, kc KinesisAPI, stream string, obs *Observer, d time.Duration) (View, error) {
+	leases, err := t.Leases(ctx)
+	if err != nil {
+		return View{}, err
+	}
+	now := time.Now()
+	obs.Observe(leases, now)
+	in := Input{App: t.App, Leases: leases, Observer: obs, Now: now, LeaseDuration: d, Lags: map[string]Lag{}}
+	if kc != nil && stream != "" {
+		shards, err := Shards(ctx, kc, stream)
+		if err != nil {
+			return View{}, err
+		}
+		in.Closed = map[string]map[string]bool{"": ClosedShards(shards)}
+		for _, l := range leases {
+			if l.Finished() || StreamOf(l) != "" {
+				continue
+			}
+			in.Lags[l.Key] = MeasureLag(ctx, kc, stream, l.Key, l.Checkpoint, now)
+		}
+	}
+	return Build(in), nil
+}
