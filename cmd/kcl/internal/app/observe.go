@@ -13,10 +13,18 @@ import (
 // counter; a counter that stood still for a lease duration belongs to a
 // holder that stopped.
 //
+// Workers of a kcl fleet (DESIGN.md, "Fleet-scale coordination") do not
+// renew their leases: each beats a heartbeat item of its own instead, and the
+// leader reassigns the leases of a worker whose heartbeat stands still. The
+// Observer watches those heartbeat counters too (ObserveWorkers), and counts
+// a lease's holder alive when either moves.
+//
 // An Observer is not safe for concurrent use; the describe loop owns one.
 type Observer struct {
 	first time.Time // the first Observe
 	seen  map[string]sighting
+	// workers holds the heartbeats of kcl-fleet workers, by worker id.
+	workers map[string]sighting
 }
 
 // sighting is what the observer knows of one lease.
@@ -28,7 +36,9 @@ type sighting struct {
 }
 
 // NewObserver returns an Observer that has seen nothing.
-func NewObserver() *Observer { return &Observer{seen: make(map[string]sighting)} }
+func NewObserver() *Observer {
+	return &Observer{seen: make(map[string]sighting), workers: make(map[string]sighting)}
+}
 
 // Observe records the leases as read at now (a monotonic reading).
 func (o *Observer) Observe(leases []lease.Lease, now time.Time) {
@@ -49,6 +59,26 @@ func (o *Observer) Observe(leases []lease.Lease, now time.Time) {
 	o.seen = keep
 }
 
+// ObserveWorkers records the heartbeat counters of kcl-fleet workers, by
+// worker id, as read at now. Workers absent from beats are forgotten.
+func (o *Observer) ObserveWorkers(beats map[string]int64, now time.Time) {
+	if o.first.IsZero() {
+		o.first = now
+	}
+	keep := make(map[string]sighting, len(beats))
+	for id, c := range beats {
+		s, ok := o.workers[id]
+		switch {
+		case !ok:
+			s = sighting{counter: c, since: now}
+		case s.counter != c:
+			s = sighting{counter: c, since: now, moved: true}
+		}
+		keep[id] = s
+	}
+	o.workers = keep
+}
+
 // Liveness is what an observer can say about a lease's holder.
 type Liveness int
 
@@ -62,10 +92,27 @@ const (
 	Dead
 )
 
-// Liveness returns what the observer can say of the holder of the lease
-// with key at now, given the lease duration d.
-func (o *Observer) Liveness(key string, now time.Time, d time.Duration) Liveness {
-	s, ok := o.seen[key]
+// Liveness returns what the observer can say of owner, the holder of the
+// lease with key, at now, given the lease duration d: Live if the lease's
+// counter or the owner's heartbeat moved within d; Dead if the lease's
+// counter stood still for d and the owner has no heartbeat or its heartbeat
+// stood still for d too.
+func (o *Observer) Liveness(key, owner string, now time.Time, d time.Duration) Liveness {
+	l := judge(o.seen, key, now, d)
+	if _, ok := o.workers[owner]; !ok || l == Live {
+		return l
+	}
+	switch w := judge(o.workers, owner, now, d); {
+	case w == Live:
+		return Live
+	case w == Dead && l == Dead:
+		return Dead
+	}
+	return Unknown
+}
+
+func judge(seen map[string]sighting, key string, now time.Time, d time.Duration) Liveness {
+	s, ok := seen[key]
 	switch {
 	case !ok:
 		return Unknown

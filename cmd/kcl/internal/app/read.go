@@ -78,6 +78,31 @@ func (t *Table) Leases(ctx context.Context) ([]lease.Lease, error) {
 	return leases, nil
 }
 
+// heartbeats reads the kcl-fleet heartbeat counters of the leases' owners;
+// owners without one (per-lease workers, Java KCL workers) are left out.
+func (t *Table) heartbeats(ctx context.Context, leases []lease.Lease) (map[string]int64, error) {
+	owners := make(map[string]bool)
+	var ids []string
+	for _, l := range leases {
+		if l.Owner != "" && !owners[l.Owner] {
+			owners[l.Owner] = true
+			ids = append(ids, l.Owner)
+		}
+	}
+	beats := make(map[string]int64)
+	if len(ids) == 0 {
+		return beats, nil
+	}
+	hbs, err := t.store.Heartbeats(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("heartbeats: %w", err)
+	}
+	for _, h := range hbs {
+		beats[h.WorkerID] = h.Counter
+	}
+	return beats, nil
+}
+
 // Store returns the table's lease store.
 func (t *Table) Store() *dynamolease.Store { return t.store }
 
@@ -126,8 +151,13 @@ func Describe(ctx context.Context, t *Table, kc KinesisAPI, stream string, obs *
 	if err != nil {
 		return View{}, err
 	}
+	beats, err := t.heartbeats(ctx, leases)
+	if err != nil {
+		return View{}, err
+	}
 	now := time.Now()
 	obs.Observe(leases, now)
+	obs.ObserveWorkers(beats, now)
 	in := Input{App: t.App, Leases: leases, Observer: obs, Now: now, LeaseDuration: d, Lags: map[string]Lag{}}
 	if kc != nil && stream != "" {
 		shards, err := Shards(ctx, kc, stream)

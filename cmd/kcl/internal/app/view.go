@@ -188,7 +188,7 @@ func state(l lease.Lease, key string, leases map[string]lease.Lease, in Input) (
 	if l.Owner == "" {
 		return Unowned, nil
 	}
-	switch in.Observer.Liveness(key, in.Now, in.LeaseDuration) {
+	switch in.Observer.Liveness(key, l.Owner, in.Now, in.LeaseDuration) {
 	case Live:
 		return Active, nil
 	case Dead:

@@ -195,3 +195,46 @@ func TestBuildProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestLivenessOfFleetWorkersFollowsTheirHeartbeats(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	d := 10 * time.Second
+	l := []lease.Lease{{Key: "s", Owner: "w", Counter: 3}}
+	tests := []struct {
+		name        string
+		after       time.Duration
+		beatMoved   bool
+		leaseMoved  bool
+		want        Liveness
+		noHeartbeat bool
+	}{
+		{"a heartbeat that moved makes the holder live though its lease stands still", 2 * time.Second, true, false, Live, false},
+		{"a lease that moved makes the holder live though its heartbeat stands still", 2 * time.Second, false, true, Live, false},
+		{"both still for a lease duration is dead", d, false, false, Dead, false},
+		{"both still for less than a lease duration is unknown", 2 * time.Second, false, false, Unknown, false},
+		{"without a heartbeat the lease alone decides", d, false, false, Dead, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := NewObserver()
+			beats := map[string]int64{"w": 7}
+			if tc.noHeartbeat {
+				beats = nil
+			}
+			obs.Observe(l, t0)
+			obs.ObserveWorkers(beats, t0)
+			later := []lease.Lease{l[0]}
+			if tc.leaseMoved {
+				later[0].Counter++
+			}
+			if tc.beatMoved {
+				beats = map[string]int64{"w": 8}
+			}
+			obs.Observe(later, t0.Add(tc.after))
+			obs.ObserveWorkers(beats, t0.Add(tc.after))
+			if got := obs.Liveness("s", "w", t0.Add(tc.after), d); got != tc.want {
+				t.Errorf("liveness %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
