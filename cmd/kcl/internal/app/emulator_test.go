@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,12 @@ func putRecords(t *testing.T, kc *kinesis.Client, stream string, n int) {
 // runWorker runs a kcl Worker on stream with the lease table app until the
 // test ends or stop is called, and returns it with stop.
 func runWorker(t *testing.T, kc *kinesis.Client, ddb *dynamodb.Client, stream, app, id string) (stop func()) {
+	return runCountingWorker(t, kc, ddb, stream, app, id, nil)
+}
+
+// runCountingWorker is runWorker with a processor that adds the number of
+// records it is given to delivered.
+func runCountingWorker(t *testing.T, kc *kinesis.Client, ddb *dynamodb.Client, stream, app, id string, delivered *atomic.Int64) (stop func()) {
 	t.Helper()
 	store, err := dynamolease.New(ddb, app)
 	if err != nil {
@@ -48,7 +55,12 @@ func runWorker(t *testing.T, kc *kinesis.Client, ddb *dynamodb.Client, stream, a
 	})
 	w, err := consumer.New(kc, store, stream,
 		consumer.FactoryFunc(func(consumer.ShardInfo) (consumer.Processor, error) {
-			return consumer.ProcessorFunc(func(context.Context, *consumer.Batch) error { return nil }), nil
+			return consumer.ProcessorFunc(func(_ context.Context, b *consumer.Batch) error {
+				if delivered != nil {
+					delivered.Add(int64(len(b.Records)))
+				}
+				return nil
+			}), nil
 		}),
 		consumer.WithWorkerID(id),
 		consumer.WithInitialPosition(checkpoint.TrimHorizon),
