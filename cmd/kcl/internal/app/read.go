@@ -143,9 +143,12 @@ func ClosedShards(shards []ktypes.Shard) map[string]bool {
 	return closed
 }
 
-// Describe reads the table at now and, with a stream, each unfinished
-// lease's lag and the closed shards, and builds the view. obs accumulates
-// observations across calls (the --watch loop passes the same one).
+// Describe reads the table at now and builds the view. With a Kinesis
+// client it also measures each unfinished lease's lag and reads which shards
+// are closed, on stream for single-stream leases and on the stream a
+// multi-stream lease names; without stream, single-stream leases have no lag.
+// obs accumulates observations across calls (the --watch loop passes the
+// same one).
 func Describe(ctx context.Context, t *Table, kc KinesisAPI, stream string, obs *Observer, d time.Duration) (View, error) {
 	leases, err := t.Leases(ctx)
 	if err != nil {
@@ -158,19 +161,34 @@ func Describe(ctx context.Context, t *Table, kc KinesisAPI, stream string, obs *
 	now := time.Now()
 	obs.Observe(leases, now)
 	obs.ObserveWorkers(beats, now)
-	in := Input{App: t.App, Leases: leases, Observer: obs, Now: now, LeaseDuration: d, Lags: map[string]Lag{}}
-	if kc != nil && stream != "" {
-		shards, err := Shards(ctx, kc, stream)
-		if err != nil {
-			return View{}, err
+	in := Input{App: t.App, Leases: leases, Observer: obs, Now: now, LeaseDuration: d, Lags: map[string]Lag{},
+		Closed: map[string]map[string]bool{}}
+	if kc == nil {
+		return Build(in), nil
+	}
+	for _, l := range leases {
+		group, name := StreamOf(l), StreamOf(l)
+		if name == "" {
+			name = stream
 		}
-		in.Closed = map[string]map[string]bool{"": ClosedShards(shards)}
-		for _, l := range leases {
-			if l.Finished() || StreamOf(l) != "" {
-				continue
+		if name == "" {
+			continue
+		}
+		if _, ok := in.Closed[group]; !ok {
+			shards, err := Shards(ctx, kc, name)
+			if err != nil {
+				return View{}, err
 			}
-			in.Lags[l.Key] = MeasureLag(ctx, kc, stream, l.Key, l.Checkpoint, now)
+			in.Closed[group] = ClosedShards(shards)
 		}
+		if l.Finished() {
+			continue
+		}
+		shard := l.Key
+		if l.ShardID != "" {
+			shard = l.ShardID
+		}
+		in.Lags[l.Key] = MeasureLag(ctx, kc, name, shard, l.Checkpoint, now)
 	}
 	return Build(in), nil
 }

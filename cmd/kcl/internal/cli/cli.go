@@ -28,6 +28,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kclgo/kcl/cmd/kcl/internal/app"
+
 	"github.com/kclgo/kcl/cmd/kcl/internal/ops"
 )
 
@@ -183,5 +185,6 @@ func newRoot(env *ops.Env) *cobra.Command {
 		},
 	})
 	root.AddCommand(newMultilang(g, stderr))
+	root.AddCommand(app.New(env))
 	return root
 }
