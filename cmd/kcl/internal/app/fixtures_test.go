@@ -24,7 +24,12 @@ const fixtureDir = "../../../../lease/dynamolease/testdata"
 // fixture's metadata keys.
 func fixtureItems(t testing.TB, name string) []map[string]types.AttributeValue {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(fixtureDir, name))
+	return fixtureItemsFrom(t, fixtureDir, name)
+}
+
+func fixtureItemsFrom(t testing.TB, dir, name string) []map[string]types.AttributeValue {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,6 +166,16 @@ func Describe(ctx context.Context, t *Table, kc KinesisAPI, stream string, obs *
 	if kc == nil {
 		return Build(in), nil
 	}
+	if stream != "" {
+		// The stream the user named must exist; a stream a multi-stream
+		// lease names may be gone, which its rows then say.
+		shards, err := Shards(ctx, kc, stream)
+		if err != nil {
+			return View{}, err
+		}
+		in.Closed[""] = ClosedShards(shards)
+	}
+	unreadable := make(map[string]string)
 	for _, l := range leases {
 		group, name := StreamOf(l), StreamOf(l)
 		if name == "" {
@@ -174,14 +184,19 @@ func Describe(ctx context.Context, t *Table, kc KinesisAPI, stream string, obs *
 		if name == "" {
 			continue
 		}
-		if _, ok := in.Closed[group]; !ok {
+		if _, ok := in.Closed[group]; !ok && unreadable[group] == "" {
 			shards, err := Shards(ctx, kc, name)
 			if err != nil {
-				return View{}, err
+				unreadable[group] = shortErr(err)
+			} else {
+				in.Closed[group] = ClosedShards(shards)
 			}
-			in.Closed[group] = ClosedShards(shards)
 		}
 		if l.Finished() {
+			continue
+		}
+		if msg := unreadable[group]; msg != "" {
+			in.Lags[l.Key] = Lag{Err: msg}
 			continue
 		}
 		shard := l.Key

@@ -34,6 +34,11 @@ func WriteTable(w io.Writer, v View) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, r := range v.Rows {
+		if r.Lag.Err != "" {
+			fmt.Fprintf(w, "lag of %s unknown: %s\n", r.Shard, r.Lag.Err)
+		}
+	}
 	fmt.Fprintln(w)
 	if len(v.Workers) == 0 {
 		fmt.Fprintln(w, "no worker holds a lease")

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kclgo/kcl/checkpoint"
+	"github.com/kclgo/kcl/lease"
 )
 
 // Errors of a reset.
@@ -96,42 +97,54 @@ func PlanReset(ctx context.Context, t *Table, kc KinesisAPI, o ResetOptions) (Re
 	obs.ObserveWorkers(beats, now)
 
 	plan := ResetPlan{App: t.App, Target: o.Target}
-	found := false
+	var selected []lease.Lease
 	for _, l := range leases {
-		shard := l.Key
-		if l.ShardID != "" {
-			shard = l.ShardID
-		}
+		shard := shardOf(l)
 		if o.Shard != "" && shard != o.Shard && l.Key != o.Shard {
 			continue
 		}
-		found = true
 		if l.Finished() && o.Shard == "" {
 			plan.Skipped = append(plan.Skipped, shard+": finished")
 			continue
 		}
+		selected = append(selected, l)
+	}
+	if o.Shard != "" && len(selected) == 0 {
+		return ResetPlan{}, fmt.Errorf("%w %s in application %s", ErrUnknownShard, o.Shard, t.App)
+	}
+	timed := !o.Target.Time.IsZero()
+	if timed {
+		for _, l := range selected {
+			if StreamOf(l) == "" && (o.Stream == "" || kc == nil) {
+				return ResetPlan{}, fmt.Errorf("%w: a time needs the stream: give --stream", ErrBadTarget)
+			}
+		}
+	}
+	for _, l := range selected {
 		to := o.Target.Position
-		if !o.Target.Time.IsZero() {
+		if timed {
 			stream := StreamOf(l)
 			if stream == "" {
 				stream = o.Stream
 			}
-			if stream == "" || kc == nil {
-				return ResetPlan{}, fmt.Errorf("%w: a time needs the stream: give --stream", ErrBadTarget)
-			}
-			p, err := ResolveTime(ctx, kc, stream, shard, o.Target.Time)
+			p, err := ResolveTime(ctx, kc, stream, shardOf(l), o.Target.Time)
 			if err != nil {
 				return ResetPlan{}, err
 			}
 			to = p
 		}
-		plan.Changes = append(plan.Changes, Change{Key: l.Key, Shard: shard, Owner: l.Owner, Counter: l.Counter,
+		plan.Changes = append(plan.Changes, Change{Key: l.Key, Shard: shardOf(l), Owner: l.Owner, Counter: l.Counter,
 			Live: l.Owner != "" && obs.Liveness(l.Key, l.Owner, now, o.LeaseDuration) == Live, From: l.Checkpoint, To: to})
 	}
-	if o.Shard != "" && !found {
-		return ResetPlan{}, fmt.Errorf("%w %s in application %s", ErrUnknownShard, o.Shard, t.App)
-	}
 	return plan, nil
+}
+
+// shardOf returns the shard id of a lease.
+func shardOf(l lease.Lease) string {
+	if l.ShardID != "" {
+		return l.ShardID
+	}
+	return l.Key
 }
 
 // Refusal returns an error matching ErrLiveOwner naming the leases held by

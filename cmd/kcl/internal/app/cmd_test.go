@@ -1,0 +1,205 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kclgo/kcl/cmd/kcl/internal/app"
+	"github.com/kclgo/kcl/cmd/kcl/internal/cli"
+	"github.com/kclgo/kcl/cmd/kcl/internal/ops"
+	"github.com/kclgo/kcl/lease/dynamolease"
+	"github.com/kclgo/kcl/testkit/testenv"
+)
+
+var updateCLI = flag.Bool("update-cli", false, "rewrite the command golden files in testdata")
+
+// setup points the SDK's default chain at the emulators through the
+// standard endpoint variables, with nothing read from ~/.aws.
+func setup(t *testing.T) {
+	t.Helper()
+	testenv.Require(t)
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_REGION": testenv.Region, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+		"AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_ENDPOINT_URL": "",
+		"AWS_ENDPOINT_URL_KINESIS": testenv.KinesisEndpoint(t), "AWS_ENDPOINT_URL_DYNAMODB": testenv.DynamoDBEndpoint(t),
+		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+		"AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func kclIn(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := cli.Run(args, &ops.Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb})
+	t.Logf("kcl %s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errb.String())
+	return result{out.String(), errb.String(), code}
+}
+
+func kcl(t *testing.T, args ...string) result { return kclIn(t, "", args...) }
+
+// fixtureTable creates a lease table holding the items of the Java-shaped
+// fixture file and returns its name.
+func fixtureTable(t *testing.T, file string) string {
+	t.Helper()
+	ddb := testenv.DynamoDB(t)
+	name := testenv.UniqueName(t, "java")
+	testenv.CreateTable(t, ddb, name)
+	for _, item := range app.FixtureItemsForTest(t, filepath.Join("../../../../lease/dynamolease/testdata", file)) {
+		if _, err := ddb.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(name), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return name
+}
+
+var observed = regexp.MustCompile(`observed for [0-9.a-zµ]+|"observedMillis": [0-9]+`)
+
+func goldenCLI(t *testing.T, name, got, table string) {
+	t.Helper()
+	got = strings.ReplaceAll(got, table, "APP")
+	got = observed.ReplaceAllStringFunc(got, func(s string) string {
+		if strings.HasPrefix(s, "observed") {
+			return "observed for T"
+		}
+		return `"observedMillis": T`
+	})
+	path := filepath.Join("testdata", name)
+	if *updateCLI {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update-cli)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run with -update-cli):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestDescribeCommandOnJavaFixtures(t *testing.T) {
+	setup(t)
+	for _, file := range []string{"kcl-lease-items.json", "kcl3-items.json"} {
+		t.Run(file, func(t *testing.T) {
+			table := fixtureTable(t, file)
+			base := strings.TrimSuffix(file, ".json")
+			r := kcl(t, "app", "describe", table, "--observe", "0")
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			goldenCLI(t, "cli-describe-"+base+".table", r.stdout, table)
+			r = kcl(t, "app", "describe", table, "--observe", "0", "-o", "json")
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			var v app.JSONView
+			if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+				t.Fatalf("json output: %v", err)
+			}
+			goldenCLI(t, "cli-describe-"+base+".json", r.stdout, table)
+		})
+	}
+}
+
+func TestResetCommand(t *testing.T) {
+	setup(t)
+	table := fixtureTable(t, "kcl-lease-items.json")
+	ddb := testenv.DynamoDB(t)
+	store, err := dynamolease.New(ddb, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := store.Get(t.Context(), "shardId-000000000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"app", "reset", table, "--to", "trim-horizon", "--shard", "shardId-000000000001", "--observe", "0"}
+
+	// Declined: nothing changes.
+	r := kclIn(t, "n\n", args...)
+	if r.code != 1 || !strings.Contains(r.stderr, "nothing changed") {
+		t.Errorf("declined reset: exit %d, stderr %q; want 1, nothing changed", r.code, r.stderr)
+	}
+	if l, _ := store.Get(t.Context(), before.Key); l.Counter != before.Counter || l.Checkpoint != before.Checkpoint {
+		t.Errorf("a declined reset wrote: %+v", l)
+	}
+
+	r = kclIn(t, "y\n", args...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	goldenCLI(t, "cli-reset.table", r.stdout, table)
+	l, err := store.Get(t.Context(), before.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Checkpoint.String() != "TRIM_HORIZON" || l.Owner != "" || l.Counter != before.Counter+1 {
+		t.Errorf("after the reset: %+v", l)
+	}
+}
+
+func TestAppBadInput(t *testing.T) {
+	setup(t)
+	table := fixtureTable(t, "kcl-lease-items.json")
+	other := testenv.UniqueName(t, "other")
+	ddb := testenv.DynamoDB(t)
+	if _, err := ddb.CreateTable(t.Context(), &dynamodb.CreateTableInput{
+		TableName:            aws.String(other),
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}},
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = ddb.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(other)})
+	})
+	missing := testenv.UniqueName(t, "missing")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"an unknown application", []string{"app", "describe", missing, "--observe", "0"}, 1, "no such application"},
+		{"a table that is not a lease table", []string{"app", "describe", other, "--observe", "0"}, 1, "not a KCL lease table"},
+		{"an unknown stream", []string{"app", "describe", table, "--observe", "0", "--stream", missing}, 1, missing},
+		{"an unknown shard", []string{"app", "reset", table, "--to", "latest", "--shard", "shardId-000000000099", "--observe", "0", "--yes"}, 1, "no lease for shard shardId-000000000099"},
+		{"an unparsable time", []string{"app", "reset", table, "--to", "2026-13-01T00:00:00Z", "--yes"}, 2, "not an RFC 3339 time"},
+		{"an unparsable sequence number", []string{"app", "reset", table, "--to", "12ab", "--yes"}, 2, "bad --to"},
+		{"a sequence number for every shard", []string{"app", "reset", table, "--to", "123", "--observe", "0", "--yes"}, 2, "--shard"},
+		{"a time without the stream", []string{"app", "reset", table, "--to", "2026-01-01T00:00:00Z", "--observe", "0", "--yes"}, 2, "--stream"},
+		{"no --to", []string{"app", "reset", table}, 2, "--to is required"},
+		{"no application", []string{"app", "describe"}, 2, "accepts 1 arg"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := kcl(t, tc.args...)
+			first, _, _ := strings.Cut(r.stderr, "\n")
+			if r.code != tc.code || !strings.Contains(first, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want exit %d and one line naming %q", r.code, r.stderr, tc.code, tc.msg)
+			}
+		})
+	}
+}
