@@ -12,3 +12,6 @@ import (
 func FixtureItemsForTest(t testing.TB, path string) []map[string]types.AttributeValue {
 	return fixtureItemsFrom(t, filepath.Dir(path), filepath.Base(path))
 }
+
+// RunWorkerForTest runs a kcl Worker (see runWorker) for the command tests.
+var RunWorkerForTest = runWorker
