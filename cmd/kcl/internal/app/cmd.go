@@ -110,7 +110,7 @@ func newDescribe(env *ops.Env) *cobra.Command {
 				if err != nil {
 					return ops.Fail(err)
 				}
-				return print(env, out, v)
+				return show(env, out, v)
 			}
 			for {
 				v, err := Describe(ctx, t, kc, w.stream, obs, w.leaseDuration)
@@ -126,7 +126,7 @@ func newDescribe(env *ops.Env) *cobra.Command {
 				}
 				e := *env
 				e.Stdout = &buf
-				if err := print(&e, out, v); err != nil {
+				if err := show(&e, out, v); err != nil {
 					return err
 				}
 				if _, err := env.Stdout.Write(buf.Bytes()); err != nil {
@@ -144,7 +144,7 @@ func newDescribe(env *ops.Env) *cobra.Command {
 	return cmd
 }
 
-func print(env *ops.Env, out ops.Output, v View) error {
+func show(env *ops.Env, out ops.Output, v View) error {
 	if out == ops.JSON {
 		return ops.WriteJSON(env.Stdout, ToJSON(v))
 	}
@@ -200,15 +200,37 @@ func newReset(env *ops.Env) *cobra.Command {
 			case err != nil:
 				return ops.Fail(err)
 			}
-			if err := WritePlan(env.Stdout, plan); err != nil {
-				return ops.Fail(err)
+			out, _ := env.Output()
+			report := func(applied bool) error {
+				if out == ops.JSON {
+					return ops.WriteJSON(env.Stdout, PlanJSON(plan, applied))
+				}
+				if applied {
+					_, err := fmt.Fprintf(env.Stdout, "reset %s\n", plural(len(plan.Changes), "lease", "leases"))
+					return err
+				}
+				return WritePlan(env.Stdout, plan)
+			}
+			refusal := plan.Refusal(force)
+			if len(plan.Changes) == 0 || refusal != nil || out == ops.Table {
+				if err := report(false); err != nil {
+					return ops.Fail(err)
+				}
 			}
 			if len(plan.Changes) == 0 {
-				_, err := fmt.Fprintln(env.Stdout, "nothing to reset")
-				return err
+				if out == ops.Table {
+					_, err := fmt.Fprintln(env.Stdout, "nothing to reset")
+					return err
+				}
+				return nil
 			}
-			if err := plan.Refusal(force); err != nil {
-				return ops.Fail(err)
+			if refusal != nil {
+				return ops.Fail(refusal)
+			}
+			if out == ops.JSON && !yes {
+				if err := WritePlan(env.Stderr, plan); err != nil {
+					return ops.Fail(err)
+				}
 			}
 			ok, err := env.Confirm(fmt.Sprintf("move %s?", plural(len(plan.Changes), "checkpoint", "checkpoints")), yes)
 			if err != nil {
@@ -224,8 +246,7 @@ func newReset(env *ops.Env) *cobra.Command {
 			if err := ApplyReset(ctx, dc, plan); err != nil {
 				return ops.Fail(err)
 			}
-			_, err = fmt.Fprintf(env.Stdout, "reset %s\n", plural(len(plan.Changes), "lease", "leases"))
-			return err
+			return report(true)
 		},
 	}
 	w.add(cmd)

@@ -157,6 +157,15 @@ func TestResetCommand(t *testing.T) {
 	if l.Checkpoint.String() != "TRIM_HORIZON" || l.Owner != "" || l.Counter != before.Counter+1 {
 		t.Errorf("after the reset: %+v", l)
 	}
+
+	r = kcl(t, "app", "reset", table, "--to", "4965412345/2", "--shard", "shardId-000000000004", "--observe", "0", "--yes", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	goldenCLI(t, "cli-reset.json", r.stdout, table)
+	if l, _ := store.Get(t.Context(), "shardId-000000000004"); l.Checkpoint.SequenceNumber() != "4965412345" || l.Checkpoint.SubSequenceNumber() != 2 {
+		t.Errorf("after the reset to a sequence number: %+v", l)
+	}
 }
 
 func TestAppBadInput(t *testing.T) {

@@ -274,3 +274,35 @@ func resetUpdate(table string, c Change) *types.Update {
 		ExpressionAttributeValues: values,
 	}
 }
+
+// ResetJSON is a reset as --output json prints it: the plan, and whether it
+// was written. Its field names are stable.
+type ResetJSON struct {
+	Application string       `json:"application"`
+	Target      string       `json:"target"`
+	Applied     bool         `json:"applied"`
+	Changes     []ChangeJSON `json:"changes"`
+	Skipped     []string     `json:"skipped"`
+}
+
+// ChangeJSON is one change of ResetJSON.
+type ChangeJSON struct {
+	LeaseKey     string `json:"leaseKey"`
+	Shard        string `json:"shard"`
+	Owner        string `json:"owner,omitempty"`
+	Live         bool   `json:"live"`
+	LeaseCounter int64  `json:"leaseCounter"`
+	From         string `json:"from"`
+	To           string `json:"to"`
+}
+
+// PlanJSON returns p as --output json prints it.
+func PlanJSON(p ResetPlan, applied bool) ResetJSON {
+	j := ResetJSON{Application: p.App, Target: p.Target.String(), Applied: applied, Changes: []ChangeJSON{}, Skipped: []string{}}
+	for _, c := range p.Changes {
+		j.Changes = append(j.Changes, ChangeJSON{LeaseKey: c.Key, Shard: c.Shard, Owner: c.Owner, Live: c.Live,
+			LeaseCounter: c.Counter, From: positionText(c.From), To: positionText(c.To)})
+	}
+	j.Skipped = append(j.Skipped, p.Skipped...)
+	return j
+}

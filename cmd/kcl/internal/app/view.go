@@ -14,6 +14,7 @@ package app
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -158,9 +159,9 @@ type Input struct {
 func Build(in Input) View {
 	v := View{App: in.App, Observed: in.Observer.Watched(in.Now)}
 	groups := byStream(in.Leases)
-	for _, stream := range slices.Sorted(mapsKeys(groups)) {
+	for _, stream := range slices.Sorted(maps.Keys(groups)) {
 		byShard := groups[stream]
-		for _, shard := range slices.Sorted(mapsKeys(byShard)) {
+		for _, shard := range slices.Sorted(maps.Keys(byShard)) {
 			l := byShard[shard]
 			r := Row{
 				Key: l.origKey, Stream: stream, Shard: shard, Owner: l.Owner, HandoffFrom: l.CheckpointOwner,
@@ -213,7 +214,7 @@ func problems(stream string, byShard shardLeases, in Input) []Problem {
 				fmt.Sprintf("hash keys %s no lease covers (%s of the key space): their records are not processed", rangeText(h), percent(h)))})
 		}
 	}
-	for _, shard := range slices.Sorted(mapsKeys(byShard)) {
+	for _, shard := range slices.Sorted(maps.Keys(byShard)) {
 		l := leases[shard]
 		st, waiting := state(l, byShard[shard].origKey, leases, in)
 		switch st {
@@ -324,16 +325,6 @@ func StreamOf(l lease.Lease) string {
 		return parts[1]
 	}
 	return l.StreamName
-}
-
-func mapsKeys[M ~map[string]V, V any](m M) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func rangeText(r hashkey.Range) string { return r.Start.String() + "–" + r.End.String() }
