@@ -23,6 +23,10 @@ const (
 	DefaultObserve = 4 * time.Second
 	// DefaultInterval is --watch's repaint interval.
 	DefaultInterval = 2 * time.Second
+
+	// forceRetries bounds the re-reads of a forced reset whose
+	// transaction lost a race with a holder's renewal.
+	forceRetries = 3
 )
 
 // New returns the app command: describe and reset a consumer application
@@ -243,7 +247,17 @@ func newReset(env *ops.Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := ApplyReset(ctx, dc, plan); err != nil {
+			err = ApplyReset(ctx, dc, plan)
+			// A forced reset races the holders it fences: a renewal that
+			// lands between the read and the write fails the transaction,
+			// which wrote nothing. Read again and retry a few times.
+			for retry := 0; force && errors.Is(err, ErrChanged) && retry < forceRetries; retry++ {
+				plan, err = PlanReset(ctx, t, kc, ResetOptions{Target: target, Shard: shard, Stream: w.stream, LeaseDuration: w.leaseDuration})
+				if err == nil {
+					err = ApplyReset(ctx, dc, plan)
+				}
+			}
+			if err != nil {
 				return ops.Fail(err)
 			}
 			return report(true)

@@ -10,14 +10,17 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/cmd/kcl/internal/app"
 	"github.com/kclgo/kcl/cmd/kcl/internal/cli"
 	"github.com/kclgo/kcl/cmd/kcl/internal/ops"
+	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/testkit/testenv"
 )
@@ -210,5 +213,60 @@ func TestAppBadInput(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit %d and one line naming %q", r.code, r.stderr, tc.code, tc.msg)
 			}
 		})
+	}
+}
+
+func TestResetRefusedWhileAHolderRenewsWritesNothing(t *testing.T) {
+	setup(t)
+	ddb := testenv.DynamoDB(t)
+	app := testenv.UniqueName(t, "app")
+	testenv.CreateTable(t, ddb, app)
+	store, err := dynamolease.New(ddb, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	at, _ := checkpoint.At("100", 3)
+	if err := store.Create(ctx, lease.Lease{Key: "shardId-000000000000", Checkpoint: at}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := store.Get(ctx, "shardId-000000000000")
+	held, err := store.Take(ctx, l, "holder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The holder renews every 200 ms while the reset watches.
+	stop := make(chan struct{})
+	renewed := make(chan lease.Lease, 1)
+	go func() {
+		defer func() { renewed <- held }()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				next, err := store.Renew(ctx, held)
+				if err != nil {
+					t.Errorf("renew: %v", err)
+					return
+				}
+				held = next
+			}
+		}
+	}()
+	r := kcl(t, "app", "reset", app, "--to", "trim-horizon", "--observe", "1s", "--yes")
+	close(stop)
+	last := <-renewed
+	if r.code != 1 || !strings.Contains(r.stderr, "held by a live worker: shardId-000000000000 (holder)") {
+		t.Fatalf("exit %d, stderr %q: want 1 and the refusal", r.code, r.stderr)
+	}
+	got, err := store.Get(ctx, last.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Checkpoint != at || got.Owner != "holder" || got.Counter != last.Counter {
+		t.Errorf("after a refused reset: %+v, want the holder's lease untouched (checkpoint %s, counter %d)", got, at, last.Counter)
 	}
 }
