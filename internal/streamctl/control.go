@@ -2,7 +2,9 @@ package streamctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -32,12 +34,23 @@ func (s *Stream) CreateWith(ctx context.Context, o CreateOptions) error {
 	} else {
 		in.ShardCount = aws.Int32(int32(o.Shards))
 	}
-	err := RetryBusy(ctx, func() error {
-		_, err := s.Client.CreateStream(ctx, in)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("create stream: %w", err)
+	// ResourceInUse means the stream exists: only LimitExceeded (too many
+	// streams being created at once) is worth a retry.
+	ctx2, cancel := context.WithTimeout(ctx, DefaultTimeout)
+	defer cancel()
+	for {
+		_, err := s.Client.CreateStream(ctx2, in)
+		var le *types.LimitExceededException
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &le) || ctx2.Err() != nil {
+			return fmt.Errorf("create stream: %w", err)
+		}
+		select {
+		case <-ctx2.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	if o.NoWait {
 		return nil

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"time"
 
@@ -106,39 +105,17 @@ func (s *Stream) eachShard(ctx context.Context, f func(types.Shard)) error {
 }
 
 // Split splits the open shard at index i (by hash key order) in the middle
-// of its hash range, and returns it.
+// of its hash range with SplitShard, and returns it.
 func (s *Stream) Split(ctx context.Context, open []types.Shard, i int) (string, error) {
-	sh := open[i]
-	id := aws.ToString(sh.ShardId)
-	lo, ok1 := new(big.Int).SetString(aws.ToString(sh.HashKeyRange.StartingHashKey), 10)
-	hi, ok2 := new(big.Int).SetString(aws.ToString(sh.HashKeyRange.EndingHashKey), 10)
-	if !ok1 || !ok2 || new(big.Int).Sub(hi, lo).Cmp(big.NewInt(2)) < 0 {
-		return id, fmt.Errorf("split %s: hash range %v..%v cannot be split", id, aws.ToString(sh.HashKeyRange.StartingHashKey), aws.ToString(sh.HashKeyRange.EndingHashKey))
-	}
-	mid := new(big.Int).Add(lo, hi)
-	mid.Rsh(mid, 1)
-	err := RetryBusy(ctx, func() error {
-		_, err := s.Client.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: &s.Name, ShardToSplit: &id, NewStartingHashKey: aws.String(mid.String())})
-		return err
-	})
-	if err != nil {
-		return id, fmt.Errorf("split %s: %w", id, err)
-	}
-	return id, s.WaitActive(ctx, len(open)+1)
+	id := aws.ToString(open[i].ShardId)
+	return id, s.SplitShard(ctx, id, nil)
 }
 
 // Merge merges the open shards at indexes i and i+1 (adjacent by hash key
-// order) and returns them.
+// order) with MergeShards, and returns them.
 func (s *Stream) Merge(ctx context.Context, open []types.Shard, i int) (string, string, error) {
 	a, b := aws.ToString(open[i].ShardId), aws.ToString(open[i+1].ShardId)
-	err := RetryBusy(ctx, func() error {
-		_, err := s.Client.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: &s.Name, ShardToMerge: &a, AdjacentShardToMerge: &b})
-		return err
-	})
-	if err != nil {
-		return a, b, fmt.Errorf("merge %s and %s: %w", a, b, err)
-	}
-	return a, b, s.WaitActive(ctx, len(open)-1)
+	return a, b, s.MergeShards(ctx, a, b)
 }
 
 // OpenShards lists the open shards, ordered by starting hash key.

@@ -60,3 +60,44 @@ func TestWaitActiveTimesOut(t *testing.T) {
 		t.Fatalf("WaitActive(5) on a 1-shard stream = %v after %v, want a deadline after about 500ms", err, time.Since(start))
 	}
 }
+
+// TestSplitAndMergeByIndex drives the harness's Split and Merge (which go
+// through SplitShard and MergeShards, as kcl streams reshard does) and
+// checks the lineage they leave.
+func TestSplitAndMergeByIndex(t *testing.T) {
+	testenv.Require(t)
+	ctx := t.Context()
+	s := &streamctl.Stream{Client: testenv.Kinesis(t), Name: testenv.UniqueName(t, "streamctl"), Timeout: time.Minute}
+	if err := s.Create(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Delete(context.Background()) })
+	open, err := s.OpenShards(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	split, err := s.Split(ctx, open, 0)
+	if err != nil {
+		t.Fatalf("Split: %v", err)
+	}
+	if open, err = s.OpenShards(ctx); err != nil || len(open) != 3 {
+		t.Fatalf("after Split: %d open shards (%v), want 3", len(open), err)
+	}
+	a, b, err := s.Merge(ctx, open, 0)
+	if err != nil {
+		t.Fatalf("Merge: %v", err)
+	}
+	l, err := s.Lineage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Shard(split).Children; len(got) != 2 || got[0] != a || got[1] != b {
+		t.Errorf("children of %s = %v, want [%s %s]", split, got, a, b)
+	}
+	if open := l.Open(); len(open) != 2 || len(open[0].Parents()) != 2 {
+		t.Errorf("open shards after the merge = %v, want the merge child and the other first shard", open)
+	}
+	if _, _, err := l.CheckMerge(a, b); !errors.Is(err, streamctl.ErrShardClosed) {
+		t.Errorf("CheckMerge of merged shards = %v, want ErrShardClosed", err)
+	}
+}
