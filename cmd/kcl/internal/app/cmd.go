@@ -21,8 +21,10 @@ const (
 	// they judge who is alive: longer than KCL's renewal interval (lease
 	// duration / 3 − 25 ms, 3.3 s by default) and kcl's heartbeat.
 	DefaultObserve = 4 * time.Second
-	// DefaultInterval is --watch's repaint interval.
-	DefaultInterval = 2 * time.Second
+	// DefaultInterval is --watch's repaint interval. Each repaint with
+	// --stream reads every unfinished shard once, out of the five reads a
+	// second the shard allows all its consumers.
+	DefaultInterval = 5 * time.Second
 
 	// forceRetries bounds the re-reads of a forced reset whose
 	// transaction lost a race with a holder's renewal.
@@ -83,7 +85,9 @@ func newDescribe(env *ops.Env) *cobra.Command {
 			"of the checkpoint's record, and owner switches since the last checkpoint; then each worker's leases\n" +
 			"and total lag, and the problems it sees: holes in the hash key coverage, children no worker will\n" +
 			"process, closed shards read to their end but never finished. It writes nothing.\n\n" +
-			"--watch repaints every --interval until Ctrl-C, judging liveness over everything it has seen.",
+			"--watch repaints every --interval until Ctrl-C, judging liveness over everything it has seen.\n\n" +
+			"With --stream (or for multi-stream applications), each lag costs one GetShardIterator and one\n" +
+			"GetRecords on the shard, out of the five reads a second the shard allows all its consumers.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := w.check(); err != nil {

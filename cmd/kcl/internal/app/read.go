@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
 )
@@ -143,6 +145,9 @@ func ClosedShards(shards []ktypes.Shard) map[string]bool {
 	return closed
 }
 
+// lagReaders bounds the lag measurements in flight.
+const lagReaders = 16
+
 // Describe reads the table at now and builds the view. With a Kinesis
 // client it also measures each unfinished lease's lag and reads which shards
 // are closed, on stream for single-stream leases and on the stream a
@@ -176,6 +181,11 @@ func Describe(ctx context.Context, t *Table, kc KinesisAPI, stream string, obs *
 		in.Closed[""] = ClosedShards(shards)
 	}
 	unreadable := make(map[string]string)
+	type measure struct {
+		key, stream, shard string
+		cp                 checkpoint.Position
+	}
+	var todo []measure
 	for _, l := range leases {
 		group, name := StreamOf(l), StreamOf(l)
 		if name == "" {
@@ -203,7 +213,24 @@ func Describe(ctx context.Context, t *Table, kc KinesisAPI, stream string, obs *
 		if l.ShardID != "" {
 			shard = l.ShardID
 		}
-		in.Lags[l.Key] = MeasureLag(ctx, kc, name, shard, l.Checkpoint, now)
+		todo = append(todo, measure{l.Key, name, shard, l.Checkpoint})
+	}
+	// Shards are read in parallel (each read counts against its own
+	// shard's limit of five a second), a bounded number at a time.
+	lags := make([]Lag, len(todo))
+	sem := make(chan struct{}, lagReaders)
+	var wg sync.WaitGroup
+	for i, m := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			lags[i] = MeasureLag(ctx, kc, m.stream, m.shard, m.cp, now)
+		}()
+	}
+	wg.Wait()
+	for i, m := range todo {
+		in.Lags[m.key] = lags[i]
 	}
 	return Build(in), nil
 }
