@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/cmd/kcl/internal/app"
@@ -268,5 +269,48 @@ func TestResetRefusedWhileAHolderRenewsWritesNothing(t *testing.T) {
 	}
 	if got.Checkpoint != at || got.Owner != "holder" || got.Counter != last.Counter {
 		t.Errorf("after a refused reset: %+v, want the holder's lease untouched (checkpoint %s, counter %d)", got, at, last.Counter)
+	}
+}
+
+func TestResetToATime(t *testing.T) {
+	setup(t)
+	kc, ddb := testenv.Kinesis(t), testenv.DynamoDB(t)
+	stream := testenv.CreateStream(t, kc, 1)
+	table := testenv.UniqueName(t, "app")
+	testenv.CreateTable(t, ddb, table)
+	store, err := dynamolease.New(ddb, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Create(t.Context(), lease.Lease{Key: "shardId-000000000000", Checkpoint: checkpoint.Latest}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(data string) string {
+		out, err := kc.PutRecord(t.Context(), &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String("k"), Data: []byte(data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.SequenceNumber)
+	}
+	put("early")
+	lastBefore := put("just before")
+	time.Sleep(1100 * time.Millisecond) // the emulator's arrival times have second precision
+	mark := time.Now().UTC().Truncate(time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	put("after")
+
+	r := kcl(t, "app", "reset", table, "--stream", stream, "--to", mark.Format(time.RFC3339Nano), "--observe", "0", "--yes", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var got app.ResetJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Applied || len(got.Changes) != 1 || got.Changes[0].To != lastBefore {
+		t.Errorf("reset to %s: %+v; want the checkpoint at the last record before it, %s", mark, got, lastBefore)
+	}
+	if l, _ := store.Get(t.Context(), "shardId-000000000000"); l.Checkpoint.SequenceNumber() != lastBefore {
+		t.Errorf("checkpoint %s, want %s", l.Checkpoint, lastBefore)
 	}
 }
