@@ -5,10 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"hash/crc32"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,5 +317,33 @@ func TestResetToATime(t *testing.T) {
 	}
 	if l, _ := store.Get(t.Context(), "shardId-000000000000"); l.Checkpoint.SequenceNumber() != lastBefore {
 		t.Errorf("checkpoint %s, want %s", l.Checkpoint, lastBefore)
+	}
+}
+
+// throttle answers every request as DynamoDB does when throttling.
+type throttle struct{ calls atomic.Int32 }
+
+func (th *throttle) Do(req *http.Request) (*http.Response, error) {
+	th.calls.Add(1)
+	body := `{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"Rate exceeded"}`
+	return &http.Response{
+		StatusCode: 400, Status: "400 Bad Request", Request: req, ContentLength: int64(len(body)),
+		Header: http.Header{"X-Amzn-Errortype": {"ProvisionedThroughputExceededException"}, "Content-Type": {"application/x-amz-json-1.0"},
+			"X-Amz-Crc32": {strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10)}},
+		Body: io.NopCloser(strings.NewReader(body)),
+	}, nil
+}
+
+func TestThrottlingIsOneLineAndExitsOne(t *testing.T) {
+	setup(t)
+	th := &throttle{}
+	var out, errb bytes.Buffer
+	code := cli.Run([]string{"app", "describe", "orders-app", "--observe", "0"}, &ops.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		WrapHTTP: func(aws.HTTPClient) aws.HTTPClient { return th }})
+	if code != 1 || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "throttled by AWS") {
+		t.Errorf("exit %d, stderr %q; want 1 and one line saying throttled", code, errb.String())
+	}
+	if th.calls.Load() < 2 {
+		t.Errorf("%d calls: the SDK did not retry", th.calls.Load())
 	}
 }
