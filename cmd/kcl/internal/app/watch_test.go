@@ -58,6 +58,11 @@ func TestDescribeAndResetAnApplicationOfWorkers(t *testing.T) {
 		return len(v.Workers) == 1 && v.Workers[0].Worker == "worker-1" && v.Workers[0].Leases == 2
 	}, "both leases active on worker-1, caught up")
 
+	r = kcl(t, "app", "describe", table, "--stream", stream, "--observe", "1s", "--lease-duration", "3s")
+	if r.code != 0 || strings.Count(r.stdout, " active ") != 2 || !strings.Contains(r.stdout, "no problems seen") {
+		t.Errorf("table: exit %d, want both leases active and no problems:\n%s", r.code, r.stdout)
+	}
+
 	r = kcl(t, "app", "reset", table, "--to", "trim-horizon", "--observe", "1s", "--lease-duration", "3s", "--yes")
 	if r.code != 1 || !strings.Contains(r.stderr, "held by a live worker") || !strings.Contains(r.stdout, "(live)") {
 		t.Errorf("reset under a live worker: exit %d, stderr %q; want 1 and a refusal", r.code, r.stderr)
