@@ -269,7 +269,7 @@ func newReset(env *ops.Env) *cobra.Command {
 	}
 	w.add(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "where to move the checkpoints: trim-horizon, latest, an RFC 3339 time or a sequence number")
-	cmd.Flags().StringVar(&shard, "shard", "", "reset only this shard's lease (a finished lease too)")
+	cmd.Flags().StringVar(&shard, "shard", "", "reset only this shard's lease, a finished one too (a shard id, or a multi-stream application's lease key)")
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&force, "force", false, "reset leases held by live workers, fencing them")
 	return cmd

@@ -37,7 +37,7 @@ type Table struct {
 func Open(ctx context.Context, client dynamolease.API, app string) (*Table, error) {
 	store, err := dynamolease.New(client, app)
 	if err != nil {
-		return nil, fmt.Errorf("application %q: %w", app, ErrNoApp)
+		return nil, fmt.Errorf("application %q: %w: %w", app, ErrNoApp, err)
 	}
 	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(app)})
 	var nf *types.ResourceNotFoundException
