@@ -105,9 +105,6 @@ func (t *Table) heartbeats(ctx context.Context, leases []lease.Lease) (map[strin
 	return beats, nil
 }
 
-// Store returns the table's lease store.
-func (t *Table) Store() *dynamolease.Store { return t.store }
-
 // KinesisAPI is the part of *kinesis.Client the view and reset use.
 type KinesisAPI interface {
 	ListShards(ctx context.Context, params *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
