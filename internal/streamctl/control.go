@@ -142,7 +142,7 @@ func (s *Stream) SplitShard(ctx context.Context, id string, at *hashkey.Key) err
 	if err != nil {
 		return err
 	}
-	err = RetryBusy(ctx, func() error {
+	err = s.retryBusy(ctx, func() error {
 		_, err := s.Client.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: &s.Name, ShardToSplit: &id, NewStartingHashKey: aws.String(k.String())})
 		return err
 	})
@@ -164,7 +164,7 @@ func (s *Stream) MergeShards(ctx context.Context, a, b string) error {
 	if err != nil {
 		return err
 	}
-	err = RetryBusy(ctx, func() error {
+	err = s.retryBusy(ctx, func() error {
 		_, err := s.Client.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: &s.Name, ShardToMerge: &lo.ID, AdjacentShardToMerge: &hi.ID})
 		return err
 	})
@@ -189,7 +189,7 @@ func (s *Stream) UpdateShardCount(ctx context.Context, n int) error {
 }
 
 func (s *Stream) updateShardCount(ctx context.Context, n int) error {
-	err := RetryBusy(ctx, func() error {
+	err := s.retryBusy(ctx, func() error {
 		_, err := s.Client.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{
 			StreamName: &s.Name, TargetShardCount: aws.Int32(int32(n)), ScalingType: types.ScalingTypeUniformScaling,
 		})

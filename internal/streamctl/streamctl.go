@@ -28,12 +28,17 @@ type Stream struct {
 	// Timeout bounds each wait for the stream to settle; zero means
 	// DefaultTimeout.
 	Timeout time.Duration
+	// BusyTimeout bounds the retries of a control-plane call that fails
+	// with LimitExceeded or ResourceInUse; zero means DefaultTimeout. On
+	// AWS a LimitExceeded can last hours (UpdateShardCount's daily quota),
+	// so a command line sets it short and reports the error.
+	BusyTimeout time.Duration
 }
 
 // Create creates the stream with the given number of shards and waits
 // until it is ACTIVE.
 func (s *Stream) Create(ctx context.Context, shards int) error {
-	err := RetryBusy(ctx, func() error {
+	err := s.retryBusy(ctx, func() error {
 		_, err := s.Client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: &s.Name, ShardCount: aws.Int32(int32(shards))})
 		return err
 	})
@@ -214,7 +219,20 @@ func (s *Stream) timeout() time.Duration {
 // ResourceInUse (another control-plane operation in progress), for at most
 // DefaultTimeout.
 func RetryBusy(ctx context.Context, f func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+	return retryBusyFor(ctx, DefaultTimeout, f)
+}
+
+// retryBusy is RetryBusy for at most the stream's BusyTimeout.
+func (s *Stream) retryBusy(ctx context.Context, f func() error) error {
+	d := s.BusyTimeout
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	return retryBusyFor(ctx, d, f)
+}
+
+func retryBusyFor(ctx context.Context, d time.Duration, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	for {
 		err := f()

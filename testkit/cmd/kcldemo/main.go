@@ -46,9 +46,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kclgo/kcl/examples/producer/sequenced"
+	"github.com/kclgo/kcl/internal/streamctl"
 	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/testkit/checker"
-	"github.com/kclgo/kcl/internal/streamctl"
 )
 
 func main() {

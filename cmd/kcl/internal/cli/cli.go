@@ -173,6 +173,13 @@ func newRoot(env *ops.Env) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "console", "log format: console or json")
 	env.AddFlags(root.PersistentFlags())
+	// Every command checks --output before it calls AWS, so a typo
+	// changes nothing. (A subcommand that sets its own PersistentPreRunE
+	// replaces this one and must call env.Output itself.)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		_, err := env.Output()
+		return err
+	}
 	root.CompletionOptions.DisableDefaultCmd = true
 
 	root.AddCommand(&cobra.Command{

@@ -8,7 +8,7 @@
 //
 //	kc, err := env.Kinesis(ctx)      // *kinesis.Client from --profile, --region, --endpoint-url
 //	dc, err := env.DynamoDB(ctx)     // *dynamodb.Client, the same way
-//	return env.Print(v, func(t *ops.Table) { t.Header("NAME", ...); t.Row(...) })
+//	return env.Print(v, func(t *ops.Tab) { t.Row("NAME", ...); t.Row(name, ...) })
 //	return ops.Usagef("--shards must be positive, not %d", n)   // exit 2
 //	return ops.Fail(err)                                        // exit 1, one line
 //	ok, err := env.Confirm("delete stream s?", yes)
@@ -18,7 +18,8 @@
 // "retentionHours"), which are part of the command's contract.
 //
 // Flags (persistent, on the root): --profile, --region, --endpoint-url,
-// --output (-o) table|json. Configuration is the SDK's default chain, as for
+// --output (-o) table|json; the root checks --output before any command
+// runs (PersistentPreRunE). Configuration is the SDK's default chain, as for
 // the AWS CLI: AWS_PROFILE, AWS_REGION, the shared config files, and the
 // standard endpoint variables AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_KINESIS and
 // AWS_ENDPOINT_URL_DYNAMODB, which config.LoadDefaultConfig and the service

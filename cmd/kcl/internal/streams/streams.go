@@ -34,13 +34,18 @@ func New(env *ops.Env) *cobra.Command {
 // waitTimeout bounds --wait and the waits of split and merge.
 const waitTimeout = 5 * time.Minute
 
+// busyTimeout bounds the retries of a reshard or create that AWS refuses
+// with LimitExceeded or ResourceInUse, before the command reports it: a
+// busy stream settles in seconds, a spent quota does not.
+var busyTimeout = 15 * time.Second
+
 // stream returns the control plane of the stream name.
 func stream(ctx context.Context, env *ops.Env, name string) (*streamctl.Stream, error) {
 	kc, err := env.Kinesis(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &streamctl.Stream{Client: kc, Name: name, Timeout: waitTimeout}, nil
+	return &streamctl.Stream{Client: kc, Name: name, Timeout: waitTimeout, BusyTimeout: busyTimeout}, nil
 }
 
 // fail turns err into an *ops.Failure, naming the stream when Kinesis does

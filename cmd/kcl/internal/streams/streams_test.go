@@ -20,6 +20,7 @@ import (
 
 	"github.com/kclgo/kcl/cmd/kcl/internal/cli"
 	"github.com/kclgo/kcl/cmd/kcl/internal/ops"
+	"github.com/kclgo/kcl/cmd/kcl/internal/streams"
 	"github.com/kclgo/kcl/testkit/testenv"
 )
 
@@ -342,3 +343,42 @@ const (
 	waitTimeout = 60 * time.Second
 	pollEvery   = 200 * time.Millisecond
 )
+
+// throttleOnly answers the calls to target as throttled and passes the
+// others to next.
+type throttleOnly struct {
+	target string
+	next   aws.HTTPClient
+	th     throttle
+}
+
+func (o *throttleOnly) Do(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.Header.Get("X-Amz-Target"), "."+o.target) {
+		return o.th.Do(req)
+	}
+	return o.next.Do(req)
+}
+
+// TestReshardGivesUpWhenThrottled checks that a reshard that AWS keeps
+// refusing with LimitExceeded (a spent UpdateShardCount quota) stops
+// retrying after a while and says so in one line, leaving the stream as it
+// was.
+func TestReshardGivesUpWhenThrottled(t *testing.T) {
+	setup(t)
+	old := streams.SetBusyTimeout(time.Second)
+	t.Cleanup(func() { streams.SetBusyTimeout(old) })
+	name := createStream(t, "2")
+	o := &throttleOnly{target: "UpdateShardCount"}
+	start := time.Now()
+	r := kclWith(t, "", func(c aws.HTTPClient) aws.HTTPClient { o.next = c; return o }, "streams", "reshard", name, "scale", "3", "--wait")
+	want := "kcl streams reshard: update shard count to 3: throttled by AWS, try again later (UpdateShardCount: LimitExceededException: Rate exceeded for stream)\n"
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("exit %d, stderr %q; want 1, %q", r.code, r.stderr, want)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("gave up after %v", d)
+	}
+	if out := mustKCL(t, "streams", "describe", name); !strings.Contains(out, "Open shards:  2") {
+		t.Errorf("after the refused scale:\n%s\nwant 2 open shards", out)
+	}
+}

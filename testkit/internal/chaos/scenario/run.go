@@ -21,11 +21,11 @@ import (
 
 	"github.com/kclgo/kcl/checkpoint"
 	"github.com/kclgo/kcl/internal/leasing"
+	"github.com/kclgo/kcl/internal/streamctl"
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/testkit/internal/chaos/history"
 	"github.com/kclgo/kcl/testkit/internal/chaos/proxy"
-	"github.com/kclgo/kcl/internal/streamctl"
 )
 
 // Config describes a scenario. Zero fields take the defaults named on them.
