@@ -28,6 +28,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kclgo/kcl/cmd/kcl/internal/app"
 	"github.com/kclgo/kcl/cmd/kcl/internal/ops"
 	"github.com/kclgo/kcl/cmd/kcl/internal/streams"
 )
@@ -192,5 +193,6 @@ func newRoot(env *ops.Env) *cobra.Command {
 	})
 	root.AddCommand(newMultilang(g, stderr))
 	root.AddCommand(streams.New(env))
+	root.AddCommand(app.New(env))
 	return root
 }
