@@ -207,4 +207,5 @@ func TestTemplateAndFieldKeys(t *testing.T) {
 func recordsFailed() kinesisResultEntry {
 	return kinesisResultEntry{ErrorCode: aws.String("ProvisionedThroughputExceededException"), ErrorMessage: aws.String("slow down")}
 }
+
 type kinesisResultEntry = ktypes.PutRecordsResultEntry
