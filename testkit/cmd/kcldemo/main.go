@@ -48,7 +48,7 @@ import (
 	"github.com/kclgo/kcl/examples/producer/sequenced"
 	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/testkit/checker"
-	"github.com/kclgo/kcl/testkit/internal/streamctl"
+	"github.com/kclgo/kcl/internal/streamctl"
 )
 
 func main() {

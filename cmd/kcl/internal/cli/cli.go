@@ -10,6 +10,10 @@
 //	2  a usage error, or a properties file that cannot be used; nothing was
 //	   started
 //
+// The operations commands (streams, ...) share the global flags --profile,
+// --region, --endpoint-url and --output and the conventions of package ops:
+// an *ops.Failure exits 1, an *ops.UsageError or any other error exits 2.
+//
 // Every error is printed to stderr as one line per problem, prefixed with
 // the command ("kcl multilang: ..."); logs go to stderr through zap.
 package cli
@@ -18,10 +22,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kclgo/kcl/cmd/kcl/internal/ops"
 )
 
 // Exit statuses of Main.
@@ -89,10 +96,17 @@ func (e *runtimeError) Error() string { return e.err.Error() }
 func (e *runtimeError) Unwrap() error { return e.err }
 
 // Main runs the kcl command line with args (without the program name),
-// writing output to stdout and logs and errors to stderr, and returns the
-// exit status. It does not call os.Exit.
+// reading answers from os.Stdin, writing output to stdout and logs and
+// errors to stderr, and returns the exit status. It does not call os.Exit.
 func Main(args []string, stdout, stderr io.Writer) int {
-	root := newRoot(stdout, stderr)
+	return Run(args, &ops.Env{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr})
+}
+
+// Run is Main with the standard streams, and the test hooks, in env; the
+// global flags are parsed into env.
+func Run(args []string, env *ops.Env) int {
+	stderr := env.Stderr
+	root := newRoot(env)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
 	if err == nil {
@@ -111,7 +125,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "%s: %s\n", prefix, oneLine(err.Error()))
 	var re *runtimeError
-	if errors.As(err, &re) {
+	var fe *ops.Failure
+	var ue *ops.UsageError
+	if errors.As(err, &re) || (errors.As(err, &fe) && !errors.As(err, &ue)) {
 		return ExitFailure
 	}
 	// Usage errors, and cobra's own (unknown command, bad flag, bad
@@ -131,7 +147,8 @@ type globalFlags struct {
 	logFormat string
 }
 
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
+func newRoot(env *ops.Env) *cobra.Command {
+	stdout, stderr := env.Stdout, env.Stderr
 	g := &globalFlags{}
 	root := &cobra.Command{
 		Use:   "kcl",
@@ -153,6 +170,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "console", "log format: console or json")
+	env.AddFlags(root.PersistentFlags())
 	root.CompletionOptions.DisableDefaultCmd = true
 
 	root.AddCommand(&cobra.Command{

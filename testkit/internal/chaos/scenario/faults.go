@@ -11,7 +11,7 @@ import (
 	"github.com/kclgo/kcl/lease"
 	"github.com/kclgo/kcl/testkit/internal/chaos/history"
 	"github.com/kclgo/kcl/testkit/internal/chaos/proxy"
-	"github.com/kclgo/kcl/testkit/internal/streamctl"
+	"github.com/kclgo/kcl/internal/streamctl"
 )
 
 // proxyRules returns the rules of a proxy fault window of kind k, for the

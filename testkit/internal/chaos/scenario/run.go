@@ -25,7 +25,7 @@ import (
 	"github.com/kclgo/kcl/lease/dynamolease"
 	"github.com/kclgo/kcl/testkit/internal/chaos/history"
 	"github.com/kclgo/kcl/testkit/internal/chaos/proxy"
-	"github.com/kclgo/kcl/testkit/internal/streamctl"
+	"github.com/kclgo/kcl/internal/streamctl"
 )
 
 // Config describes a scenario. Zero fields take the defaults named on them.

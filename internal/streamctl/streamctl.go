@@ -1,8 +1,9 @@
-// Package streamctl drives the control plane of a test stream on the Kinesis
-// emulator for the demo and the chaos harness: create, reshard (split,
-// merge, UpdateShardCount) and wait until the stream is ACTIVE again,
-// retrying the LimitExceeded and ResourceInUse that kinesis-mock's
-// concurrency limits produce.
+// Package streamctl drives the control plane of a Kinesis stream: create,
+// describe, reshard (split, merge, UpdateShardCount) and wait until the
+// stream is ACTIVE again, retrying the LimitExceeded and ResourceInUse that
+// a busy stream or account (and kinesis-mock's concurrency limits) produce.
+// The kcl command's streams commands, the demo and the chaos harness share
+// it.
 package streamctl
 
 import (
@@ -59,14 +60,8 @@ func (s *Stream) Scale(ctx context.Context, n int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("update shard count to %d: %w", n, err)
 	}
-	err = RetryBusy(ctx, func() error {
-		_, err := s.Client.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{
-			StreamName: &s.Name, TargetShardCount: aws.Int32(int32(n)), ScalingType: types.ScalingTypeUniformScaling,
-		})
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("update shard count to %d: %w", n, err)
+	if err := s.updateShardCount(ctx, n); err != nil {
+		return 0, err
 	}
 	var open int
 	err = s.wait(ctx, fmt.Sprintf("ACTIVE with new shards after UpdateShardCount to %d", n), func(ctx context.Context, d *types.StreamDescriptionSummary) (bool, error) {

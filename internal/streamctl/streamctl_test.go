@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kclgo/kcl/testkit/internal/streamctl"
+	"github.com/kclgo/kcl/internal/streamctl"
 	"github.com/kclgo/kcl/testkit/testenv"
 )
 
