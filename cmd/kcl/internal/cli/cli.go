@@ -183,5 +183,6 @@ func newRoot(env *ops.Env) *cobra.Command {
 		},
 	})
 	root.AddCommand(newMultilang(g, stderr))
+	root.AddCommand(newPut(env), newTail(env))
 	return root
 }

@@ -316,6 +316,8 @@ func (r *putRun) send(ctx context.Context) error {
 	out, err := r.p.api.PutRecords(ctx, in)
 	var failed []entry
 	switch {
+	case err != nil && awserr.Classify(err) == awserr.NotFound:
+		return fmt.Errorf("%w: %s", ErrStreamNotFound, r.p.cfg.Stream)
 	case err != nil && !awserr.Classify(err).Retryable():
 		return fmt.Errorf("put records: %w", err)
 	case err != nil:

@@ -425,6 +425,9 @@ func (r *tailRun) iterator(ctx context.Context, id string, from Start, last stri
 			if err := retry.Wait(ctx, attempt); err != nil {
 				return "", err
 			}
+		case (kind == awserr.NotFound || kind == awserr.Invalid) && from.Kind == FromSequence && last == "":
+			// The shard was listed: the sequence number is what is wrong.
+			return "", fmt.Errorf("%w: sequence number %s is not in shard %s", ErrBadStart, from.Sequence, id)
 		case kind == awserr.NotFound:
 			return "", fmt.Errorf("%w: %s/%s", ErrShardNotFound, r.t.cfg.Stream, id)
 		case kind == awserr.Invalid && from.Kind == FromSequence:
