@@ -29,6 +29,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kclgo/kcl/cmd/kcl/internal/ops"
+	"github.com/kclgo/kcl/cmd/kcl/internal/records"
 )
 
 // Exit statuses of Main.
@@ -183,6 +184,6 @@ func newRoot(env *ops.Env) *cobra.Command {
 		},
 	})
 	root.AddCommand(newMultilang(g, stderr))
-	root.AddCommand(newPut(env), newTail(env))
+	root.AddCommand(records.NewPut(env), records.NewTail(env))
 	return root
 }

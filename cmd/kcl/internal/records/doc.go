@@ -5,6 +5,9 @@
 // stream's shards with GetRecords, deaggregates KPL records and follows
 // reshards in parent-to-child order.
 //
-// Both take narrow interfaces with the aws-sdk-go-v2 signatures, so a
+// [NewPut] and [NewTail] are the cobra commands over them (package ops
+// gives their flags, clients and exit statuses).
+//
+// Both engines take narrow interfaces with the aws-sdk-go-v2 signatures, so a
 // *kinesis.Client and testkit/fakekinesis satisfy them.
 package records

@@ -82,7 +82,7 @@ func openShards(f *fakekinesis.Fake, stream string) []string {
 
 // checkOnceParentsFirst checks that the records are r00000..r(n-1) once each,
 // and that no record of a shard comes before the last record of a parent.
-func checkOnceParentsFirst(t *testing.T, f *fakekinesis.Fake, stream string, recs []Record, n int) {
+func checkOnceParentsFirst(t *testing.T, shards []types.Shard, recs []Record, n int) {
 	t.Helper()
 	seen := map[string]bool{}
 	first, last := map[string]int{}, map[string]int{}
@@ -104,7 +104,7 @@ func checkOnceParentsFirst(t *testing.T, f *fakekinesis.Fake, stream string, rec
 	if len(seen) != n {
 		t.Errorf("%d distinct records, want %d", len(seen), n)
 	}
-	for _, s := range f.Shards(stream) {
+	for _, s := range shards {
 		c := aws.ToString(s.ShardId)
 		for _, p := range []string{aws.ToString(s.ParentShardId), aws.ToString(s.AdjacentParentShardId)} {
 			if fc, ok := first[c]; ok && p != "" {
@@ -135,7 +135,7 @@ func TestTailFromTrimHorizonReadsLineageParentsFirst(t *testing.T) {
 	if err := tl.Run(t.Context(), c.sink); err != nil {
 		t.Fatal(err)
 	}
-	checkOnceParentsFirst(t, f, "s", c.recs, 300)
+	checkOnceParentsFirst(t, f.Shards("s"), c.recs, 300)
 }
 
 func TestTailFollowAcrossSplitAndMerge(t *testing.T) {
@@ -163,7 +163,7 @@ func TestTailFollowAcrossSplitAndMerge(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("Run after cancel: %v, want nil", err)
 	}
-	checkOnceParentsFirst(t, f, "s", c.recs, 150)
+	checkOnceParentsFirst(t, f.Shards("s"), c.recs, 150)
 }
 
 func TestTailDeaggregatesLimitsAndGreps(t *testing.T) {

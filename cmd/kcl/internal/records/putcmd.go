@@ -1,4 +1,4 @@
-package cli
+package records
 
 import (
 	"bufio"
@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kclgo/kcl/cmd/kcl/internal/ops"
-	"github.com/kclgo/kcl/cmd/kcl/internal/records"
 )
 
 // putFlags are kcl put's flags.
@@ -37,7 +36,8 @@ type putSummary struct {
 	RecordsPerSec  float64 `json:"recordsPerSecond"`
 }
 
-func newPut(env *ops.Env) *cobra.Command {
+// NewPut returns the kcl put command.
+func NewPut(env *ops.Env) *cobra.Command {
 	f := &putFlags{}
 	cmd := &cobra.Command{
 		Use:   "put STREAM",
@@ -77,14 +77,14 @@ summary to stdout. Exit status 1 if any record finally failed.`,
 }
 
 func runPut(cmd *cobra.Command, env *ops.Env, stream string, f *putFlags) error {
-	var key records.KeyFunc
+	var key KeyFunc
 	switch {
 	case f.keyField != "" && cmd.Flags().Changed("partition-key"):
 		return ops.Usagef("--partition-key and --key-field are exclusive")
 	case f.keyField != "":
-		key = records.FieldKey(f.keyField)
+		key = FieldKey(f.keyField)
 	default:
-		k, err := records.TemplateKey(f.key)
+		k, err := TemplateKey(f.key)
 		if err != nil {
 			return ops.Usagef("--partition-key: %v", err)
 		}
@@ -103,16 +103,16 @@ func runPut(cmd *cobra.Command, env *ops.Env, stream string, f *putFlags) error 
 		return err
 	}
 	start := time.Now()
-	cfg := records.PutConfig{Stream: stream, Key: key, Aggregate: f.aggregate, MaxAttempts: f.maxAttempts}
+	cfg := PutConfig{Stream: stream, Key: key, Aggregate: f.aggregate, MaxAttempts: f.maxAttempts}
 	if !f.quiet {
 		cfg.ProgressEvery = 2 * time.Second
-		cfg.Progress = func(s records.PutStats) {
+		cfg.Progress = func(s PutStats) {
 			el := time.Since(start)
 			fmt.Fprintf(env.Stderr, "kcl put: %d lines read, %d put, %d failed, %.0f records/s\n",
 				s.Lines, s.Put, s.Failed, float64(s.Put)/el.Seconds())
 		}
 	}
-	p, err := records.NewProducer(kc, cfg)
+	p, err := NewProducer(kc, cfg)
 	if err != nil {
 		return ops.Usagef("%v", err)
 	}
@@ -135,11 +135,11 @@ func runPut(cmd *cobra.Command, env *ops.Env, stream string, f *putFlags) error 
 	if st.Elapsed > 0 {
 		sum.RecordsPerSec = float64(st.Put) / st.Elapsed.Seconds()
 	}
-	if err != nil && !errors.Is(err, records.ErrRecordsFailed) {
+	if err != nil && !errors.Is(err, ErrRecordsFailed) {
 		if errors.Is(err, context.Canceled) {
 			err = fmt.Errorf("interrupted after %d of %d records", st.Put, st.Lines)
 		}
-		if errors.Is(err, records.ErrStreamNotFound) {
+		if errors.Is(err, ErrStreamNotFound) {
 			err = fmt.Errorf("stream %q not found", stream)
 		}
 		return ops.Fail(err)

@@ -1,4 +1,4 @@
-package cli
+package records
 
 import (
 	"bufio"
@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kclgo/kcl/cmd/kcl/internal/ops"
-	"github.com/kclgo/kcl/cmd/kcl/internal/records"
 )
 
 // tailFlags are kcl tail's flags.
@@ -27,13 +26,14 @@ type tailFlags struct {
 	poll   time.Duration
 }
 
-func newTail(env *ops.Env) *cobra.Command {
+// NewTail returns the kcl tail command.
+func NewTail(env *ops.Env) *cobra.Command {
 	f := &tailFlags{}
 	cmd := &cobra.Command{
 		Use:   "tail STREAM",
 		Short: "Print a stream's records, like tail -f",
 		Long: `Print a stream's records: every shard (or --shard) from --from, KPL aggregates
-expanded into their user records.
+expanded into their user 
 
 --from is latest (the default), trim-horizon, an RFC 3339 time or a sequence
 number (which needs --shard). Without --follow, kcl tail stops when every shard
@@ -67,32 +67,32 @@ a regular expression.`,
 }
 
 func runTail(cmd *cobra.Command, env *ops.Env, stream string, f *tailFlags) error {
-	from, err := records.ParseStart(f.from)
+	from, err := ParseStart(f.from)
 	if err != nil {
 		return ops.Usagef("--from: %v", err)
 	}
-	if from.Kind == records.FromSequence && f.shard == "" {
+	if from.Kind == FromSequence && f.shard == "" {
 		return ops.Usagef("--from with a sequence number needs --shard")
 	}
-	var appendRec func([]byte, *records.Record) []byte
+	var appendRec func([]byte, *Record) []byte
 	switch f.format {
 	case "raw":
-		appendRec = records.AppendRaw
+		appendRec = AppendRaw
 	case "json":
-		appendRec = records.AppendJSON
+		appendRec = AppendJSON
 	default:
 		return ops.Usagef("--format must be raw or json, not %q", f.format)
 	}
 	if f.limit < 0 {
 		return ops.Usagef("--limit must not be negative, not %d", f.limit)
 	}
-	cfg := records.TailConfig{Stream: stream, From: from, Shard: f.shard, Follow: f.follow, Limit: f.limit, PollInterval: f.poll}
+	cfg := TailConfig{Stream: stream, From: from, Shard: f.shard, Follow: f.follow, Limit: f.limit, PollInterval: f.poll}
 	if f.grep != "" {
 		re, err := regexp.Compile(f.grep)
 		if err != nil {
 			return ops.Usagef("--grep: %v", err)
 		}
-		cfg.Match = func(r *records.Record) bool { return re.Match(r.Data) }
+		cfg.Match = func(r *Record) bool { return re.Match(r.Data) }
 	}
 	ctx, stop := ops.Context(cmd)
 	defer stop()
@@ -106,13 +106,13 @@ func runTail(cmd *cobra.Command, env *ops.Env, stream string, f *tailFlags) erro
 	if err != nil {
 		return err
 	}
-	t, err := records.NewTailer(kc, cfg)
+	t, err := NewTailer(kc, cfg)
 	if err != nil {
 		return ops.Usagef("%v", err)
 	}
 	w := bufio.NewWriterSize(env.Stdout, 64<<10)
 	var buf []byte
-	err = t.Run(ctx, func(recs []records.Record) error {
+	err = t.Run(ctx, func(recs []Record) error {
 		buf = buf[:0]
 		for i := range recs {
 			buf = appendRec(buf, &recs[i])
@@ -128,11 +128,11 @@ func runTail(cmd *cobra.Command, env *ops.Env, stream string, f *tailFlags) erro
 	switch {
 	case err == nil, errors.Is(err, syscall.EPIPE):
 		return nil
-	case errors.Is(err, records.ErrStreamNotFound):
+	case errors.Is(err, ErrStreamNotFound):
 		return ops.Failf("stream %q not found", stream)
-	case errors.Is(err, records.ErrBadStart):
+	case errors.Is(err, ErrBadStart):
 		return ops.Failf("--from: %v", err)
-	case errors.Is(err, records.ErrShardNotFound):
+	case errors.Is(err, ErrShardNotFound):
 		return ops.Failf("stream %q has no shard %q", stream, f.shard)
 	}
 	return ops.Fail(fmt.Errorf("%w", err))
