@@ -215,6 +215,10 @@ func TestTailBadInput(t *testing.T) {
 	if _, err := NewTailer(f, TailConfig{Stream: "s", From: Start{Kind: FromSequence, Sequence: "1"}}); err == nil {
 		t.Error("sequence start without a shard accepted")
 	}
+	tl, _ = NewTailer(f, TailConfig{Stream: "s", Shard: "shardId-000000000000", From: Start{Kind: FromSequence, Sequence: "12345"}})
+	if err := tl.Run(t.Context(), c.sink); !errors.Is(err, ErrBadStart) {
+		t.Errorf("sequence number not in the shard: %v, want ErrBadStart", err)
+	}
 	sinkErr := errors.New("sink failed")
 	f.Put("s", "k", []byte("x"))
 	tl, _ = NewTailer(f, TailConfig{Stream: "s", From: Start{Kind: FromTrimHorizon}})
