@@ -125,7 +125,7 @@ func TestPutAndTailBadInputOnKinesisMock(t *testing.T) {
 		{"aggregated put to an unknown stream", "x\n", []string{"put", "no-such-stream", "--aggregate"}, 1, `kcl put: stream "no-such-stream" not found`},
 		{"put with an unknown placeholder", "x\n", []string{"put", stream, "-k", "{id}"}, 2, "unknown placeholder {id}"},
 		{"put with both key options", "x\n", []string{"put", stream, "-k", "a", "--key-field", "id"}, 2, "exclusive"},
-		{"put lines without the key field", "{\"x\":1}\n", []string{"put", stream, "--key-field", "id"}, 1, "1 of 1 records failed"},
+		{"put lines without the key field", "{\"x\":1}\n", []string{"put", stream, "--key-field", "id"}, 1, `1 of 1 records failed; the first: records: no partition key: line 1 has no field "id"`},
 		{"tail of an unknown stream", "", []string{"tail", "no-such-stream"}, 1, `kcl tail: stream "no-such-stream" not found`},
 		{"tail of an unknown shard", "", []string{"tail", stream, "--shard", "shardId-000000000007"}, 1, `has no shard "shardId-000000000007"`},
 		{"tail from an unparsable time", "", []string{"tail", stream, "--from", "2026-13-40T00:00:00Z"}, 2, "is not latest, trim-horizon, an RFC 3339 time"},

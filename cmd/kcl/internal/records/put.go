@@ -66,6 +66,8 @@ type PutStats struct {
 	Calls   int // PutRecords calls
 	Retried int // Kinesis records sent again after a failure
 	Elapsed time.Duration
+	// FirstFailure says why the first failed record failed.
+	FirstFailure string
 }
 
 // ErrRecordsFailed is wrapped by the error Run returns when some records
@@ -109,8 +111,9 @@ func NewProducer(api PutAPI, cfg PutConfig) (*Producer, error) {
 type entry struct {
 	pk, ehk  string
 	data     []byte
-	records  int // user records it holds
-	attempts int // sends so far
+	records  int    // user records it holds
+	attempts int    // sends so far
+	lastErr  string // why the last send failed
 }
 
 func (e *entry) size() int { return len(e.data) + len(e.pk) }
@@ -153,7 +156,7 @@ func (p *Producer) Run(ctx context.Context, in <-chan []byte) (PutStats, error) 
 	err := r.loop(ctx, in)
 	r.stats.Elapsed = time.Since(start)
 	if err == nil && r.stats.Failed > 0 {
-		err = fmt.Errorf("%d of %d %w", r.stats.Failed, r.stats.Lines, ErrRecordsFailed)
+		err = fmt.Errorf("%d of %d %w; the first: %s", r.stats.Failed, r.stats.Lines, ErrRecordsFailed, r.stats.FirstFailure)
 	}
 	return r.stats, err
 }
@@ -200,13 +203,16 @@ func (r *putRun) add(line []byte) {
 	n := uint64(r.stats.Lines)
 	r.stats.Lines++
 	pk, err := r.p.cfg.Key(n, line)
-	if err != nil || !validKey(pk) {
-		r.stats.Failed++
+	if err == nil && !validKey(pk) {
+		err = fmt.Errorf("line %d: partition key %q is not 1 to 256 characters", n+1, pk)
+	}
+	if err != nil {
+		r.failed(1, err.Error())
 		return
 	}
 	if r.aggs == nil {
 		if len(line)+len(pk) > 1<<20 {
-			r.stats.Failed++
+			r.failed(1, fmt.Sprintf("line %d: %d bytes with its partition key, more than a record's 1 MiB", n+1, len(line)+len(pk)))
 			return
 		}
 		r.pending = append(r.pending, entry{pk: pk, data: line, records: 1})
@@ -215,7 +221,7 @@ func (r *putRun) add(line []byte) {
 	a := r.aggFor(hashkey.FromPartitionKey(pk))
 	full, ok, err := a.Add(aggregate.UserRecord{PartitionKey: pk, Data: line})
 	if err != nil {
-		r.stats.Failed++
+		r.failed(1, fmt.Sprintf("line %d: %v", n+1, err))
 		return
 	}
 	if ok {
@@ -321,6 +327,9 @@ func (r *putRun) send(ctx context.Context) error {
 	case err != nil && !awserr.Classify(err).Retryable():
 		return fmt.Errorf("put records: %w", err)
 	case err != nil:
+		for i := range batch {
+			batch[i].lastErr = awserr.Classify(err).String()
+		}
 		failed = batch
 	default:
 		for i, res := range out.Records {
@@ -328,6 +337,7 @@ func (r *putRun) send(ctx context.Context) error {
 				break
 			}
 			if res.ErrorCode != nil {
+				batch[i].lastErr = aws.ToString(res.ErrorCode)
 				failed = append(failed, batch[i])
 				continue
 			}
@@ -343,7 +353,7 @@ func (r *putRun) send(ctx context.Context) error {
 	var again []entry
 	for _, e := range failed {
 		if e.attempts >= r.p.cfg.MaxAttempts {
-			r.stats.Failed += e.records
+			r.failed(e.records, fmt.Sprintf("rejected %d times (%s)", e.attempts, e.lastErr))
 			continue
 		}
 		r.stats.Retried++
@@ -351,6 +361,14 @@ func (r *putRun) send(ctx context.Context) error {
 	}
 	r.retries = append(again, r.retries...)
 	return nil
+}
+
+// failed counts n user records as failed, keeping the first reason.
+func (r *putRun) failed(n int, why string) {
+	if r.stats.Failed == 0 {
+		r.stats.FirstFailure = why
+	}
+	r.stats.Failed += n
 }
 
 // shardAggregators lists the open shards, sorted by hash range, each with

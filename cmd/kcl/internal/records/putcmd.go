@@ -117,6 +117,7 @@ func runPut(cmd *cobra.Command, env *ops.Env, stream string, f *putFlags) error 
 		return ops.Usagef("%v", err)
 	}
 	lines := make(chan []byte, 1024)
+	var readErr error
 	if cmd.Flags().Changed("data") {
 		go func() {
 			defer close(lines)
@@ -125,9 +126,15 @@ func runPut(cmd *cobra.Command, env *ops.Env, stream string, f *putFlags) error 
 			}
 		}()
 	} else {
-		go readLines(ctx, env.Stdin, lines)
+		go func() {
+			readErr = readLines(ctx, env.Stdin, lines)
+			close(lines) // after readErr is set: Run returning nil saw it
+		}()
 	}
 	st, err := p.Run(ctx, lines)
+	if err == nil && readErr != nil { // Run saw lines closed: readErr is set
+		err = fmt.Errorf("reading stdin after %d lines: %w", st.Lines, readErr)
+	}
 	sum := putSummary{
 		Stream: stream, Lines: st.Lines, Records: st.Put, Failed: st.Failed, KinesisRecords: st.Entries,
 		Calls: st.Calls, Retried: st.Retried, Seconds: st.Elapsed.Seconds(),
@@ -158,9 +165,9 @@ func runPut(cmd *cobra.Command, env *ops.Env, stream string, f *putFlags) error 
 }
 
 // readLines sends each non-empty line of r (without "\n" or "\r\n") on
-// out, and closes out at the end of r or when ctx ends.
-func readLines(ctx context.Context, r io.Reader, out chan<- []byte) {
-	defer close(out)
+// out until the end of r or ctx ends. It returns the error that ended
+// reading, nil at the end of r or of ctx.
+func readLines(ctx context.Context, r io.Reader, out chan<- []byte) error {
 	br := bufio.NewReaderSize(r, 1<<16)
 	for {
 		line, err := br.ReadBytes('\n')
@@ -175,11 +182,14 @@ func readLines(ctx context.Context, r io.Reader, out chan<- []byte) {
 			select {
 			case out <- line[:n]:
 			case <-ctx.Done():
-				return
+				return nil
 			}
 		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		if err != nil {
-			return
+			return err
 		}
 	}
 }
