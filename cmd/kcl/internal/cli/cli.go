@@ -30,6 +30,7 @@ import (
 
 	"github.com/kclgo/kcl/cmd/kcl/internal/app"
 	"github.com/kclgo/kcl/cmd/kcl/internal/ops"
+	"github.com/kclgo/kcl/cmd/kcl/internal/records"
 	"github.com/kclgo/kcl/cmd/kcl/internal/streams"
 )
 
@@ -194,5 +195,6 @@ func newRoot(env *ops.Env) *cobra.Command {
 	root.AddCommand(newMultilang(g, stderr))
 	root.AddCommand(streams.New(env))
 	root.AddCommand(app.New(env))
+	root.AddCommand(records.NewPut(env), records.NewTail(env))
 	return root
 }
