@@ -161,6 +161,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{name: "an unknown log level", args: []string{"multilang", "--log-level", "loud", file}, want: `kcl multilang: --log-level "loud"`},
 		{name: "an unknown log format", args: []string{"--log-format", "xml", "multilang", file}, want: `kcl multilang: --log-format "xml"`},
 		{name: "an unknown command", args: []string{"multilingual"}, want: `kcl: unknown command "multilingual"`},
+		{name: "an operations flag given to multilang", args: []string{"--region", "eu-west-1", "multilang", file},
+			want: "kcl multilang: --region does not apply to multilang: its settings come from the properties file"},
+		{name: "an output format given to multilang", args: []string{"multilang", "-o", "json", file},
+			want: "kcl multilang: --output does not apply to multilang"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

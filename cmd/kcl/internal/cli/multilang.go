@@ -49,6 +49,13 @@ func newMultilang(g *globalFlags, stderr io.Writer) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The operations commands' AWS and output flags would be
+			// silently ignored here: the properties file says it all.
+			for _, name := range []string{"profile", "region", "endpoint-url", "output"} {
+				if fl := cmd.Flag(name); fl != nil && fl.Changed {
+					return &usageError{err: fmt.Errorf("--%s does not apply to multilang: its settings come from the properties file", name)}
+				}
+			}
 			file, err := f.file(args)
 			if err != nil {
 				return err
