@@ -110,7 +110,7 @@ func (m *kcl3Member) run(ctx, drain context.Context) {
 			return
 		case <-time.After(wait):
 		}
-		if m.leading(time.Now()) || m.wasLeading() {
+		if m.holds() {
 			wait = m.renew(ctx)
 			continue
 		}
@@ -171,9 +171,9 @@ func (m *kcl3Member) deadline(sent time.Time) time.Time {
 	return sent.Add(m.duration - m.duration/10)
 }
 
-// wasLeading reports whether a lock is held whose deadline passed without a
-// renewal: renew then tries once more, and drops it on failure.
-func (m *kcl3Member) wasLeading() bool {
+// holds reports whether this worker holds the lock, its deadline passed or
+// not: renew then renews it, or drops it on a failure past the deadline.
+func (m *kcl3Member) holds() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.held.Found

@@ -60,12 +60,7 @@ func (s *Store) locateKCL3(ctx context.Context) (kcl3Place, error) {
 			return p, err
 		}
 		csFound = found
-		if item != nil {
-			st, _ := stringAttr(item, attrTableMigration)
-			if tm = tableMigrationNames[st]; tm == 0 {
-				tm = -1 // a status of a newer KCL: not one kcl may lead through
-			}
-		}
+		tm = tableMigrationOf(item)
 		if found && tm != tableMigrationComplete {
 			p.lock, p.metrics = cs, kcl3Table{name: wmsName, hashKey: attrWorkerID}
 			if cvItem, _, err = s.getCoordinationItem(ctx, cs, clientVersionKey); err != nil {
@@ -86,12 +81,7 @@ func (s *Store) locateKCL3(ctx context.Context) (kcl3Place, error) {
 			if item, _, err = s.getCoordinationItem(ctx, rows, tableMigrationKey); err != nil {
 				return p, err
 			}
-			if item != nil {
-				st, _ := stringAttr(item, attrTableMigration)
-				if tm = tableMigrationNames[st]; tm == 0 {
-					tm = -1
-				}
-			}
+			tm = tableMigrationOf(item)
 		}
 	}
 	if p.lock.shared {
@@ -113,6 +103,20 @@ func (s *Store) locateKCL3(ctx context.Context) (kcl3Place, error) {
 		p.Eligible = true
 	}
 	return p, nil
+}
+
+// tableMigrationOf returns the status of a TableMigration3.5 row: 0 when
+// there is none, -1 for a status of a newer KCL (not one kcl may lead
+// through).
+func tableMigrationOf(item map[string]types.AttributeValue) tableMigrationStatus {
+	if item == nil {
+		return 0
+	}
+	st, _ := stringAttr(item, attrTableMigration)
+	if tm := tableMigrationNames[st]; tm != 0 {
+		return tm
+	}
+	return -1
 }
 
 // tableMigrationLabel names a status, an unknown one included.
